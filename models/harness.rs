@@ -1,0 +1,213 @@
+//! Meta-tests: the harness explores, catches, reports and replays.
+
+use crate::support::{expect_caught, MODEL_CHECKER};
+use racekit::model::{FailureKind, Model};
+use racekit::sync::atomic::{AtomicUsize, Ordering};
+use racekit::sync::{thread, Arc, Mutex};
+use std::time::Duration;
+
+/// Two threads do a read-modify-write with separate load and store: a lost update.
+fn lost_update() {
+    let value = Arc::new(AtomicUsize::new(0));
+    let other = {
+        let value = value.clone();
+        thread::spawn(move || {
+            let seen = value.load(Ordering::SeqCst);
+            value.store(seen + 1, Ordering::SeqCst);
+        })
+    };
+    let seen = value.load(Ordering::SeqCst);
+    value.store(seen + 1, Ordering::SeqCst);
+    other.join().unwrap();
+    assert_eq!(value.load(Ordering::SeqCst), 2, "an increment was lost");
+}
+
+/// The same increment done under a lock: correct in every schedule.
+fn locked_update() {
+    let value = Arc::new(Mutex::new(0));
+    let other = {
+        let value = value.clone();
+        thread::spawn(move || *value.lock() += 1)
+    };
+    *value.lock() += 1;
+    other.join().unwrap();
+    assert_eq!(*value.lock(), 2);
+}
+
+/// The one model both the replay test and its child process run (same call site, same id).
+fn lost_update_model() -> Model {
+    Model::named("lost update").preemption_bound(1).iterations(1_000)
+}
+
+#[test]
+fn a_racy_body_fails_under_each_model_checker() {
+    if !MODEL_CHECKER {
+        return;
+    }
+    let failure = expect_caught(lost_update_model(), lost_update);
+    assert_eq!(failure.kind, FailureKind::Panic);
+    assert!(failure.message.contains("an increment was lost"), "{failure}");
+    assert!(failure.replay.command.contains("RACEKIT_REPLAY="), "{failure}");
+    assert!(failure.replay.command.contains("--test models"), "{failure}");
+}
+
+#[test]
+fn a_correct_body_passes_and_runs_more_than_once() {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let report = Model::named("locked update").iterations(200).check(|| {
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        locked_update();
+    });
+    let runs = RUNS.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(report.schedules > 1, "{report}");
+    assert_eq!(report.schedules as usize, runs, "the report counts every run of the body");
+    assert_eq!(report.tasks_spawned, 1, "the facade counted the spawned thread");
+}
+
+#[test]
+fn loom_explores_bounds_in_turn_and_shuttle_runs_a_portfolio() {
+    let report = Model::named("locked update phases").preemption_bound(2).iterations(400).check(locked_update);
+    let labels: Vec<&str> = report.phases.iter().map(|p| p.label.as_str()).collect();
+    match racekit::sync::Backend::CURRENT {
+        racekit::sync::Backend::Loom => assert_eq!(labels, ["loom bound 1", "loom bound 2"]),
+        racekit::sync::Backend::Shuttle => {
+            assert!(labels.iter().any(|l| l.contains("random")), "{labels:?}");
+            assert!(labels.iter().any(|l| l.contains("pct")), "{labels:?}");
+        }
+        racekit::sync::Backend::Std => assert_eq!(labels.len(), 1),
+    }
+}
+
+#[test]
+fn a_failure_replays_from_its_token() {
+    if !MODEL_CHECKER {
+        return;
+    }
+    let failure = expect_caught(lost_update_model(), lost_update);
+    let replayed = lost_update_model().replay(failure.replay.token.clone()).run(lost_update);
+    let again = replayed.expect_err("replaying the failing schedule fails again");
+    assert_eq!(again.message, failure.message);
+    assert!(again.replayed);
+    assert_eq!(again.schedules, 1, "a replay runs the one failing schedule");
+}
+
+/// Runs the printed reproduce command's test, with its token, as a child process: the
+/// command's `RACEKIT_REPLAY` and `--exact` filter reproduce the failure on their own.
+#[test]
+fn the_reproduce_command_reproduces_in_a_fresh_process() {
+    if !MODEL_CHECKER {
+        return;
+    }
+    if std::env::var_os("RACEKIT_REPLAY").is_some() {
+        // The child: the environment holds the token; this check must fail again.
+        lost_update_model().check(lost_update);
+        return;
+    }
+    let failure = expect_caught(lost_update_model(), lost_update);
+    let command = &failure.replay.command;
+    let test = command.rsplit("--exact ").next().expect("the command names the test");
+    assert_eq!(test, "harness::the_reproduce_command_reproduces_in_a_fresh_process");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env("RACEKIT_REPLAY", &failure.replay.token)
+        .env_remove("RACEKIT_REPORT_FILE")
+        .output()
+        .expect("the test binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the replay did not fail:\n{stderr}");
+    assert!(stderr.contains("an increment was lost"), "{stderr}");
+    assert!(stderr.contains("replay"), "{stderr}");
+}
+
+#[test]
+fn a_leaked_thread_is_reported() {
+    let failure = expect_caught(Model::named("leaked thread").iterations(200), || {
+        // Spawned and never joined: in some schedule (on real threads, every run) it is
+        // still running when the body returns.
+        let _leaked = thread::spawn(|| {
+            for _ in 0..3 {
+                thread::yield_now();
+            }
+            if !racekit::sync::Backend::CURRENT.is_model_checker() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+    });
+    assert_eq!(failure.kind, FailureKind::LeakedTasks, "{failure}");
+    assert!(failure.message.contains("1 of the 1 thread(s)"), "{failure}");
+}
+
+#[test]
+fn a_deadlock_is_reported_as_a_failure_not_an_abort() {
+    if !MODEL_CHECKER {
+        return;
+    }
+    // Lock-order inversion: a schedule where each thread holds one lock and waits for the
+    // other. loom aborts the process in that case unless the facade leaks on unwind.
+    for attempt in 0..2 {
+        let failure = expect_caught(Model::named("lock order inversion").preemption_bound(2), || {
+            let a = Arc::new(Mutex::new(()));
+            let b = Arc::new(Mutex::new(()));
+            let other = {
+                let (a, b) = (a.clone(), b.clone());
+                thread::spawn(move || {
+                    let _b = b.lock();
+                    let _a = a.lock();
+                })
+            };
+            {
+                let _a = a.lock();
+                let _b = b.lock();
+            }
+            other.join().unwrap();
+        });
+        assert_eq!(failure.kind, FailureKind::Deadlock, "attempt {attempt}: {failure}");
+    }
+}
+
+#[test]
+fn a_hang_on_real_threads_is_reported() {
+    if MODEL_CHECKER {
+        return;
+    }
+    let failure = expect_caught(
+        Model::named("hang").iterations(1).std_run_timeout(Duration::from_millis(200)),
+        || {
+            let gate = racekit::sync::Latch::new();
+            gate.wait_timeout(Duration::from_secs(5));
+        },
+    );
+    assert_eq!(failure.kind, FailureKind::Hang, "{failure}");
+}
+
+#[test]
+fn a_timed_wait_explores_both_the_timeout_and_the_notification() {
+    // Under the model checkers the timeout firing is a choice: both outcomes must occur.
+    static TIMED_OUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    static NOTIFIED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    Model::named("timed wait").iterations(300).check(|| {
+        let latch = Arc::new(racekit::sync::Latch::new());
+        let setter = {
+            let latch = latch.clone();
+            thread::spawn(move || {
+                latch.set();
+            })
+        };
+        let set = latch.wait_timeout(Duration::from_millis(if MODEL_CHECKER { 1 } else { 0 }));
+        let flag = if set { &NOTIFIED } else { &TIMED_OUT };
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        setter.join().unwrap();
+    });
+    if MODEL_CHECKER {
+        assert!(TIMED_OUT.load(std::sync::atomic::Ordering::Relaxed), "the timeout branch was never explored");
+        assert!(NOTIFIED.load(std::sync::atomic::Ordering::Relaxed), "the notified branch was never explored");
+    }
+}
+
+#[test]
+fn invalid_settings_are_reported_with_what_to_do() {
+    let error = Model::named("zero").iterations(0).settings().unwrap_err();
+    assert!(error.to_string().contains("use at least 1"), "{error}");
+    let error = Model::named("zero depth").pct_depth(0).settings().unwrap_err();
+    assert!(error.to_string().contains("depth of at least 1"), "{error}");
+}

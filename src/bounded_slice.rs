@@ -1,0 +1,114 @@
+//! A bounded collection that keeps the newest items (the seed's `BoundedSlice`).
+//!
+//! # Invariants
+//!
+//! Under the one lock, at every step: `len <= capacity`, and
+//! `added == len + evicted` (every item added is either stored or counted as evicted).
+
+use crate::sync::RwLock;
+use std::collections::VecDeque;
+use thiserror::Error;
+
+/// A capacity of zero was asked for.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[error("capacity is 0: a bounded collection must hold at least one item; pass a capacity of 1 or more")]
+pub struct ZeroCapacity;
+
+/// Keeps at most `capacity` items, evicting the oldest, and counts what it evicted.
+///
+/// The seed shifts the whole slice on every add past capacity (O(capacity)); this is a
+/// ring (O(1)), and it counts evictions, so nothing leaves without being counted.
+/// Reads take the shared lock, adds the exclusive one.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::bounded_slice::BoundedSlice;
+///
+/// let recent = BoundedSlice::new(2)?;
+/// recent.add("a");
+/// recent.add("b");
+/// assert_eq!(recent.add("c"), Some("a"));
+/// assert_eq!(recent.snapshot(), ["b", "c"]);
+/// assert_eq!((recent.added(), recent.evicted()), (3, 1));
+/// # Ok::<(), racekit::bounded_slice::ZeroCapacity>(())
+/// ```
+#[derive(Debug)]
+pub struct BoundedSlice<T> {
+    state: RwLock<State<T>>,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    items: VecDeque<T>,
+    added: u64,
+    evicted: u64,
+}
+
+impl<T> BoundedSlice<T> {
+    /// A collection holding at most `capacity` items.
+    pub fn new(capacity: usize) -> Result<Self, ZeroCapacity> {
+        if capacity == 0 {
+            return Err(ZeroCapacity);
+        }
+        Ok(BoundedSlice {
+            state: RwLock::new(State { items: VecDeque::with_capacity(capacity), added: 0, evicted: 0 }),
+            capacity,
+        })
+    }
+
+    /// Adds `item` as the newest; returns the oldest item if it had to be evicted.
+    pub fn add(&self, item: T) -> Option<T> {
+        let mut state = self.state.write();
+        state.added += 1;
+        let evicted = if state.items.len() == self.capacity {
+            state.evicted += 1;
+            state.items.pop_front()
+        } else {
+            None
+        };
+        state.items.push_back(item);
+        evicted
+    }
+
+    /// The items, oldest first.
+    pub fn snapshot(&self) -> Vec<T>
+    where
+        T: Clone,
+    {
+        self.state.read().items.iter().cloned().collect()
+    }
+
+    /// How many items are stored.
+    pub fn len(&self) -> usize {
+        self.state.read().items.len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most items it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Items added since it was made.
+    pub fn added(&self) -> u64 {
+        self.state.read().added
+    }
+
+    /// Items evicted since it was made.
+    pub fn evicted(&self) -> u64 {
+        self.state.read().evicted
+    }
+
+    /// `(added, stored, evicted)` read together under one lock, so that
+    /// `added == stored + evicted` can be checked at any moment.
+    pub fn accounting(&self) -> (u64, usize, u64) {
+        let state = self.state.read();
+        (state.added, state.items.len(), state.evicted)
+    }
+}

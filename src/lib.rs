@@ -1,0 +1,79 @@
+//! # racekit
+//!
+//! A race-detection and stress-testing harness, and a library of model-checked reference
+//! implementations of the concurrency patterns services are built from.
+//!
+//! ## The harness in four steps
+//!
+//! 1. **Import primitives from the facade.** Write your concurrent code against
+//!    [`racekit::sync`](sync) (`Mutex`, `RwLock`, `Condvar`, atomics, `thread::spawn`,
+//!    `Arc`, async tasks) instead of `std::sync`. In a normal build these are std's own
+//!    (plus a no-op check); the model-checking builds swap them for loom's or shuttle's.
+//! 2. **Write a model**: a test body that starts a few threads, drives your code, and
+//!    asserts what must hold in every interleaving.
+//! 3. **Run it with [`check`].** The same body runs under the backend the build selected:
+//!    real threads by default, `RUSTFLAGS="--cfg racekit_loom"` for loom's bounded
+//!    exhaustive exploration, `RUSTFLAGS="--cfg racekit_shuttle"` for shuttle's randomized
+//!    and PCT schedulers. Give each backend its own `CARGO_TARGET_DIR`.
+//! 4. **Read the failure.** A failing schedule panics with what went wrong and one shell
+//!    command that replays exactly that schedule (`RACEKIT_REPLAY=...`).
+//!
+//! ```
+//! use racekit::sync::{thread, Arc, Mutex};
+//!
+//! struct Account {
+//!     balance: Mutex<u64>,
+//! }
+//!
+//! impl Account {
+//!     // Check and debit under one lock: two withdrawals can never overdraw.
+//!     fn withdraw(&self, amount: u64) -> bool {
+//!         let mut balance = self.balance.lock();
+//!         if *balance >= amount {
+//!             *balance -= amount;
+//!             true
+//!         } else {
+//!             false
+//!         }
+//!     }
+//! }
+//!
+//! racekit::check(|| {
+//!     let account = Arc::new(Account { balance: Mutex::new(100) });
+//!     let other = {
+//!         let account = account.clone();
+//!         thread::spawn(move || account.withdraw(80))
+//!     };
+//!     let mine = account.withdraw(80);
+//!     let theirs = other.join().unwrap();
+//!     assert!(mine ^ theirs, "exactly one withdrawal succeeds");
+//!     assert_eq!(*account.balance.lock(), 20);
+//! });
+//! ```
+//!
+//! [`model::Model`] sets per-model budgets and returns failures as values (for tests that
+//! expect a bug to be found); [`probe`] has the leak, bound and conservation probes; [`time`]
+//! the injected clocks and random number generators.
+//!
+//! ## The patterns
+//!
+//! Each is built on the facade, so each is model-checked by the same harness:
+//! [`error_collector`], [`bounded_slice`], [`queue`] (more in the modules below).
+//!
+//! ## Backends and what they cannot see
+//!
+//! See [`model`] for what each backend explores and misses, and [`sync`] for the facade's
+//! guarantees.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bounded_slice;
+pub mod error_collector;
+pub mod model;
+pub mod probe;
+pub mod queue;
+pub mod sync;
+pub mod time;
+
+pub use model::{check, Model};

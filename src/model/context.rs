@@ -1,0 +1,148 @@
+//! The check a thread belongs to: live-task accounting and the seed of the current run.
+//!
+//! # Invariants
+//!
+//! - `live` counts tasks registered through the facade ([`TaskGuard::register`]) that have
+//!   not yet finished: it is raised before the backend spawns (so a task can never finish
+//!   before it is counted) and lowered when the task's guard drops, on return or unwind.
+//! - The counters are plain `std` atomics on purpose: they are the harness observing the
+//!   model, not part of it, so the model checkers must not schedule around them.
+//! - Under loom and shuttle every model thread runs as a coroutine on the OS thread that
+//!   called `check`, so the thread-local current context is already the check's; on real
+//!   threads a spawned thread installs its parent's context for its lifetime.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// State shared by every task of one run of a check body.
+#[derive(Debug)]
+pub(crate) struct CheckContext {
+    live: AtomicUsize,
+    spawned: AtomicUsize,
+    /// Seed of the current run: the std iteration seed, or the model seed.
+    seed: AtomicU64,
+    /// Random stream for [`choose`](crate::model::choose) and the std `Rng` on real threads.
+    rng: Mutex<fastrand::Rng>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<CheckContext>>> = const { RefCell::new(None) };
+}
+
+impl CheckContext {
+    pub(crate) fn new(seed: u64) -> Arc<CheckContext> {
+        Arc::new(CheckContext {
+            live: AtomicUsize::new(0),
+            spawned: AtomicUsize::new(0),
+            seed: AtomicU64::new(seed),
+            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+        })
+    }
+
+    /// Starts a new run (execution) of the body with `seed`.
+    #[cfg(any(racekit_loom, racekit_shuttle))]
+    pub(crate) fn reset(&self, seed: u64) {
+        self.live.store(0, Ordering::Relaxed);
+        self.spawned.store(0, Ordering::Relaxed);
+        self.seed.store(seed, Ordering::Relaxed);
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = fastrand::Rng::with_seed(seed);
+    }
+
+    /// Tasks spawned through the facade that have not finished.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    /// Tasks spawned through the facade in this run.
+    pub(crate) fn spawned(&self) -> usize {
+        self.spawned.load(Ordering::SeqCst)
+    }
+
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed.load(Ordering::Relaxed)
+    }
+
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    pub(crate) fn next_u64(&self) -> u64 {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).u64(..)
+    }
+}
+
+/// The context of the calling thread, if it runs inside a check.
+pub(crate) fn current() -> Option<Arc<CheckContext>> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// Makes `context` current on this thread until the returned guard drops.
+pub(crate) fn enter(context: Option<Arc<CheckContext>>) -> Entered {
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    crate::sync::perturb::seed_thread(context.as_ref().map(|c| {
+        // Each thread of a run gets its own perturbation stream, derived from the run seed.
+        c.seed() ^ c.next_u64()
+    }));
+    let previous = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), context));
+    Entered { previous: Some(previous) }
+}
+
+/// Restores the previous context when dropped.
+#[derive(Debug)]
+pub(crate) struct Entered {
+    previous: Option<Option<Arc<CheckContext>>>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            CURRENT.with(|current| *current.borrow_mut() = previous);
+        }
+    }
+}
+
+/// One task counted as live in its check until dropped.
+#[derive(Debug)]
+pub(crate) struct TaskGuard {
+    context: Option<Arc<CheckContext>>,
+}
+
+impl TaskGuard {
+    /// Counts a task about to be spawned by the calling thread.
+    pub(crate) fn register() -> TaskGuard {
+        let context = current();
+        if let Some(context) = &context {
+            context.live.fetch_add(1, Ordering::SeqCst);
+            context.spawned.fetch_add(1, Ordering::SeqCst);
+        }
+        TaskGuard { context }
+    }
+
+    /// Runs on the new thread: makes the parent's check current for the thread's lifetime.
+    /// The returned guard lowers the live count when the thread returns or unwinds.
+    pub(crate) fn enter(self) -> RunningTask {
+        let entered = enter(self.context.clone());
+        RunningTask { _task: self, _entered: entered }
+    }
+
+    /// Makes the task's check current while a future is polled.
+    pub(crate) fn enter_for_poll(&self) -> Entered {
+        let previous = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), self.context.clone()));
+        Entered { previous: Some(previous) }
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if let Some(context) = &self.context {
+            context.live.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A task running on its own thread (field order: the context is restored after the count
+/// is lowered).
+#[derive(Debug)]
+pub(crate) struct RunningTask {
+    _task: TaskGuard,
+    _entered: Entered,
+}

@@ -1,0 +1,408 @@
+//! `check(body)`: one test body, run by whichever backend the build selected.
+//!
+//! | build | what `check` does |
+//! |---|---|
+//! | `--cfg racekit_loom` | loom explores every execution within preemption bound 1, then 2, ... up to `LOOM_MAX_PREEMPTIONS` (default 2): shallow bugs are found at bound 1 in milliseconds, before the larger bounds' state space is entered |
+//! | `--cfg racekit_shuttle` | shuttle runs a portfolio of schedulers (random and PCT, several seeds; or one of them), `RACEKIT_ITERATIONS` schedules in all |
+//! | default | the body runs `RACEKIT_ITERATIONS` times (default 50) on real threads, each run on its own thread with a seed that drives the facade's random yields, the injected `Rng` and [`choose`] |
+//!
+//! Every failure is returned (or, from [`check`], panicked) as a [`Failure`] carrying a
+//! shell command that reproduces it: shuttle's encoded schedule, loom's checkpoint file, or
+//! the std run's seed, in `RACEKIT_REPLAY`. A run also fails when a thread or task spawned
+//! through [`crate::sync`] is still running when the body returns ("leaked task").
+//!
+//! # What each backend cannot see
+//!
+//! - **loom**: at most five threads counting the main one; `SeqCst` loads and stores are
+//!   treated as `AcqRel`; no time (a timed wait's timeout is a choice, see
+//!   [`Condvar::wait_timeout`](crate::sync::Condvar::wait_timeout)); no tokio; the state
+//!   space explodes past bound 2-3.
+//! - **shuttle**: every atomic access is `SeqCst` (no weak-memory bugs); its `Arc` is std's
+//!   (no leak detection); time is not modelled; PCT needs two or more threads and can starve
+//!   a freshly spawned thread (the portfolio's random scheduler covers that).
+//! - **std**: finds only what happens to occur; use it for load, leaks and bounds, not for
+//!   proof. A std replay fixes the seed (every random choice), not the OS interleaving, so
+//!   it is retried up to ten times.
+//!
+//! # Examples
+//!
+//! ```
+//! use racekit::sync::{thread, Arc, Mutex};
+//!
+//! // Two threads increment a counter under a lock: every schedule ends with 2.
+//! racekit::check(|| {
+//!     let counter = Arc::new(Mutex::new(0));
+//!     let other = {
+//!         let counter = counter.clone();
+//!         thread::spawn(move || *counter.lock() += 1)
+//!     };
+//!     *counter.lock() += 1;
+//!     other.join().unwrap();
+//!     assert_eq!(*counter.lock(), 2);
+//! });
+//! ```
+
+pub(crate) mod context;
+mod report;
+mod replay;
+mod settings;
+
+#[cfg(racekit_loom)]
+#[path = "run_loom.rs"]
+mod backend_runner;
+#[cfg(racekit_shuttle)]
+#[path = "run_shuttle.rs"]
+mod backend_runner;
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+#[path = "run_std.rs"]
+mod backend_runner;
+
+pub use report::{Failure, FailureKind, Phase, Replay, Report};
+pub use settings::{
+    SchedulerChoice, Settings, SettingsError, DEFAULT_PCT_DEPTH, DEFAULT_PREEMPTION_BOUND, DEFAULT_SEED,
+    DEFAULT_SHUTTLE_ITERATIONS, DEFAULT_STD_ITERATIONS, DEFAULT_STD_RUN_TIMEOUT, ENVIRONMENT,
+};
+
+use crate::sync::Backend;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The body of a check, shared by every run.
+pub(crate) type Body = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// Runs `body` under the backend this build selected, with budgets from the environment,
+/// and panics with the failure (and its reproduce command) if any schedule fails.
+///
+/// Returns the [`Report`] of what was explored. See the [module documentation](self) for
+/// what each backend does; use [`Model`] for per-model settings and [`Model::run`] to get a
+/// failure as a value (for tests that expect one).
+#[track_caller]
+pub fn check<F>(body: F) -> Report
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    Model::new().check(body)
+}
+
+/// Per-model settings for [`check`]; the environment, when set, overrides them (see
+/// [`ENVIRONMENT`]).
+///
+/// # Examples
+///
+/// ```
+/// use racekit::model::Model;
+/// use racekit::sync::{thread, atomic::{AtomicUsize, Ordering}, Arc};
+///
+/// // A racy read-modify-write: some schedule loses an update.
+/// let found = Model::named("lost update")
+///     .preemption_bound(1)
+///     .iterations(500)
+///     .run(|| {
+///         let value = Arc::new(AtomicUsize::new(0));
+///         let other = {
+///             let value = value.clone();
+///             thread::spawn(move || {
+///                 let seen = value.load(Ordering::SeqCst);
+///                 value.store(seen + 1, Ordering::SeqCst);
+///             })
+///         };
+///         let seen = value.load(Ordering::SeqCst);
+///         value.store(seen + 1, Ordering::SeqCst);
+///         other.join().unwrap();
+///         assert_eq!(value.load(Ordering::SeqCst), 2, "an increment was lost");
+///     });
+/// // Real threads rarely hit this window; both model checkers always do.
+/// if racekit::sync::Backend::CURRENT.is_model_checker() {
+///     let failure = found.expect_err("the model checker finds the lost update");
+///     assert!(failure.message.contains("lost"));
+///     assert!(failure.replay.command.contains("RACEKIT_REPLAY="));
+/// }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a Model does nothing until `check` or `run` is called"]
+pub struct Model {
+    name: Option<String>,
+    requested: settings::Requested,
+    explicit_replay: Option<String>,
+    location: &'static Location<'static>,
+}
+
+impl Model {
+    /// A model named after the running test (or the call site).
+    #[track_caller]
+    pub fn new() -> Model {
+        Model {
+            name: None,
+            requested: settings::Requested::default(),
+            explicit_replay: None,
+            location: Location::caller(),
+        }
+    }
+
+    /// A model with an explicit name, as reports show it.
+    #[track_caller]
+    pub fn named(name: impl Into<String>) -> Model {
+        Model { name: Some(name.into()), ..Model::new() }
+    }
+
+    /// loom: the largest preemption bound (bounds 1 up to it are explored in turn). Keep
+    /// `cargo test` models at 2 or less.
+    pub fn preemption_bound(mut self, bound: usize) -> Model {
+        self.requested.preemption_bound = Some(bound);
+        self
+    }
+
+    /// shuttle: schedules in all; std: runs of the body.
+    pub fn iterations(mut self, iterations: usize) -> Model {
+        self.requested.iterations = Some(iterations);
+        self
+    }
+
+    /// shuttle: which scheduler(s) to run.
+    pub fn scheduler(mut self, scheduler: SchedulerChoice) -> Model {
+        self.requested.scheduler = Some(scheduler);
+        self
+    }
+
+    /// shuttle: the PCT bug depth.
+    pub fn pct_depth(mut self, depth: usize) -> Model {
+        self.requested.pct_depth = Some(depth);
+        self
+    }
+
+    /// shuttle and std: the base seed.
+    pub fn seed(mut self, seed: u64) -> Model {
+        self.requested.seed = Some(seed);
+        self
+    }
+
+    /// Every backend: stop exploring once this much wall-clock time has passed (the report
+    /// marks the phase as cut short).
+    pub fn time_budget(mut self, budget: Duration) -> Model {
+        self.requested.time_budget = Some(budget);
+        self
+    }
+
+    /// std: how long one run of the body may take before it is reported as a hang.
+    pub fn std_run_timeout(mut self, timeout: Duration) -> Model {
+        self.requested.std_run_timeout = Some(timeout);
+        self
+    }
+
+    /// Replays one failure instead of exploring: `token` is [`Replay::token`] of a
+    /// [`Failure`] (the value `RACEKIT_REPLAY` takes). Unlike the environment variable, an
+    /// explicit token replays whichever body this model runs, wherever it is called from.
+    pub fn replay(mut self, token: impl Into<String>) -> Model {
+        self.explicit_replay = Some(token.into());
+        self
+    }
+
+    /// The settings this model will run with, after the environment is applied.
+    pub fn settings(&self) -> Result<Settings, SettingsError> {
+        let mut settings = Settings::resolve(&self.requested)?;
+        if let Some(token) = &self.explicit_replay {
+            settings.replay = Some(token.clone());
+        }
+        Ok(settings)
+    }
+
+    /// Runs the model and panics with the [`Failure`] if any schedule fails.
+    #[track_caller]
+    pub fn check<F>(self, body: F) -> Report
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        match self.run(body) {
+            Ok(report) => report,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    /// Runs the model and returns what it found. Panics only when the settings are invalid
+    /// (the message names the variable and what it should hold).
+    pub fn run<F>(self, body: F) -> Result<Report, Failure>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let settings = self.settings().unwrap_or_else(|error| panic!("racekit: {error}"));
+        let id = format!("{}:{}:{}", self.location.file(), self.location.line(), self.location.column());
+        let name = self.name.clone().or_else(replay::current_test_name).unwrap_or_else(|| id.clone());
+        let explicit = self.explicit_replay.is_some();
+        let run = Run { name, id, settings, started: Instant::now(), explicit_replay: explicit };
+        let body: Body = Arc::new(body);
+        let result = match run.settings.replay.as_deref() {
+            Some(text) => run.replay(text, body),
+            None => backend_runner::explore(&run, body),
+        };
+        run.record(&result);
+        match &result {
+            Ok(report) => eprintln!("{report}"),
+            Err(failure) => eprintln!("{failure}"),
+        }
+        result
+    }
+}
+
+impl Default for Model {
+    #[track_caller]
+    fn default() -> Self {
+        Model::new()
+    }
+}
+
+/// A nondeterministic choice the checker explores: both answers under loom (at the cost
+/// of one model thread), a recorded random choice under shuttle (so it replays), and a
+/// draw from the run's seed on real threads.
+///
+/// Use it for "the timeout fires or not", "the connection fails or not": anything the
+/// environment decides that the model should explore both ways.
+pub fn choose() -> bool {
+    #[cfg(racekit_shuttle)]
+    {
+        use shuttle::rand::RngCore;
+        shuttle::rand::thread_rng().next_u64() & 1 == 1
+    }
+    #[cfg(racekit_loom)]
+    {
+        // loom explores every value a load may read. The helper thread's store may or may
+        // not have happened when the load runs, so both answers are explored.
+        use loom::sync::atomic::{AtomicBool, Ordering};
+        let flag = loom::sync::Arc::new(AtomicBool::new(false));
+        let setter = flag.clone();
+        let _detached = loom::thread::spawn(move || setter.store(true, Ordering::Relaxed));
+        flag.load(Ordering::Relaxed)
+    }
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    {
+        match context::current() {
+            Some(context) => context.next_u64() & 1 == 1,
+            None => fastrand::bool(),
+        }
+    }
+}
+
+/// One invocation of a check: what every backend runner needs.
+pub(crate) struct Run {
+    pub name: String,
+    pub id: String,
+    pub settings: Settings,
+    pub started: Instant,
+    /// The token came from [`Model::replay`], not the environment: replay whatever the id.
+    pub explicit_replay: bool,
+}
+
+impl Run {
+    /// When the time budget runs out, if there is one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.settings.time_budget.map(|budget| self.started + budget)
+    }
+
+    /// The report of a passing check.
+    pub fn report(&self, phases: Vec<Phase>, tasks_spawned: usize) -> Report {
+        Report {
+            model: self.name.clone(),
+            id: self.id.clone(),
+            backend: Backend::CURRENT,
+            schedules: phases.iter().map(|p| p.schedules).sum(),
+            elapsed: self.started.elapsed(),
+            phases,
+            tasks_spawned,
+        }
+    }
+
+    /// The failure found in `phase` after `schedules`, replayed by `payload`.
+    pub fn failure(&self, phase: String, schedules: u64, message: String, kind: FailureKind, payload: String) -> Failure {
+        // A replayed failure keeps the id of the check that first found it.
+        let id = match self.settings.replay.as_deref().and_then(replay::Token::parse) {
+            Some(token) => token.id,
+            None => self.id.clone(),
+        };
+        let token = replay::Token::new(Backend::CURRENT, &id, payload).encode();
+        Failure {
+            model: self.name.clone(),
+            id: self.id.clone(),
+            backend: Backend::CURRENT,
+            kind,
+            message,
+            phase,
+            schedules,
+            elapsed: self.started.elapsed(),
+            replay: Replay { command: replay::command(Backend::CURRENT, &token), token },
+            replayed: self.settings.replay.is_some(),
+        }
+    }
+
+    fn replay(&self, text: &str, body: Body) -> Result<Report, Failure> {
+        let token = replay::Token::parse(text).unwrap_or_else(|| {
+            panic!("racekit: RACEKIT_REPLAY={text:?} is not a replay token: copy it whole from a failure's reproduce command")
+        });
+        if token.id != self.id && !self.explicit_replay {
+            eprintln!("racekit: model `{}` skipped: RACEKIT_REPLAY replays the check at {}", self.name, token.id);
+            return Ok(self.report(Vec::new(), 0));
+        }
+        if token.backend != Backend::CURRENT.name() {
+            panic!(
+                "racekit: this replay token comes from the {} backend but this build runs {}: rebuild with the \
+                 RUSTFLAGS and CARGO_TARGET_DIR of the printed reproduce command",
+                token.backend,
+                Backend::CURRENT
+            );
+        }
+        backend_runner::replay(self, &token.payload, body)
+    }
+
+    /// Appends the JSON line for the job's reports, when `RACEKIT_REPORT_FILE` is set.
+    fn record(&self, result: &Result<Report, Failure>) {
+        let Some(path) = &self.settings.report_file else { return };
+        let line = serde_json::json!({
+            "test": replay::current_test_name(),
+            "binary": std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())),
+            "verdict": if result.is_ok() { "passed" } else { "failed" },
+            "report": result.as_ref().ok(),
+            "failure": result.as_ref().err(),
+        });
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
+        if let Err(error) = written {
+            eprintln!("racekit: could not append to RACEKIT_REPORT_FILE={}: {error}", path.display());
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(any(racekit_loom, racekit_shuttle))]
+/// The body as one model execution runs it: a fresh run of the check's context, then the
+/// leak check once the body returns.
+pub(crate) fn instrumented(body: Body, context: Arc<context::CheckContext>, seed: u64) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        context.reset(seed);
+        body();
+        assert_no_leaked_tasks(&context);
+    }
+}
+
+/// Panics with the leaked-task failure if tasks of the run are still live.
+pub(crate) fn assert_no_leaked_tasks(context: &context::CheckContext) {
+    let live = context.live();
+    if live > 0 {
+        panic!(
+            "leaked task(s): {live} of the {} thread(s) or task(s) spawned through racekit::sync were still running \
+             when the body returned; join (or stop and join) everything the body starts",
+            context.spawned()
+        );
+    }
+}

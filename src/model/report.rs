@@ -1,0 +1,163 @@
+//! What a check found: a [`Report`] when every explored schedule passed, a [`Failure`]
+//! (with the command that reproduces it) when one did not.
+
+use crate::sync::Backend;
+use serde::Serialize;
+use std::fmt;
+use std::time::Duration;
+
+/// One stage of a check: a loom preemption bound, one shuttle scheduler with its seed, or
+/// the std runs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Phase {
+    /// What ran, such as `loom bound 2` or `shuttle pct(depth 3) seed 24302`.
+    pub label: String,
+    /// Schedules (executions, runs) explored.
+    pub schedules: u64,
+    /// Wall-clock time.
+    #[serde(serialize_with = "seconds")]
+    pub elapsed: Duration,
+    /// Whether the stage ran its whole budget (for loom: explored every execution within
+    /// the bound); `false` when the time budget cut it short.
+    pub complete: bool,
+}
+
+/// A check that passed: what was explored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// The model's name.
+    pub model: String,
+    /// Where the check was called (`file:line:column`), which identifies it for replay.
+    pub id: String,
+    /// The backend it ran on.
+    pub backend: Backend,
+    /// Schedules explored across every phase.
+    pub schedules: u64,
+    /// Wall-clock time of the whole check.
+    #[serde(serialize_with = "seconds")]
+    pub elapsed: Duration,
+    /// The phases, in the order they ran.
+    pub phases: Vec<Phase>,
+    /// Tasks spawned through the facade in the last run of the body (shows the model
+    /// really was concurrent).
+    pub tasks_spawned: usize,
+}
+
+/// What kind of failure a check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The body (or a thread it spawned) panicked: an assertion failed.
+    Panic,
+    /// Every thread was blocked.
+    Deadlock,
+    /// The body returned while threads or tasks it spawned through the facade were still
+    /// running.
+    LeakedTasks,
+    /// A run exceeded the model checker's step bound: a livelock or a spin loop.
+    StepBound,
+    /// A run on real threads did not finish within the run timeout.
+    Hang,
+}
+
+impl FailureKind {
+    /// Classifies a panic message from the body or a model checker.
+    pub(crate) fn classify(message: &str) -> FailureKind {
+        let lower = message.to_ascii_lowercase();
+        if lower.contains("deadlock") {
+            FailureKind::Deadlock
+        } else if lower.starts_with("leaked task") {
+            FailureKind::LeakedTasks
+        } else if lower.contains("max_steps") || lower.contains("max branches") || lower.contains("max_branches") {
+            FailureKind::StepBound
+        } else {
+            FailureKind::Panic
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureKind::Panic => "panic",
+            FailureKind::Deadlock => "deadlock",
+            FailureKind::LeakedTasks => "leaked tasks",
+            FailureKind::StepBound => "step bound exceeded (livelock?)",
+            FailureKind::Hang => "hang",
+        })
+    }
+}
+
+/// How to reproduce a failure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Replay {
+    /// The value for `RACEKIT_REPLAY`.
+    pub token: String,
+    /// A shell command that reruns the failing test with that token.
+    pub command: String,
+}
+
+/// A check that failed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Failure {
+    /// The model's name.
+    pub model: String,
+    /// Where the check was called (`file:line:column`).
+    pub id: String,
+    /// The backend that found it.
+    pub backend: Backend,
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// The panic message (or a description of the deadlock, leak or hang).
+    pub message: String,
+    /// The phase that found it (`loom bound 1`, `shuttle random seed 24301`, ...).
+    pub phase: String,
+    /// Schedules explored, counting the failing one, before it was found.
+    pub schedules: u64,
+    /// Wall-clock time until it was found.
+    #[serde(serialize_with = "seconds")]
+    pub elapsed: Duration,
+    /// How to reproduce it.
+    pub replay: Replay,
+    /// Whether this failure came from replaying a token rather than from exploration.
+    pub replayed: bool,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "racekit: model `{}` failed under {} ({}) after {} schedule(s) in {:.2?}",
+            self.model, self.backend, self.phase, self.schedules, self.elapsed
+        )?;
+        writeln!(f, "  {}: {}", self.kind, self.message)?;
+        write!(f, "  reproduce with:\n    {}", self.replay.command)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "racekit: model `{}` passed under {}: {} schedule(s) in {:.2?}",
+            self.model, self.backend, self.schedules, self.elapsed
+        )?;
+        for phase in &self.phases {
+            write!(
+                f,
+                "\n  {}: {} schedule(s) in {:.2?}{}",
+                phase.label,
+                phase.schedules,
+                phase.elapsed,
+                if phase.complete { "" } else { " (stopped by the time budget)" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64())
+}

@@ -1,0 +1,149 @@
+//! loom: bounded exhaustive exploration, preemption bound 1, then 2, ... up to the limit.
+//!
+//! Iterating the bound finds shallow bugs fast: a bug that needs one preemption is found
+//! within bound 1's few hundred executions instead of somewhere in bound 3's hundreds of
+//! thousands. A bound's exploration is deterministic, so when one fails the same bound is
+//! explored again with a checkpoint written before every execution; the checkpoint left
+//! on disk is the failing execution's path, and replaying it runs that execution alone.
+
+use super::context::{self, CheckContext};
+use super::{instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often (in executions) loom checks the time budget.
+const BUDGET_CHECK_INTERVAL: usize = 256;
+
+fn builder(bound: usize) -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(bound);
+    builder.checkpoint_file = None;
+    builder.checkpoint_interval = BUDGET_CHECK_INTERVAL;
+    builder
+}
+
+/// Runs `builder` over the body, counting executions.
+fn explore_with(builder: &loom::model::Builder, body: &Body, context: &Arc<CheckContext>, executions: &Arc<AtomicU64>) -> Result<(), Box<dyn std::any::Any + Send>> {
+    let counter = executions.clone();
+    let execution_body = instrumented(body.clone(), context.clone(), 0);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        builder.check(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            execution_body();
+        })
+    }))
+}
+
+/// Where checkpoints go: `<target dir>/racekit/loom`, next to the test binary's build.
+fn checkpoint_dir() -> PathBuf {
+    let from_exe = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors().find(|dir| dir.file_name().is_some_and(|name| name == "deps")).and_then(Path::parent).and_then(Path::parent).map(Path::to_path_buf)
+    });
+    from_exe.unwrap_or_else(std::env::temp_dir).join("racekit").join("loom")
+}
+
+/// Explores `bound` again with a checkpoint before every execution, so that the
+/// checkpoint file ends up holding the failing execution.
+fn capture_checkpoint(run: &Run, bound: usize, body: &Body, context: &Arc<CheckContext>) -> Result<PathBuf, String> {
+    let dir = checkpoint_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let stem: String = run.id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let path = dir.join(format!("{stem}-{}-{:x}.json", std::process::id(), fastrand::u32(..)));
+    let mut builder = builder(bound);
+    builder.checkpoint_file = Some(path.clone());
+    builder.checkpoint_interval = 1;
+    let executions = Arc::new(AtomicU64::new(0));
+    match explore_with(&builder, body, context, &executions) {
+        Err(_) => Ok(path),
+        Ok(()) => Err("the failure did not recur when the bound was explored again: the body depends on something \
+                       loom does not control (a HashMap's order, real time, global state)"
+            .to_owned()),
+    }
+}
+
+pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
+    let context = CheckContext::new(run.settings.seed);
+    let _entered = context::enter(Some(context.clone()));
+    let deadline = run.deadline();
+    let bounds = if run.settings.preemption_bound == 0 { 0..=0 } else { 1..=run.settings.preemption_bound };
+    let executions = Arc::new(AtomicU64::new(0));
+    let mut phases = Vec::new();
+    for bound in bounds {
+        let mut builder = builder(bound);
+        let remaining = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        if remaining == Some(Duration::ZERO) {
+            break;
+        }
+        builder.max_duration = remaining;
+        let before = executions.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let result = explore_with(&builder, &body, &context, &executions);
+        let schedules = executions.load(Ordering::Relaxed) - before;
+        match result {
+            Ok(()) => phases.push(Phase {
+                label: format!("loom bound {bound}"),
+                schedules,
+                elapsed: started.elapsed(),
+                complete: remaining.is_none_or(|remaining| started.elapsed() < remaining),
+            }),
+            Err(payload) => {
+                let message = panic_message(&*payload);
+                let kind = FailureKind::classify(&message);
+                let total = executions.load(Ordering::Relaxed);
+                let payload = match capture_checkpoint(run, bound, &body, &context) {
+                    Ok(path) => format!("{bound},{}", path.display()),
+                    Err(why) => {
+                        eprintln!("racekit: no loom checkpoint for this failure: {why}");
+                        format!("{bound},")
+                    }
+                };
+                return Err(run.failure(format!("loom bound {bound}"), total, message, kind, payload));
+            }
+        }
+    }
+    Ok(run.report(phases, context.spawned()))
+}
+
+pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Failure> {
+    let (bound, path) = payload
+        .split_once(',')
+        .and_then(|(bound, path)| Some((bound.parse::<usize>().ok()?, PathBuf::from(path))))
+        .unwrap_or_else(|| panic!("racekit: the loom replay payload {payload:?} is not `bound,checkpoint`: copy the token whole"));
+    let context = CheckContext::new(run.settings.seed);
+    let _entered = context::enter(Some(context.clone()));
+    let mut builder = builder(bound);
+    let replaying = if path.as_os_str().is_empty() {
+        eprintln!("racekit: no checkpoint was captured; exploring bound {bound} again instead");
+        None
+    } else {
+        // loom rewrites its checkpoint as it goes: replay from a copy so the original stays.
+        let copy = path.with_extension(format!("replay-{}.json", std::process::id()));
+        std::fs::copy(&path, &copy).unwrap_or_else(|e| panic!("racekit: cannot read the loom checkpoint {}: {e}", path.display()));
+        builder.checkpoint_file = Some(copy.clone());
+        builder.checkpoint_interval = 1;
+        // Execution 1 is the checkpointed one; loom stops before running a second.
+        builder.max_permutations = Some(2);
+        Some(copy)
+    };
+    let executions = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let result = explore_with(&builder, &body, &context, &executions);
+    if let Some(copy) = replaying {
+        let _ = std::fs::remove_file(copy);
+    }
+    let schedules = executions.load(Ordering::Relaxed);
+    match result {
+        Ok(()) => {
+            eprintln!("racekit: the replayed loom execution passed: the code under test changed, or the bug is fixed");
+            let phase = Phase { label: format!("loom replay at bound {bound}"), schedules, elapsed: started.elapsed(), complete: true };
+            Ok(run.report(vec![phase], context.spawned()))
+        }
+        Err(panic) => {
+            let message = panic_message(&*panic);
+            let kind = FailureKind::classify(&message);
+            Err(run.failure(format!("loom replay at bound {bound}"), schedules, message, kind, payload.to_owned()))
+        }
+    }
+}

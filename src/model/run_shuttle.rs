@@ -1,0 +1,170 @@
+//! shuttle: a portfolio of randomized schedulers.
+//!
+//! The portfolio alternates the random scheduler and PCT with different seeds, because
+//! each misses what the other finds: PCT can starve a freshly spawned thread (a bug that
+//! needs the new thread to run before its parent's next lock was never found by PCT in
+//! 20,000 schedules here, and by the random scheduler in about 10), while random
+//! scheduling rarely produces the few, precisely placed preemptions that PCT targets.
+//!
+//! When a schedule fails, the schedule shuttle recorded for it is encoded (shuttle's own
+//! format, the one `shuttle::replay` takes) into the replay token.
+
+use super::context::{self, CheckContext};
+use super::{instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run, SchedulerChoice};
+use shuttle::scheduler::{PctScheduler, RandomScheduler, ReplayScheduler, Schedule, Scheduler, Task, TaskId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Counts executions and stops the run at the deadline.
+#[derive(Debug)]
+struct Budgeted<S> {
+    inner: S,
+    executions: Arc<AtomicU64>,
+    deadline: Option<Instant>,
+}
+
+impl<S: Scheduler> Scheduler for Budgeted<S> {
+    fn new_execution(&mut self) -> Option<Schedule> {
+        if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return None;
+        }
+        let schedule = self.inner.new_execution();
+        if schedule.is_some() {
+            self.executions.fetch_add(1, Ordering::Relaxed);
+        }
+        schedule
+    }
+
+    fn next_task(&mut self, runnable: &[&Task], current: Option<TaskId>, is_yielding: bool) -> Option<TaskId> {
+        self.inner.next_task(runnable, current, is_yielding)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+}
+
+/// One member of the portfolio.
+#[derive(Clone, Copy, Debug)]
+enum Member {
+    Random { seed: u64 },
+    Pct { seed: u64, depth: usize },
+}
+
+impl Member {
+    fn label(self) -> String {
+        match self {
+            Member::Random { seed } => format!("shuttle random seed {seed}"),
+            Member::Pct { seed, depth } => format!("shuttle pct(depth {depth}) seed {seed}"),
+        }
+    }
+
+    fn scheduler(self, iterations: usize) -> Box<dyn Scheduler + Send> {
+        match self {
+            Member::Random { seed } => Box::new(RandomScheduler::new_from_seed(seed, iterations)),
+            Member::Pct { seed, depth } => Box::new(PctScheduler::new_from_seed(seed, depth, iterations)),
+        }
+    }
+}
+
+/// The members to run, and the schedules each gets (the total is the budget).
+fn portfolio(run: &Run) -> Vec<(Member, usize)> {
+    let settings = &run.settings;
+    let seed = settings.seed;
+    let members = match settings.scheduler {
+        SchedulerChoice::Random => vec![Member::Random { seed }],
+        SchedulerChoice::Pct => vec![Member::Pct { seed, depth: settings.pct_depth }],
+        SchedulerChoice::Portfolio => vec![
+            Member::Random { seed },
+            Member::Pct { seed: seed.wrapping_add(1), depth: settings.pct_depth },
+            Member::Random { seed: seed.wrapping_add(2) },
+            Member::Pct { seed: seed.wrapping_add(3), depth: settings.pct_depth.saturating_sub(1).max(1) },
+        ],
+    };
+    let count = members.len();
+    let share = settings.iterations / count;
+    let extra = settings.iterations % count;
+    members
+        .into_iter()
+        .enumerate()
+        .map(|(index, member)| (member, share + usize::from(index < extra)))
+        .filter(|(_, iterations)| *iterations > 0)
+        .collect()
+}
+
+fn config() -> shuttle::Config {
+    let mut config = shuttle::Config::new();
+    // racekit prints its own reproduce command; shuttle's would name a different API.
+    config.failure_persistence = shuttle::FailurePersistence::None;
+    config.silence_warnings = true;
+    config
+}
+
+/// The schedule of the execution that just failed on this thread, in shuttle's encoding.
+fn failing_schedule() -> String {
+    let schedule = shuttle_engine::runtime::execution::CurrentSchedule::get_schedule();
+    shuttle_engine::scheduler::serialization::serialize_schedule(&schedule)
+}
+
+fn classify(payload: Box<dyn std::any::Any + Send>) -> (FailureKind, String) {
+    let message = panic_message(&*payload);
+    (FailureKind::classify(&message), message)
+}
+
+pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
+    let context = CheckContext::new(run.settings.seed);
+    let _entered = context::enter(Some(context.clone()));
+    let deadline = run.deadline();
+    let mut phases = Vec::new();
+    let mut explored = 0;
+    for (member, iterations) in portfolio(run) {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            break;
+        }
+        let executions = Arc::new(AtomicU64::new(0));
+        let scheduler = Budgeted { inner: member.scheduler(iterations), executions: executions.clone(), deadline };
+        let runner = shuttle::Runner::new(scheduler, config());
+        let execution_body = instrumented(body.clone(), context.clone(), run.settings.seed);
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(execution_body)));
+        let schedules = executions.load(Ordering::Relaxed);
+        explored += schedules;
+        match result {
+            Ok(_) => phases.push(Phase {
+                label: member.label(),
+                schedules,
+                elapsed: started.elapsed(),
+                complete: schedules >= iterations as u64,
+            }),
+            Err(payload) => {
+                let schedule = failing_schedule();
+                let (kind, message) = classify(payload);
+                return Err(run.failure(member.label(), explored, message, kind, schedule));
+            }
+        }
+    }
+    Ok(run.report(phases, context.spawned()))
+}
+
+pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Failure> {
+    if shuttle_engine::scheduler::serialization::deserialize_schedule(payload).is_none() {
+        panic!("racekit: the shuttle replay payload is not a schedule shuttle can decode: copy the token whole");
+    }
+    let context = CheckContext::new(run.settings.seed);
+    let _entered = context::enter(Some(context.clone()));
+    let runner = shuttle::Runner::new(ReplayScheduler::new_from_encoded(payload), config());
+    let execution_body = instrumented(body, context.clone(), run.settings.seed);
+    let started = Instant::now();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(execution_body))) {
+        Ok(_) => {
+            eprintln!("racekit: the replayed shuttle schedule passed: the code under test changed, or the bug is fixed");
+            let phase = Phase { label: "shuttle replay".to_owned(), schedules: 1, elapsed: started.elapsed(), complete: true };
+            Ok(run.report(vec![phase], context.spawned()))
+        }
+        Err(payload_of_panic) => {
+            let (kind, message) = classify(payload_of_panic);
+            Err(run.failure("shuttle replay".to_owned(), 1, message, kind, payload.to_owned()))
+        }
+    }
+}

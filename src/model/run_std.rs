@@ -1,0 +1,125 @@
+//! Real threads: the body runs many times, each run on its own thread with its own seed.
+//!
+//! A run on real threads cannot be replayed exactly: the seed fixes every random choice
+//! (the facade's perturbation yields, [`choose`](super::choose), the injected `Rng`) but
+//! not the OS scheduler, so a replay retries the seed up to [`REPLAY_ATTEMPTS`] times.
+
+use super::context::{self, CheckContext};
+use super::{panic_message, Body, FailureKind, Phase, Report, Failure, Run};
+use crate::sync::perturb;
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// How many times a std replay reruns its seed before reporting that it did not reproduce.
+pub(crate) const REPLAY_ATTEMPTS: u64 = 10;
+
+/// Seed of run `index` of a check seeded with `base` (SplitMix64's mixer, so neighbouring
+/// indices give unrelated streams).
+fn run_seed(base: u64, index: u64) -> u64 {
+    let mut z = base.wrapping_add(index.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What one run did: the tasks it spawned, or why it failed.
+type RunOutcome = Result<usize, (FailureKind, String)>;
+
+fn run_once(run: &Run, body: &Body, seed: u64) -> RunOutcome {
+    let context = CheckContext::new(seed);
+    let (done, outcome) = mpsc::channel();
+    let thread_body = body.clone();
+    let thread_context = context.clone();
+    let spawned = std::thread::Builder::new().name(format!("racekit-run-{seed:016x}")).spawn(move || {
+        let _entered = context::enter(Some(thread_context.clone()));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            thread_body();
+            super::assert_no_leaked_tasks(&thread_context);
+        }));
+        let _ = done.send(result.map(|()| thread_context.spawned()).map_err(|payload| {
+            let message = panic_message(&*payload);
+            (FailureKind::classify(&message), message)
+        }));
+    });
+    if let Err(error) = spawned {
+        return Err((FailureKind::Panic, format!("could not start a thread for the run: {error}")));
+    }
+    match outcome.recv_timeout(run.settings.std_run_timeout) {
+        Ok(result) => result,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err((
+            FailureKind::Hang,
+            format!(
+                "the run did not finish within {:?} (RACEKIT_STD_RUN_TIMEOUT): a deadlock or a lost wake-up; \
+                 {} of its {} task(s) were still running",
+                run.settings.std_run_timeout,
+                context.live(),
+                context.spawned()
+            ),
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err((FailureKind::Panic, "the run's thread ended without reporting (aborted?)".to_owned()))
+        }
+    }
+}
+
+pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
+    let _perturbing = perturb::Active::start();
+    let deadline = run.deadline();
+    let phase_started = Instant::now();
+    let mut runs = 0u64;
+    let mut tasks_spawned = 0;
+    let mut complete = true;
+    for index in 0..run.settings.iterations as u64 {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            complete = false;
+            break;
+        }
+        let seed = run_seed(run.settings.seed, index);
+        runs += 1;
+        match run_once(run, &body, seed) {
+            Ok(spawned) => tasks_spawned = spawned,
+            Err((kind, message)) => {
+                let phase = format!("std run {index} seed {seed}");
+                return Err(run.failure(phase, runs, message, kind, seed.to_string()));
+            }
+        }
+    }
+    let phase = Phase {
+        label: format!("std {} run(s) from seed {}", runs, run.settings.seed),
+        schedules: runs,
+        elapsed: phase_started.elapsed(),
+        complete,
+    };
+    Ok(run.report(vec![phase], tasks_spawned))
+}
+
+pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Failure> {
+    let seed: u64 = payload
+        .parse()
+        .unwrap_or_else(|_| panic!("racekit: the std replay payload {payload:?} is not a seed: copy the token whole"));
+    let _perturbing = perturb::Active::start();
+    let started = Instant::now();
+    for attempt in 1..=REPLAY_ATTEMPTS {
+        if let Err((kind, message)) = run_once(run, &body, seed) {
+            let phase = format!("std replay of seed {seed}, attempt {attempt}");
+            return Err(run.failure(phase, attempt, message, kind, seed.to_string()));
+        }
+    }
+    eprintln!(
+        "racekit: seed {seed} passed {REPLAY_ATTEMPTS} times: real threads fix the seed, not the interleaving; \
+         replay it under shuttle or loom to reproduce an interleaving exactly"
+    );
+    let phase = Phase { label: format!("std replay of seed {seed}"), schedules: REPLAY_ATTEMPTS, elapsed: started.elapsed(), complete: true };
+    Ok(run.report(vec![phase], 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_seed;
+
+    #[test]
+    fn run_seeds_differ_between_runs_and_repeat_for_a_base() {
+        assert_ne!(run_seed(1, 0), run_seed(1, 1));
+        assert_eq!(run_seed(7, 3), run_seed(7, 3));
+    }
+}

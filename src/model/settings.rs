@@ -1,0 +1,206 @@
+//! Budgets and scheduler choices, from the environment and the [`Model`](super::Model)
+//! builder.
+//!
+//! Precedence: an environment variable, when set, wins over the builder (the builder holds
+//! the model's CI-scale default; the environment is how a long model-checking job raises
+//! every model's budget at once), and the builder wins over racekit's defaults.
+
+use std::time::Duration;
+use thiserror::Error;
+
+/// Default number of schedules (shuttle, split across the portfolio) or runs (std).
+pub const DEFAULT_SHUTTLE_ITERATIONS: usize = 2_000;
+/// Default number of runs of the body on real threads.
+pub const DEFAULT_STD_ITERATIONS: usize = 50;
+/// Default largest loom preemption bound (bounds 1..=this are explored in turn).
+pub const DEFAULT_PREEMPTION_BOUND: usize = 2;
+/// Default PCT bug depth.
+pub const DEFAULT_PCT_DEPTH: usize = 3;
+/// Default seed: fixed, so `cargo test` is reproducible; set `RACEKIT_SEED` to explore more.
+pub const DEFAULT_SEED: u64 = 0x5eed;
+/// Default limit on one run of the body on real threads before it is reported as hung.
+pub const DEFAULT_STD_RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The environment variables racekit reads, with what each means.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("LOOM_MAX_PREEMPTIONS", "loom: largest preemption bound; bounds 1, 2, ... up to it are explored in turn (default 2)"),
+    ("RACEKIT_ITERATIONS", "shuttle: schedules per model, split across the portfolio (default 2000); std: runs of the body (default 50)"),
+    ("RACEKIT_SCHEDULER", "shuttle: portfolio | pct | random (default portfolio: random and PCT, several seeds)"),
+    ("RACEKIT_PCT_DEPTH", "shuttle: PCT bug depth (default 3)"),
+    ("RACEKIT_SEED", "shuttle and std: base seed, a number or `random` (default 24301)"),
+    ("RACEKIT_TIME_BUDGET", "all backends: wall-clock seconds per model; exploration stops early when reached (default none)"),
+    ("RACEKIT_STD_RUN_TIMEOUT", "std: seconds one run of the body may take before it is reported as hung (default 60)"),
+    ("RACEKIT_REPLAY", "replay one failure: the token printed in the failure's reproduce command"),
+    ("RACEKIT_REPORT_FILE", "append one JSON line per check (verdict, schedules, time, reproduce command) to this file"),
+];
+
+/// The schedulers shuttle runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SchedulerChoice {
+    /// Random and PCT schedulers with several seeds, one after another (the default).
+    Portfolio,
+    /// Probabilistic concurrency testing: finds bugs of small depth with a known probability.
+    Pct,
+    /// Uniformly random scheduling at every step.
+    Random,
+}
+
+impl SchedulerChoice {
+    fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "portfolio" => Some(SchedulerChoice::Portfolio),
+            "pct" => Some(SchedulerChoice::Pct),
+            "random" => Some(SchedulerChoice::Random),
+            _ => None,
+        }
+    }
+}
+
+/// A setting that cannot be used, and how to fix it.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SettingsError {
+    /// An environment variable holds something racekit cannot parse.
+    #[error("{variable}={value:?} is not valid: expected {expected}")]
+    InvalidEnvironment {
+        /// The variable.
+        variable: &'static str,
+        /// What it held.
+        value: String,
+        /// What it should hold.
+        expected: &'static str,
+    },
+    /// A budget of zero would run nothing and pass vacuously.
+    #[error("{what} is 0: a check that runs its body zero times proves nothing; use at least 1")]
+    ZeroBudget {
+        /// Which budget.
+        what: &'static str,
+    },
+    /// A PCT depth of zero is meaningless (depth 1 already means "no preemption").
+    #[error("the PCT depth is 0: use a depth of at least 1 (3 finds most bugs of two or three ordering constraints)")]
+    ZeroPctDepth,
+}
+
+/// Everything one check needs to run, resolved from the environment and the builder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// Largest loom preemption bound.
+    pub preemption_bound: usize,
+    /// Schedules (shuttle) or runs (std).
+    pub iterations: usize,
+    /// Shuttle scheduler.
+    pub scheduler: SchedulerChoice,
+    /// PCT depth.
+    pub pct_depth: usize,
+    /// Base seed.
+    pub seed: u64,
+    /// Wall-clock cap for the whole check.
+    pub time_budget: Option<Duration>,
+    /// Limit on one std run.
+    pub std_run_timeout: Duration,
+    /// A replay token, when replaying.
+    pub replay: Option<String>,
+    /// Where to append the JSON report line.
+    pub report_file: Option<std::path::PathBuf>,
+}
+
+/// What the builder asked for; `None` falls back to the defaults.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Requested {
+    pub preemption_bound: Option<usize>,
+    pub iterations: Option<usize>,
+    pub scheduler: Option<SchedulerChoice>,
+    pub pct_depth: Option<usize>,
+    pub seed: Option<u64>,
+    pub time_budget: Option<Duration>,
+    pub std_run_timeout: Option<Duration>,
+}
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_number(name: &'static str, expected: &'static str) -> Result<Option<u64>, SettingsError> {
+    match var(name) {
+        None => Ok(None),
+        Some(value) => value.trim().parse::<u64>().map(Some).map_err(|_| SettingsError::InvalidEnvironment {
+            variable: name,
+            value,
+            expected,
+        }),
+    }
+}
+
+fn parse_seconds(name: &'static str) -> Result<Option<Duration>, SettingsError> {
+    match var(name) {
+        None => Ok(None),
+        Some(value) => match value.trim().parse::<f64>() {
+            Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Some(Duration::from_secs_f64(secs))),
+            _ => Err(SettingsError::InvalidEnvironment {
+                variable: name,
+                value,
+                expected: "a positive number of seconds, such as 30 or 0.5",
+            }),
+        },
+    }
+}
+
+impl Settings {
+    /// Resolves the settings for the current backend.
+    pub(crate) fn resolve(requested: &Requested) -> Result<Settings, SettingsError> {
+        let preemption_bound = parse_number("LOOM_MAX_PREEMPTIONS", "a preemption bound such as 2")?
+            .map(|n| n as usize)
+            .or(requested.preemption_bound)
+            .unwrap_or(DEFAULT_PREEMPTION_BOUND);
+        let default_iterations = if crate::sync::Backend::CURRENT == crate::sync::Backend::Std {
+            DEFAULT_STD_ITERATIONS
+        } else {
+            DEFAULT_SHUTTLE_ITERATIONS
+        };
+        let iterations = parse_number("RACEKIT_ITERATIONS", "a number of schedules such as 2000")?
+            .map(|n| n as usize)
+            .or(requested.iterations)
+            .unwrap_or(default_iterations);
+        if iterations == 0 {
+            return Err(SettingsError::ZeroBudget { what: "the number of iterations" });
+        }
+        let scheduler = match var("RACEKIT_SCHEDULER") {
+            Some(value) => SchedulerChoice::parse(&value).ok_or(SettingsError::InvalidEnvironment {
+                variable: "RACEKIT_SCHEDULER",
+                value,
+                expected: "portfolio, pct or random",
+            })?,
+            None => requested.scheduler.unwrap_or(SchedulerChoice::Portfolio),
+        };
+        let pct_depth = parse_number("RACEKIT_PCT_DEPTH", "a PCT depth such as 3")?
+            .map(|n| n as usize)
+            .or(requested.pct_depth)
+            .unwrap_or(DEFAULT_PCT_DEPTH);
+        if pct_depth == 0 {
+            return Err(SettingsError::ZeroPctDepth);
+        }
+        let seed = match var("RACEKIT_SEED") {
+            Some(value) if value.trim().eq_ignore_ascii_case("random") => fastrand::u64(..),
+            Some(value) => value.trim().parse::<u64>().map_err(|_| SettingsError::InvalidEnvironment {
+                variable: "RACEKIT_SEED",
+                value,
+                expected: "a number, or `random`",
+            })?,
+            None => requested.seed.unwrap_or(DEFAULT_SEED),
+        };
+        let time_budget = parse_seconds("RACEKIT_TIME_BUDGET")?.or(requested.time_budget);
+        let std_run_timeout = parse_seconds("RACEKIT_STD_RUN_TIMEOUT")?
+            .or(requested.std_run_timeout)
+            .unwrap_or(DEFAULT_STD_RUN_TIMEOUT);
+        Ok(Settings {
+            preemption_bound,
+            iterations,
+            scheduler,
+            pct_depth,
+            seed,
+            time_budget,
+            std_run_timeout,
+            replay: var("RACEKIT_REPLAY"),
+            report_file: var("RACEKIT_REPORT_FILE").map(Into::into),
+        })
+    }
+}

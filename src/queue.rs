@@ -1,0 +1,341 @@
+//! A bounded blocking MPMC queue: the primitive the event bus's worker pool is fed by.
+//!
+//! # Invariants
+//!
+//! Under the one lock (`state`), at every step:
+//! - `items.len() <= capacity`;
+//! - `pushed == popped + items.len() + drained` (nothing leaves without being counted);
+//! - once `closed` is set it stays set, and no push succeeds after it.
+//!
+//! # Wake-ups
+//!
+//! Each change that can unblock a waiter notifies while the state change is visible:
+//! a push notifies one consumer (`not_empty`), a pop notifies one producer (`not_full`),
+//! `close` and `drain` notify everyone. Every waiter re-checks its condition after every
+//! wake-up, timed out or not, and gives up on a timeout only if the condition still does
+//! not hold: so a notification consumed by a waiter whose timeout fired at the same moment
+//! is never lost (the waiter uses the slot or item it was woken for).
+//!
+//! Lock order: there is one lock; no user code runs under it.
+
+use crate::sync::{Condvar, Deadline, Mutex};
+use std::collections::VecDeque;
+use std::time::Duration;
+use thiserror::Error;
+
+pub use crate::bounded_slice::ZeroCapacity;
+
+/// Why an item could not be pushed; the item comes back.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum PushError<T> {
+    /// The queue stayed full (at once for `try_push`, until the timeout for `push_timeout`).
+    #[error("the queue is full")]
+    Full(T),
+    /// The queue is closed: nothing new is admitted.
+    #[error("the queue is closed")]
+    Closed(T),
+}
+
+impl<T> PushError<T> {
+    /// The item that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(item) | PushError::Closed(item) => item,
+        }
+    }
+}
+
+/// Why nothing was popped.
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+pub enum PopError {
+    /// The queue stayed empty (at once for `try_pop`, until the timeout for `pop_timeout`).
+    #[error("the queue is empty")]
+    Empty,
+    /// The queue is closed and empty: nothing will ever arrive.
+    #[error("the queue is closed and drained")]
+    Closed,
+}
+
+/// A bounded first-in first-out queue for many producers and many consumers, with
+/// blocking, timed and non-blocking operations, a drop-oldest push, and a sticky close.
+///
+/// Compared with `std::sync::mpsc::sync_channel` and crossbeam's bounded channel: it
+/// can evict its oldest item to admit a new one ([`push_or_evict_oldest`](Self::push_or_evict_oldest))
+/// and hand back what is left at shutdown ([`close_and_drain`](Self::close_and_drain)),
+/// which an event bus with drop-oldest backpressure and a reporting stop needs; and it is
+/// built on [`crate::sync`], so it is model-checked under loom and shuttle.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::queue::{BoundedQueue, PushError};
+/// use racekit::sync::{thread, Arc};
+///
+/// let queue = Arc::new(BoundedQueue::new(2)?);
+/// let consumer = {
+///     let queue = queue.clone();
+///     thread::spawn(move || {
+///         let mut got = Vec::new();
+///         while let Some(item) = queue.pop() {
+///             got.push(item);
+///         }
+///         got
+///     })
+/// };
+/// for item in 0..5 {
+///     queue.push(item).unwrap(); // blocks while two items wait
+/// }
+/// queue.close();
+/// assert_eq!(consumer.join().unwrap(), [0, 1, 2, 3, 4]);
+/// assert!(matches!(queue.push(9), Err(PushError::Closed(9))));
+/// # Ok::<(), racekit::queue::ZeroCapacity>(())
+/// ```
+#[derive(Debug)]
+pub struct BoundedQueue<T> {
+    state: Mutex<State<T>>,
+    not_empty: Condvar,
+    not_full: Condvar,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    items: VecDeque<T>,
+    closed: bool,
+    pushed: u64,
+    popped: u64,
+    evicted: u64,
+    drained: u64,
+    high_water: usize,
+}
+
+/// Counters of a queue, read together under its lock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Items admitted.
+    pub pushed: u64,
+    /// Items handed to consumers.
+    pub popped: u64,
+    /// Items evicted by [`BoundedQueue::push_or_evict_oldest`] (they were admitted first).
+    pub evicted: u64,
+    /// Items removed by [`BoundedQueue::close_and_drain`].
+    pub drained: u64,
+    /// Items waiting now.
+    pub len: usize,
+    /// The most items that ever waited at once.
+    pub high_water: usize,
+    /// Whether the queue is closed.
+    pub closed: bool,
+}
+
+impl QueueStats {
+    /// Whether `pushed == popped + evicted + drained + len`.
+    pub fn is_conserved(&self) -> bool {
+        self.pushed == self.popped + self.evicted + self.drained + self.len as u64
+    }
+}
+
+impl<T> BoundedQueue<T> {
+    /// A queue holding at most `capacity` items.
+    pub fn new(capacity: usize) -> Result<Self, ZeroCapacity> {
+        if capacity == 0 {
+            return Err(ZeroCapacity);
+        }
+        Ok(BoundedQueue {
+            state: Mutex::new(State {
+                items: VecDeque::with_capacity(capacity),
+                closed: false,
+                pushed: 0,
+                popped: 0,
+                evicted: 0,
+                drained: 0,
+                high_water: 0,
+            }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+            capacity,
+        })
+    }
+
+    /// The most items it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Items waiting now.
+    pub fn len(&self) -> usize {
+        self.state.lock().items.len()
+    }
+
+    /// Whether no item waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+
+    /// The counters, read together.
+    pub fn stats(&self) -> QueueStats {
+        let state = self.state.lock();
+        QueueStats {
+            pushed: state.pushed,
+            popped: state.popped,
+            evicted: state.evicted,
+            drained: state.drained,
+            len: state.items.len(),
+            high_water: state.high_water,
+            closed: state.closed,
+        }
+    }
+
+    /// Pushes `item`, blocking while the queue is full; fails only when it is closed.
+    pub fn push(&self, item: T) -> Result<(), PushError<T>> {
+        self.push_until(item, None)
+    }
+
+    /// Pushes `item`, blocking at most `timeout` while the queue is full.
+    pub fn push_timeout(&self, item: T, timeout: Duration) -> Result<(), PushError<T>> {
+        self.push_until(item, Some(Deadline::after(timeout)))
+    }
+
+    /// Pushes `item` if there is room now.
+    pub fn try_push(&self, item: T) -> Result<(), PushError<T>> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(PushError::Closed(item));
+        }
+        if state.items.len() >= self.capacity {
+            return Err(PushError::Full(item));
+        }
+        self.admit(&mut state, item);
+        Ok(())
+    }
+
+    /// Pushes `item`, evicting the oldest waiting item when full; returns the evicted item
+    /// (counted in [`QueueStats::evicted`]).
+    pub fn push_or_evict_oldest(&self, item: T) -> Result<Option<T>, PushError<T>> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(PushError::Closed(item));
+        }
+        let evicted = if state.items.len() >= self.capacity {
+            state.evicted += 1;
+            state.items.pop_front()
+        } else {
+            None
+        };
+        self.admit(&mut state, item);
+        Ok(evicted)
+    }
+
+    fn push_until(&self, item: T, deadline: Option<Deadline>) -> Result<(), PushError<T>> {
+        let mut state = self.state.lock();
+        loop {
+            if state.closed {
+                return Err(PushError::Closed(item));
+            }
+            if state.items.len() < self.capacity {
+                self.admit(&mut state, item);
+                return Ok(());
+            }
+            state = match deadline {
+                None => self.not_full.wait(state),
+                Some(deadline) => {
+                    let (state, timed_out) = self.not_full.wait_until(state, deadline);
+                    if timed_out && !state.closed && state.items.len() >= self.capacity {
+                        return Err(PushError::Full(item));
+                    }
+                    state
+                }
+            };
+        }
+    }
+
+    /// Adds `item` under the lock and wakes one consumer.
+    fn admit(&self, state: &mut State<T>, item: T) {
+        state.items.push_back(item);
+        state.pushed += 1;
+        state.high_water = state.high_water.max(state.items.len());
+        self.not_empty.notify_one();
+    }
+
+    /// Pops the oldest item, blocking while the queue is empty; `None` once it is closed
+    /// and drained.
+    pub fn pop(&self) -> Option<T> {
+        self.pop_until(None).ok()
+    }
+
+    /// Pops the oldest item, blocking at most `timeout`.
+    pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
+        self.pop_until(Some(Deadline::after(timeout)))
+    }
+
+    /// Pops the oldest item if there is one now.
+    pub fn try_pop(&self) -> Result<T, PopError> {
+        let mut state = self.state.lock();
+        match self.take(&mut state) {
+            Some(item) => Ok(item),
+            None if state.closed => Err(PopError::Closed),
+            None => Err(PopError::Empty),
+        }
+    }
+
+    fn pop_until(&self, deadline: Option<Deadline>) -> Result<T, PopError> {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(item) = self.take(&mut state) {
+                return Ok(item);
+            }
+            if state.closed {
+                return Err(PopError::Closed);
+            }
+            state = match deadline {
+                None => self.not_empty.wait(state),
+                Some(deadline) => {
+                    let (state, timed_out) = self.not_empty.wait_until(state, deadline);
+                    if timed_out && state.items.is_empty() && !state.closed {
+                        return Err(PopError::Empty);
+                    }
+                    state
+                }
+            };
+        }
+    }
+
+    /// Removes the oldest item under the lock and wakes one producer.
+    fn take(&self, state: &mut State<T>) -> Option<T> {
+        let item = state.items.pop_front()?;
+        state.popped += 1;
+        self.not_full.notify_one();
+        Some(item)
+    }
+
+    /// Closes the queue: pushes fail from now on, blocked producers return `Closed`,
+    /// consumers drain what is left and then get `None`. Returns `true` for the call that
+    /// closed it.
+    pub fn close(&self) -> bool {
+        let mut state = self.state.lock();
+        let first = !state.closed;
+        state.closed = true;
+        drop(state);
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        first
+    }
+
+    /// Closes the queue and removes every waiting item (counted in
+    /// [`QueueStats::drained`]), for a shutdown that reports what was left undone.
+    pub fn close_and_drain(&self) -> Vec<T> {
+        let mut state = self.state.lock();
+        state.closed = true;
+        let left: Vec<T> = state.items.drain(..).collect();
+        state.drained += left.len() as u64;
+        drop(state);
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+        left
+    }
+}

@@ -1,0 +1,139 @@
+//! Condition variable over the selected backend, taking the facade's [`MutexGuard`].
+
+use super::backend::{self, LeakOnUnwind};
+use super::lock::MutexGuard;
+use super::perturb;
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+/// The moment a blocking wait gives up: the facade's one use of real time, so that the
+/// patterns built on it never read the clock themselves.
+///
+/// Under the model checkers a deadline is never *reached* by time passing; whether it has
+/// passed when a wait ends is the checker's choice (see [`Condvar::wait_timeout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    /// The deadline `timeout` from now.
+    pub fn after(timeout: Duration) -> Deadline {
+        Deadline(Instant::now() + timeout)
+    }
+
+    /// Time left until the deadline (zero once it has passed).
+    pub fn remaining(&self) -> Duration {
+        self.0.saturating_duration_since(Instant::now())
+    }
+}
+
+/// A condition variable over the selected backend.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::{thread, Arc, Condvar, Mutex};
+///
+/// let state = Arc::new((Mutex::new(false), Condvar::new()));
+/// let setter = {
+///     let state = state.clone();
+///     thread::spawn(move || {
+///         *state.0.lock() = true;
+///         state.1.notify_all();
+///     })
+/// };
+/// let ready = state.1.wait_while(state.0.lock(), |ready| !*ready);
+/// assert!(*ready);
+/// drop(ready);
+/// setter.join().unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct Condvar {
+    inner: backend::Condvar,
+}
+
+impl Condvar {
+    /// A new condition variable.
+    pub fn new() -> Self {
+        Condvar { inner: backend::Condvar::new() }
+    }
+
+    /// Releases the lock, blocks until notified (or woken spuriously), and re-acquires it.
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        perturb::point();
+        let lock = guard.lock;
+        let inner = self
+            .inner
+            .wait(guard.inner.into_inner())
+            .unwrap_or_else(PoisonError::into_inner);
+        MutexGuard { inner: LeakOnUnwind::new(inner), lock }
+    }
+
+    /// Waits until `blocked` returns `false`, re-checking after every wake-up.
+    pub fn wait_while<'a, T, F>(&self, mut guard: MutexGuard<'a, T>, mut blocked: F) -> MutexGuard<'a, T>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        while blocked(&mut guard) {
+            guard = self.wait(guard);
+        }
+        guard
+    }
+
+    /// Waits for a notification or until `timeout` elapses; returns the guard and whether
+    /// the timeout fired.
+    ///
+    /// On real threads this is `std`'s timed wait. Neither model checker models time, so
+    /// there the timeout firing is a choice the checker explores: either the wait times
+    /// out (the lock is released, other threads may run, the lock is re-acquired, and
+    /// `true` is returned) or it waits for a notification exactly like [`wait`](Self::wait).
+    /// In the second branch nothing will ever fire the timeout, so a model in which no
+    /// thread would notify reports a deadlock: code that only makes progress through its
+    /// timeouts is polling, and the checker says so. Under loom the choice costs one model
+    /// thread (of loom's five).
+    pub fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        #[cfg(any(racekit_loom, racekit_shuttle))]
+        {
+            let _ = timeout;
+            if crate::model::choose() {
+                let lock = guard.lock;
+                drop(guard);
+                super::thread::yield_now();
+                (lock.lock(), true)
+            } else {
+                (self.wait(guard), false)
+            }
+        }
+        #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+        {
+            perturb::point();
+            let lock = guard.lock;
+            let (inner, result) = self
+                .inner
+                .wait_timeout(guard.inner.into_inner(), timeout)
+                .unwrap_or_else(PoisonError::into_inner);
+            (MutexGuard { inner: LeakOnUnwind::new(inner), lock }, result.timed_out())
+        }
+    }
+
+    /// Waits for a notification or until `deadline`; returns the guard and whether the
+    /// deadline passed. See [`wait_timeout`](Self::wait_timeout) for the model checkers.
+    pub fn wait_until<'a, T>(&self, guard: MutexGuard<'a, T>, deadline: Deadline) -> (MutexGuard<'a, T>, bool) {
+        self.wait_timeout(guard, deadline.remaining())
+    }
+
+    /// Wakes one waiting thread.
+    pub fn notify_one(&self) {
+        perturb::point();
+        self.inner.notify_one();
+    }
+
+    /// Wakes every waiting thread.
+    pub fn notify_all(&self) {
+        perturb::point();
+        self.inner.notify_all();
+    }
+}

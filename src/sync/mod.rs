@@ -1,0 +1,127 @@
+//! The synchronization facade: the only module in racekit that names `std`, `loom` or
+//! `shuttle` primitives.
+//!
+//! Everything concurrent in racekit (and in your own code, if you want it model-checked)
+//! imports its primitives from here. The build picks the backend:
+//!
+//! | build | backend | what runs |
+//! |---|---|---|
+//! | default | `std` | real threads; inside [`check`](crate::check) lock operations are perturbed with seeded random yields |
+//! | `--cfg racekit_loom` | [loom](https://docs.rs/loom) | bounded exhaustive exploration (DPOR) |
+//! | `--cfg racekit_shuttle` | [shuttle](https://docs.rs/shuttle) | randomized and PCT schedulers |
+//!
+//! Setting both cfgs is a compile error.
+//!
+//! # One API across backends
+//!
+//! - No lock poisoning: [`Mutex::lock`], [`RwLock::read`] and [`RwLock::write`] return the
+//!   guard directly. A panic while a lock is held does not make the data unreachable; the
+//!   harness reports the panic itself.
+//! - [`Condvar`] waits take and return the facade guard; [`Condvar::wait_timeout`] returns
+//!   whether the timeout fired. Under the model checkers time is not modelled, so the
+//!   timeout *firing* is a nondeterministic choice the checker explores (see
+//!   [`Condvar::wait_timeout`]).
+//! - [`thread::spawn`] counts the thread as a live task of the surrounding
+//!   [`check`](crate::check); a check fails with "leaked task" when a thread spawned
+//!   through the facade is still running when the body returns.
+//! - Under loom, [`Arc`] and the lock guards do not run their destructors while the thread
+//!   is unwinding: loom aborts the whole process when a destructor calls back into it during
+//!   a panic (a detected deadlock, for one). Leaking them on that path keeps a failing model
+//!   a reported failure instead of an abort.
+//!
+//! # Invariants
+//!
+//! The wrappers add no synchronization of their own: every happens-before edge comes from
+//! the backend primitive they wrap, so what the model checker sees is exactly what the
+//! production build runs.
+
+#[cfg(all(racekit_loom, racekit_shuttle))]
+compile_error!(
+    "racekit: `--cfg racekit_loom` and `--cfg racekit_shuttle` select different model \
+     checkers; build with one of them (or neither, for real threads), each in its own \
+     CARGO_TARGET_DIR"
+);
+
+mod arc;
+mod backend;
+mod condvar;
+mod latch;
+mod lock;
+pub(crate) mod perturb;
+pub mod task;
+pub mod thread;
+
+pub use arc::Arc;
+pub use condvar::{Condvar, Deadline};
+pub use latch::Latch;
+pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Atomic integer and boolean types of the selected backend.
+///
+/// Under shuttle every ordering behaves as `SeqCst`; under loom `SeqCst` loads and stores
+/// are treated as `AcqRel` (see the crate documentation for what each backend cannot see).
+pub mod atomic {
+    pub use super::backend::atomic::{
+        AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize,
+        Ordering,
+    };
+}
+
+/// Async primitives (tokio's `sync` module). Under `--cfg racekit_shuttle` these are
+/// shuttle-tokio's modelled versions; under the std and loom builds they are tokio's own
+/// (loom cannot run tokio, so async code is model-checked under shuttle only).
+pub mod async_sync {
+    pub use tokio::sync::*;
+}
+
+/// Which backend this build of racekit runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Real threads (the default build).
+    Std,
+    /// loom, selected by `--cfg racekit_loom`.
+    Loom,
+    /// shuttle, selected by `--cfg racekit_shuttle`.
+    Shuttle,
+}
+
+impl Backend {
+    /// The backend this crate was compiled for.
+    pub const CURRENT: Backend = if cfg!(racekit_loom) {
+        Backend::Loom
+    } else if cfg!(racekit_shuttle) {
+        Backend::Shuttle
+    } else {
+        Backend::Std
+    };
+
+    /// Lower-case name, as used in reports and replay tokens (`std`, `loom`, `shuttle`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Std => "std",
+            Backend::Loom => "loom",
+            Backend::Shuttle => "shuttle",
+        }
+    }
+
+    /// The `RUSTFLAGS` value that selects this backend.
+    pub fn rustflags(self) -> &'static str {
+        match self {
+            Backend::Std => "",
+            Backend::Loom => "--cfg racekit_loom",
+            Backend::Shuttle => "--cfg racekit_shuttle",
+        }
+    }
+
+    /// Whether this backend is a model checker (loom or shuttle) rather than real threads.
+    pub fn is_model_checker(self) -> bool {
+        self != Backend::Std
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,65 @@
+//! Seeded random yields on real threads.
+//!
+//! Inside a std [`check`](crate::check) every facade lock, wait and notify first passes a
+//! perturbation point that yields the CPU with a probability drawn from the check's seed,
+//! which shakes out interleavings a quiet machine would rarely produce. Outside a check the
+//! cost is one relaxed load of a global flag. Under the model checkers the checker itself
+//! chooses interleavings, so the points compile to nothing.
+
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+mod imp {
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Number of std checks currently running with perturbation (any thread). Relaxed:
+    /// it only gates a heuristic; a stale read merely skips or adds one yield.
+    static ACTIVE_CHECKS: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        static RNG: RefCell<Option<fastrand::Rng>> = const { RefCell::new(None) };
+    }
+
+    pub(crate) fn point() {
+        if ACTIVE_CHECKS.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let roll = RNG.with(|rng| rng.borrow_mut().as_mut().map(|rng| rng.u32(..64)));
+        match roll {
+            // One point in 64 sleeps briefly: long enough for the other core's thread to
+            // run a whole critical section.
+            Some(0) => std::thread::sleep(std::time::Duration::from_micros(20)),
+            Some(1..=15) => std::thread::yield_now(),
+            _ => {}
+        }
+    }
+
+    /// Seeds this thread's perturbation stream (a thread outside any check is never
+    /// perturbed).
+    pub(crate) fn seed_thread(seed: Option<u64>) {
+        RNG.with(|rng| *rng.borrow_mut() = seed.map(fastrand::Rng::with_seed));
+    }
+
+    /// Keeps perturbation switched on while alive.
+    pub(crate) struct Active(());
+
+    impl Active {
+        pub(crate) fn start() -> Active {
+            ACTIVE_CHECKS.fetch_add(1, Ordering::Relaxed);
+            Active(())
+        }
+    }
+
+    impl Drop for Active {
+        fn drop(&mut self) {
+            ACTIVE_CHECKS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(any(racekit_loom, racekit_shuttle))]
+mod imp {
+    #[inline(always)]
+    pub(crate) fn point() {}
+}
+
+pub(crate) use imp::*;

@@ -1,0 +1,58 @@
+//! Async tasks: tokio's spawn, counted as live tasks of the surrounding check.
+//!
+//! Under `--cfg racekit_shuttle`, `tokio` is shuttle-tokio and tasks run on shuttle's
+//! executor, so async code is model-checked with the same schedulers as threads. loom
+//! cannot run tokio: under `--cfg racekit_loom` only [`block_on`] of runtime-agnostic
+//! futures works.
+
+use crate::model::context::TaskGuard;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub use tokio::task::JoinHandle;
+
+/// Spawns `future` on the current tokio runtime (shuttle's executor under
+/// `--cfg racekit_shuttle`), counted as a live task of the surrounding check until it
+/// completes or is dropped (aborted).
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(Counted { task: TaskGuard::register(), future: Box::pin(future) })
+}
+
+/// Runs `future` to completion on the calling thread: a current-thread tokio runtime
+/// with time enabled on real threads, shuttle's executor under shuttle, loom's
+/// `block_on` under loom.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    #[cfg(racekit_shuttle)]
+    return shuttle::future::block_on(future);
+    #[cfg(racekit_loom)]
+    return loom::future::block_on(future);
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    return tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread tokio runtime needs no OS resources beyond a timer")
+        .block_on(future);
+}
+
+/// A future that keeps its check's live-task count raised until it completes or is
+/// dropped, and makes that check current while it is polled so that tasks it spawns are
+/// counted too.
+struct Counted<F: ?Sized> {
+    task: TaskGuard,
+    future: Pin<Box<F>>,
+}
+
+impl<F: Future + ?Sized> Future for Counted<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let _current = this.task.enter_for_poll();
+        this.future.as_mut().poll(cx)
+    }
+}
