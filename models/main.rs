@@ -4,9 +4,9 @@
 //! Every test here runs under all three backends:
 //!
 //! ```text
-//! cargo test --test models                                                          # real threads
-//! RUSTFLAGS="--cfg racekit_loom"    CARGO_TARGET_DIR=target/loom    cargo test --test models --release
-//! RUSTFLAGS="--cfg racekit_shuttle" CARGO_TARGET_DIR=target/shuttle cargo test --test models --release
+//! cargo test --test models                                                     # real threads
+//! RUSTFLAGS="--cfg racekit_loom"    CARGO_TARGET_DIR=target/loom    cargo test --test models
+//! RUSTFLAGS="--cfg racekit_shuttle" CARGO_TARGET_DIR=target/shuttle cargo test --test models
 //! ```
 //!
 //! Mutant tests live in a `mutants` module of their pattern and pass only when the model
@@ -18,5 +18,12 @@ mod support;
 
 mod bounded_slice;
 mod error_collector;
+mod event_bus;
 mod harness;
+mod lifecycle;
+mod log_store;
+mod pool;
+mod process;
 mod queue;
+mod retry;
+mod stopper;

@@ -70,9 +70,17 @@
 
 pub mod bounded_slice;
 pub mod error_collector;
+pub mod event_bus;
+pub mod lifecycle;
+pub mod log_store;
 pub mod model;
+pub mod output;
+pub mod pool;
 pub mod probe;
+pub mod process;
 pub mod queue;
+pub mod retry;
+pub mod stopper;
 pub mod sync;
 pub mod time;
 

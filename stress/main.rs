@@ -1,1 +1,20 @@
-//! Stress suites.
+//! Stress suites: proptest-driven runs on real threads and on the tokio runtime.
+//!
+//! They find what happens to occur under load (leaks, bounds, lost items) and shrink
+//! what fails; the model suites prove interleavings. Run with `cargo test --test stress`;
+//! `PROPTEST_CASES` scales the number of scenarios.
+
+#![cfg(not(any(racekit_loom, racekit_shuttle)))]
+
+mod support;
+
+mod bounded_slice;
+mod error_collector;
+mod event_bus;
+mod lifecycle;
+mod log_store;
+mod pool;
+mod process;
+mod queue;
+mod retry;
+mod stopper;

@@ -1,0 +1,3 @@
+//! Benchmarks: channels.
+
+fn main() {}

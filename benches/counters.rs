@@ -1,0 +1,3 @@
+//! Benchmarks: counters.
+
+fn main() {}

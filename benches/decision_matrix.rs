@@ -1,0 +1,3 @@
+//! Benchmarks: decision matrix.
+
+fn main() {}

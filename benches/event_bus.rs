@@ -1,0 +1,3 @@
+//! Benchmarks: event bus.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Benchmarks: locks.
+
+fn main() {}

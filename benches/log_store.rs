@@ -1,0 +1,3 @@
+//! Benchmarks: log store.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Benchmarks: pool.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Benchmarks: stopper.
+
+fn main() {}

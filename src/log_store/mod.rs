@@ -1,0 +1,1 @@
+//! Bounded log store: a ring of entries with a per-process index, one ingestion path.

@@ -1,0 +1,1 @@
+//! Retry with jittered exponential backoff, with injected clock and random number generator.

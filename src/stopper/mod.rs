@@ -1,0 +1,1 @@
+//! Stopper: tasks admitted until quiesce, cancel-on-quiesce tokens, closers run exactly once, idempotent stop.

@@ -1,0 +1,1 @@
+//! Stress suite of the event bus pattern.
