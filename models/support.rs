@@ -29,3 +29,17 @@ where
 {
     model.check(body)
 }
+
+/// A proptest configuration for scenario-picking around `check`: `default_cases`
+/// scenarios (each of which the model checker explores fully), or `PROPTEST_CASES`.
+pub fn scenario_cases(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default_cases);
+    // A fixed seed, so a reproduce command reruns the same scenarios (each scenario's model
+    // is named after its parameters, so the replay token finds its own).
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(racekit::model::DEFAULT_SEED),
+        ..proptest::test_runner::Config::default()
+    }
+}

@@ -213,7 +213,7 @@ impl Model {
     where
         F: Fn() + Send + Sync + 'static,
     {
-        match self.run(body) {
+        match self.run_quietly(body, Verbosity::ReportsOnly) {
             Ok(report) => report,
             Err(failure) => panic!("{failure}"),
         }
@@ -225,8 +225,20 @@ impl Model {
     where
         F: Fn() + Send + Sync + 'static,
     {
+        self.run_quietly(body, Verbosity::ReportsAndFailures)
+    }
+
+    fn run_quietly<F>(self, body: F, verbosity: Verbosity) -> Result<Report, Failure>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
         let settings = self.settings().unwrap_or_else(|error| panic!("racekit: {error}"));
-        let id = format!("{}:{}:{}", self.location.file(), self.location.line(), self.location.column());
+        // The call site identifies the check; an explicit name tells apart the scenarios
+        // one call site runs (a proptest around `check`, a loop over cases).
+        let mut id = format!("{}:{}:{}", self.location.file(), self.location.line(), self.location.column());
+        if let Some(name) = &self.name {
+            id = format!("{id}#{}", name.replace('|', "/"));
+        }
         let name = self.name.clone().or_else(replay::current_test_name).unwrap_or_else(|| id.clone());
         let explicit = self.explicit_replay.is_some();
         let run = Run { name, id, settings, started: Instant::now(), explicit_replay: explicit };
@@ -238,10 +250,19 @@ impl Model {
         run.record(&result);
         match &result {
             Ok(report) => eprintln!("{report}"),
-            Err(failure) => eprintln!("{failure}"),
+            Err(failure) if verbosity == Verbosity::ReportsAndFailures => eprintln!("{failure}"),
+            Err(_) => {}
         }
         result
     }
+}
+
+/// What [`Model`] prints to stderr (libtest shows it for failing tests only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verbosity {
+    /// Passing reports; the failure travels in the panic instead.
+    ReportsOnly,
+    ReportsAndFailures,
 }
 
 impl Default for Model {
