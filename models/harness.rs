@@ -211,3 +211,103 @@ fn invalid_settings_are_reported_with_what_to_do() {
     let error = Model::named("zero depth").pct_depth(0).settings().unwrap_err();
     assert!(error.to_string().contains("depth of at least 1"), "{error}");
 }
+
+#[test]
+fn a_panic_in_a_thread_nobody_joins_fails_the_check() {
+    let failure = expect_caught(Model::named("unjoined panic").iterations(20), || {
+        let finished = Arc::new(racekit::sync::Latch::new());
+        let _unjoined = {
+            let finished = finished.clone();
+            thread::spawn(move || {
+                finished.set();
+                panic!("the worker failed");
+            })
+        };
+        finished.wait();
+        // Give the panicking thread time to finish unwinding (it is not joined).
+        while racekit::probe::live_tasks().unwrap_or(0) > 0 {
+            thread::yield_now();
+        }
+    });
+    assert!(failure.message.contains("the worker failed"), "{failure}");
+}
+
+#[test]
+fn the_channel_ends_iteration_when_every_sender_is_gone() {
+    // std semantics on every backend: `recv` returns an error, not a (false) deadlock,
+    // once the last sender is dropped.
+    Model::named("channel disconnect").check(|| {
+        let (sender, receiver) = racekit::sync::mpsc::channel();
+        let producers: Vec<_> = (0..2u32)
+            .map(|n| {
+                let sender = sender.clone();
+                thread::spawn(move || sender.send(n).unwrap())
+            })
+            .collect();
+        drop(sender);
+        let mut received: Vec<u32> = receiver.iter().collect();
+        received.sort_unstable();
+        assert_eq!(received, [0, 1]);
+        for producer in producers {
+            producer.join().unwrap();
+        }
+    });
+}
+
+#[cfg(not(racekit_loom))]
+#[test]
+fn async_tasks_are_model_checked_and_counted() {
+    // Two tasks update shared state through an async mutex: correct in every schedule,
+    // and both are counted as tasks of the check.
+    let report = Model::named("async tasks").iterations(300).check(|| {
+        racekit::sync::task::block_on(async {
+            let counter = std::sync::Arc::new(racekit::sync::async_sync::Mutex::new(0u32));
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let counter = counter.clone();
+                    racekit::sync::task::spawn(async move {
+                        let mut value = counter.lock().await;
+                        let seen = *value;
+                        tokio::task::yield_now().await;
+                        *value = seen + 1;
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            assert_eq!(*counter.lock().await, 2);
+        });
+    });
+    assert_eq!(report.tasks_spawned, 2);
+}
+
+#[cfg(not(racekit_loom))]
+#[test]
+fn an_async_lost_update_is_caught() {
+    if !MODEL_CHECKER {
+        return;
+    }
+    // The same update with the lock released across the await: shuttle's executor finds
+    // the schedule where both tasks read 0.
+    let failure = expect_caught(Model::named("async lost update").iterations(500), || {
+        racekit::sync::task::block_on(async {
+            let counter = std::sync::Arc::new(racekit::sync::async_sync::Mutex::new(0u32));
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let counter = counter.clone();
+                    racekit::sync::task::spawn(async move {
+                        let seen = *counter.lock().await;
+                        tokio::task::yield_now().await;
+                        *counter.lock().await = seen + 1;
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            assert_eq!(*counter.lock().await, 2, "an async increment was lost");
+        });
+    });
+    assert!(failure.message.contains("async increment was lost"), "{failure}");
+}

@@ -24,6 +24,10 @@ pub(crate) struct CheckContext {
     seed: AtomicU64,
     /// Random stream for [`choose`](crate::model::choose) and the std `Rng` on real threads.
     rng: Mutex<fastrand::Rng>,
+    /// Panic messages of facade threads and tasks of this run (real threads only: the
+    /// model checkers fail an execution on any thread's panic themselves).
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    panics: Mutex<Vec<String>>,
 }
 
 thread_local! {
@@ -37,6 +41,8 @@ impl CheckContext {
             spawned: AtomicUsize::new(0),
             seed: AtomicU64::new(seed),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+            panics: Mutex::new(Vec::new()),
         })
     }
 
@@ -47,6 +53,18 @@ impl CheckContext {
         self.spawned.store(0, Ordering::Relaxed);
         self.seed.store(seed, Ordering::Relaxed);
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = fastrand::Rng::with_seed(seed);
+    }
+
+    /// Records that a facade thread or task of this run panicked.
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    pub(crate) fn record_panic(&self, message: String) {
+        self.panics.lock().unwrap_or_else(|e| e.into_inner()).push(message);
+    }
+
+    /// The panics recorded in this run.
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    pub(crate) fn panics(&self) -> Vec<String> {
+        self.panics.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Tasks spawned through the facade that have not finished.
@@ -107,6 +125,14 @@ pub(crate) struct TaskGuard {
 }
 
 impl TaskGuard {
+    /// Records a panic of this task in its check (if it runs in one).
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    pub(crate) fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
+        if let Some(context) = &self.context {
+            context.record_panic(crate::model::panic_message(payload));
+        }
+    }
+
     /// Counts a task about to be spawned by the calling thread.
     pub(crate) fn register() -> TaskGuard {
         let context = current();
@@ -121,7 +147,7 @@ impl TaskGuard {
     /// The returned guard lowers the live count when the thread returns or unwinds.
     pub(crate) fn enter(self) -> RunningTask {
         let entered = enter(self.context.clone());
-        RunningTask { _task: self, _entered: entered }
+        RunningTask { task: self, _entered: entered }
     }
 
     /// Makes the task's check current while a future is polled.
@@ -143,6 +169,31 @@ impl Drop for TaskGuard {
 /// is lowered).
 #[derive(Debug)]
 pub(crate) struct RunningTask {
-    _task: TaskGuard,
+    // Under the model checkers it is only held for its `Drop` (the live count).
+    #[cfg_attr(any(racekit_loom, racekit_shuttle), allow(dead_code))]
+    task: TaskGuard,
     _entered: Entered,
+}
+
+impl RunningTask {
+    /// Runs the thread's body; on real threads a panic is recorded in the check before it
+    /// continues to unwind (so a panic in a thread nobody joins still fails the check, as
+    /// it does under loom and shuttle).
+    pub(crate) fn run<T>(self, body: impl FnOnce() -> T) -> T {
+        #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+        {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+                Ok(value) => value,
+                Err(payload) => {
+                    self.task.record_panic(&*payload);
+                    std::panic::resume_unwind(payload)
+                }
+            }
+        }
+        #[cfg(any(racekit_loom, racekit_shuttle))]
+        {
+            let _running = self;
+            body()
+        }
+    }
 }

@@ -35,6 +35,9 @@ fn run_once(run: &Run, body: &Body, seed: u64) -> RunOutcome {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             thread_body();
             super::assert_no_leaked_tasks(&thread_context);
+            if let Some(message) = thread_context.panics().first() {
+                panic!("a thread or task spawned through racekit::sync panicked: {message}");
+            }
         }));
         let _ = done.send(result.map(|()| thread_context.spawned()).map_err(|payload| {
             let message = panic_message(&*payload);

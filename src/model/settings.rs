@@ -32,6 +32,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("RACEKIT_STD_RUN_TIMEOUT", "std: seconds one run of the body may take before it is reported as hung (default 60)"),
     ("RACEKIT_REPLAY", "replay one failure: the token printed in the failure's reproduce command"),
     ("RACEKIT_REPORT_FILE", "append one JSON line per check (verdict, schedules, time, reproduce command) to this file"),
+    ("LOOM_MAX_BRANCHES", "loom: branches per execution before it is reported as a livelock (loom's default 1000)"),
+    ("LOOM_MAX_PERMUTATIONS", "loom: executions per preemption bound before exploration stops (default unlimited)"),
 ];
 
 /// The schedulers shuttle runs.

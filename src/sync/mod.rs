@@ -47,6 +47,7 @@ mod backend;
 mod condvar;
 mod latch;
 mod lock;
+pub mod mpsc;
 pub(crate) mod perturb;
 pub mod task;
 pub mod thread;

@@ -23,19 +23,20 @@ where
     tokio::spawn(Counted { task: TaskGuard::register(), future: Box::pin(future) })
 }
 
-/// Runs `future` to completion on the calling thread: a current-thread tokio runtime
-/// with time enabled on real threads, shuttle's executor under shuttle, loom's
-/// `block_on` under loom.
+/// Runs `future` to completion on the calling thread: on real threads a tokio runtime
+/// with two worker threads (so spawned tasks really run in parallel) and time enabled,
+/// shuttle's executor under shuttle, loom's `block_on` under loom.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     #[cfg(racekit_shuttle)]
     return shuttle::future::block_on(future);
     #[cfg(racekit_loom)]
     return loom::future::block_on(future);
     #[cfg(not(any(racekit_loom, racekit_shuttle)))]
-    return tokio::runtime::Builder::new_current_thread()
+    return tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a current-thread tokio runtime needs no OS resources beyond a timer")
+        .expect("the OS refused the threads of a two-worker tokio runtime")
         .block_on(future);
 }
 
@@ -53,6 +54,17 @@ impl<F: Future + ?Sized> Future for Counted<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
         let _current = this.task.enter_for_poll();
+        #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+        {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| this.future.as_mut().poll(cx))) {
+                Ok(poll) => poll,
+                Err(payload) => {
+                    this.task.record_panic(&*payload);
+                    std::panic::resume_unwind(payload)
+                }
+            }
+        }
+        #[cfg(any(racekit_loom, racekit_shuttle))]
         this.future.as_mut().poll(cx)
     }
 }

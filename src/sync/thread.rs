@@ -20,7 +20,9 @@ impl<T> JoinHandle<T> {
 ///
 /// Inside [`check`](crate::check) the thread is a live task of the check until it returns
 /// or unwinds: a check fails with "leaked task" when one is still running when the body
-/// returns. Under loom a model may have at most five threads, counting its main thread.
+/// returns, and fails when the thread panics, whether or not anyone joins it (as loom and
+/// shuttle do; catch the panic inside the thread if it is expected). Under loom a model
+/// may have at most five threads, counting its main thread.
 pub fn spawn<F, T>(body: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -28,10 +30,7 @@ where
 {
     let task = context::TaskGuard::register();
     JoinHandle {
-        inner: backend::thread::spawn(move || {
-            let _task = task.enter();
-            body()
-        }),
+        inner: backend::thread::spawn(move || task.enter().run(body)),
     }
 }
 
@@ -44,10 +43,7 @@ where
     let task = context::TaskGuard::register();
     let inner = backend::thread::Builder::new()
         .name(name.into())
-        .spawn(move || {
-            let _task = task.enter();
-            body()
-        })
+        .spawn(move || task.enter().run(body))
         .expect("the backend refused to spawn a thread");
     JoinHandle { inner }
 }
