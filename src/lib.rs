@@ -85,3 +85,8 @@ pub mod sync;
 pub mod time;
 
 pub use model::{check, Model};
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
