@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct CheckContext {
     live: AtomicUsize,
     spawned: AtomicUsize,
+    /// `choose()` calls of this execution that spent a loom thread.
+    #[cfg(racekit_loom)]
+    loom_choices: AtomicUsize,
     /// Seed of the current run: the std iteration seed, or the model seed.
     seed: AtomicU64,
     /// Random stream for [`choose`](crate::model::choose) and the std `Rng` on real threads.
@@ -39,6 +42,8 @@ impl CheckContext {
         Arc::new(CheckContext {
             live: AtomicUsize::new(0),
             spawned: AtomicUsize::new(0),
+            #[cfg(racekit_loom)]
+            loom_choices: AtomicUsize::new(0),
             seed: AtomicU64::new(seed),
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             #[cfg(not(any(racekit_loom, racekit_shuttle)))]
@@ -51,8 +56,16 @@ impl CheckContext {
     pub(crate) fn reset(&self, seed: u64) {
         self.live.store(0, Ordering::Relaxed);
         self.spawned.store(0, Ordering::Relaxed);
+        #[cfg(racekit_loom)]
+        self.loom_choices.store(0, Ordering::Relaxed);
         self.seed.store(seed, Ordering::Relaxed);
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = fastrand::Rng::with_seed(seed);
+    }
+
+    /// Takes one of the execution's loom choice threads; `false` once they are spent.
+    #[cfg(racekit_loom)]
+    pub(crate) fn take_loom_choice(&self) -> bool {
+        self.loom_choices.fetch_add(1, Ordering::Relaxed) < crate::model::LOOM_CHOICES_PER_EXECUTION
     }
 
     /// Records that a facade thread or task of this run panicked.

@@ -272,9 +272,14 @@ impl Default for Model {
     }
 }
 
+/// How many [`choose`] calls per loom execution explore both answers; later ones answer
+/// `false`. Each costs one of loom's five threads.
+pub const LOOM_CHOICES_PER_EXECUTION: usize = 2;
+
 /// A nondeterministic choice the checker explores: both answers under loom (at the cost
-/// of one model thread), a recorded random choice under shuttle (so it replays), and a
-/// draw from the run's seed on real threads.
+/// of one model thread, for the first [`LOOM_CHOICES_PER_EXECUTION`] choices of an
+/// execution; later ones answer `false`), a recorded random choice under shuttle (so it
+/// replays), and a draw from the run's seed on real threads.
 ///
 /// Use it for "the timeout fires or not", "the connection fails or not": anything the
 /// environment decides that the model should explore both ways.
@@ -286,6 +291,10 @@ pub fn choose() -> bool {
     }
     #[cfg(racekit_loom)]
     {
+        if !context::current().is_some_and(|context| context.take_loom_choice()) {
+            // Out of threads (or outside a check): the choice is "no".
+            return false;
+        }
         // loom explores every value a load may read. The helper thread's store may or may
         // not have happened when the load runs, so both answers are explored.
         use loom::sync::atomic::{AtomicBool, Ordering};
