@@ -13,6 +13,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== std: docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "== std: unit, doc, model and stress tests"
-cargo test --workspace --lib --bins --doc --quiet
+cargo test --workspace --lib --bins --quiet
+cargo test --workspace --doc --quiet
 cargo test --test models --quiet
 cargo test --test stress --quiet
