@@ -54,3 +54,25 @@ where
 pub fn yield_now() {
     backend::thread::yield_now();
 }
+
+/// Identifies a thread of the selected backend (a model thread under loom and shuttle, an
+/// OS thread otherwise); unique among the threads of one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ThreadId(backend::thread::ThreadId);
+
+/// The identifier of the calling thread. Code that must behave differently on its own
+/// threads (a worker pool refusing to block one of its workers) compares it with the
+/// identifiers its threads recorded when they started.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::thread;
+///
+/// let me = thread::current_id();
+/// assert_eq!(me, thread::current_id());
+/// assert_ne!(me, thread::spawn(thread::current_id).join().unwrap());
+/// ```
+pub fn current_id() -> ThreadId {
+    ThreadId(backend::thread::current().id())
+}

@@ -1,0 +1,478 @@
+//! The state every handle and worker of one bus shares, and the operations on it.
+//!
+//! See the parent module for the guarantees, invariants and lock order.
+
+use super::{Backpressure, BusConfig, ConfigError, BusStats, Published, PublishError, StopError, StopReport};
+use crate::queue::{BoundedQueue, PushError};
+use crate::sync::async_sync::Notify;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::thread::{self, JoinHandle, ThreadId};
+use crate::sync::{Arc, Condvar, Deadline, Mutex, RwLock};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// A handler, boxed inside a sized struct so that the facade's `Arc` can share it (loom's
+/// `Arc` cannot hold a `dyn` directly).
+struct Handler<E>(Box<dyn Fn(&E) + Send + Sync>);
+
+struct Subscriber<E> {
+    id: u64,
+    handler: Arc<Handler<E>>,
+}
+
+impl<E> Clone for Subscriber<E> {
+    fn clone(&self) -> Self {
+        Subscriber { id: self.id, handler: self.handler.clone() }
+    }
+}
+
+/// The handlers of one kind at one moment. Copy-on-write: a publish clones the `Arc`, a
+/// subscribe or unsubscribe replaces it.
+type Snapshot<E> = Arc<Vec<Subscriber<E>>>;
+
+struct Registry<K, E> {
+    /// Set by stop once it has joined the workers: later subscriptions are dropped at once.
+    closed: bool,
+    next_id: u64,
+    by_kind: HashMap<K, Snapshot<E>>,
+    kind_of: HashMap<u64, K>,
+}
+
+/// An event and the handlers it must reach.
+struct Job<E> {
+    event: E,
+    handlers: Snapshot<E>,
+}
+
+/// Where stop is.
+enum StopState {
+    Running,
+    Stopping,
+    Stopped(StopReport),
+}
+
+/// Outcome counters. Relaxed everywhere: each is an independent tally; they are read
+/// exactly only after the workers are joined and the publishers have returned (which
+/// orders every increment before the read), and approximately while the bus runs.
+#[derive(Default)]
+struct Counters {
+    published: AtomicU64,
+    delivered: AtomicU64,
+    unrouted: AtomicU64,
+    dropped_newest: AtomicU64,
+    timed_out: AtomicU64,
+    refused_in_handler: AtomicU64,
+    refused_stopped: AtomicU64,
+    cancelled: AtomicU64,
+    handler_panics: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(super) struct Shared<K, E> {
+    pub(super) policy: Backpressure,
+    workers: usize,
+    registry: RwLock<Registry<K, E>>,
+    queue: BoundedQueue<Job<E>>,
+    counters: Counters,
+    /// Workers that have not exited, and the signal stop waits on for it to reach zero.
+    running: Mutex<usize>,
+    all_exited: Condvar,
+    /// Join handles, taken by the stop that joins them.
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    /// Each worker records its thread here before it takes its first event.
+    worker_ids: Mutex<Vec<ThreadId>>,
+    stop_state: Mutex<StopState>,
+    stop_changed: Condvar,
+    /// Async publishers waiting for room, and where they wait.
+    async_waiters: AtomicUsize,
+    room: Notify,
+}
+
+/// What an offer that may not wait leaves to do.
+enum Offer<E> {
+    Done(Result<Published, PublishError<E>>),
+    /// The queue is full and the policy waits for room.
+    Wait(Job<E>),
+}
+
+impl<K, E> Shared<K, E>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    E: Send + 'static,
+{
+    pub(super) fn start(config: BusConfig) -> Result<Arc<Self>, ConfigError> {
+        if config.workers == 0 {
+            return Err(ConfigError::ZeroWorkers);
+        }
+        let queue = BoundedQueue::new(config.capacity).map_err(|_| ConfigError::ZeroCapacity)?;
+        let shared = Arc::new(Shared {
+            policy: config.policy,
+            workers: config.workers,
+            registry: RwLock::new(Registry { closed: false, next_id: 0, by_kind: HashMap::new(), kind_of: HashMap::new() }),
+            queue,
+            counters: Counters::default(),
+            running: Mutex::new(config.workers),
+            all_exited: Condvar::new(),
+            handles: Mutex::new(Vec::with_capacity(config.workers)),
+            worker_ids: Mutex::new(Vec::with_capacity(config.workers)),
+            stop_state: Mutex::new(StopState::Running),
+            stop_changed: Condvar::new(),
+            async_waiters: AtomicUsize::new(0),
+            room: Notify::new(),
+        });
+        let handles: Vec<_> = (0..config.workers)
+            .map(|index| {
+                let shared = shared.clone();
+                thread::spawn_named(format!("event-bus-worker-{index}"), move || shared.work())
+            })
+            .collect();
+        *shared.handles.lock() = handles;
+        Ok(shared)
+    }
+
+    pub(super) fn subscribe(&self, kind: K, handler: Box<dyn Fn(&E) + Send + Sync>) -> u64 {
+        let subscriber = Subscriber { id: 0, handler: Arc::new(Handler(handler)) };
+        let mut registry = self.registry.write();
+        let id = registry.next_id;
+        registry.next_id += 1;
+        if registry.closed {
+            drop(registry);
+            // No worker will run it, and keeping it could keep the bus alive in a cycle.
+            drop(subscriber);
+            return id;
+        }
+        registry.kind_of.insert(id, kind.clone());
+        let mut handlers: Vec<_> = registry.by_kind.get(&kind).map(|list| list.to_vec()).unwrap_or_default();
+        handlers.push(Subscriber { id, ..subscriber });
+        let replaced = registry.by_kind.insert(kind, Arc::new(handlers));
+        drop(registry);
+        // The old list only held handlers the new one holds too: nothing user-written
+        // is dropped with it, but drop it unlocked all the same.
+        drop(replaced);
+        id
+    }
+
+    pub(super) fn unsubscribe(&self, id: u64) -> bool {
+        let mut registry = self.registry.write();
+        let Some(kind) = registry.kind_of.remove(&id) else { return false };
+        let old = registry.by_kind.remove(&kind);
+        if let Some(old) = &old {
+            let rest: Vec<_> = old.iter().filter(|s| s.id != id).cloned().collect();
+            if !rest.is_empty() {
+                registry.by_kind.insert(kind, Arc::new(rest));
+            }
+        }
+        drop(registry);
+        // The removed handler may be dropped with the old list: outside the lock.
+        drop(old);
+        true
+    }
+
+    /// Counts the call and copies the handlers out of the lock: the job to queue, or the
+    /// outcome when there is nothing to queue.
+    fn route(&self, kind: K, event: E) -> Result<Job<E>, Result<Published, PublishError<E>>> {
+        bump(&self.counters.published);
+        let handlers = self.registry.read().by_kind.get(&kind).cloned();
+        match handlers {
+            Some(handlers) => Ok(Job { event, handlers }),
+            // A stopped bus has no handlers left: say it is stopped rather than unrouted.
+            None if self.queue.is_closed() => Err(self.refuse_stopped(event)),
+            None => {
+                bump(&self.counters.unrouted);
+                Err(Ok(Published::Unrouted))
+            }
+        }
+    }
+
+    fn refuse_stopped(&self, event: E) -> Result<Published, PublishError<E>> {
+        bump(&self.counters.refused_stopped);
+        Err(PublishError::Stopped(event))
+    }
+
+    /// The policy's non-waiting step.
+    fn offer(&self, job: Job<E>, policy: Backpressure) -> Offer<E> {
+        let pushed = match policy {
+            Backpressure::DropOldest => self.queue.push_or_evict_oldest(job).map(|evicted| match evicted {
+                // The evicted job (its event and its snapshot) is dropped here, unlocked.
+                Some(_) => Published::QueuedEvictingOldest,
+                None => Published::Queued,
+            }),
+            Backpressure::DropNewest | Backpressure::Block | Backpressure::FailAfter(_) => {
+                self.queue.try_push(job).map(|()| Published::Queued)
+            }
+        };
+        match pushed {
+            Ok(published) => Offer::Done(Ok(published)),
+            Err(PushError::Closed(job)) => Offer::Done(self.refuse_stopped(job.event)),
+            Err(PushError::Full(job)) => match policy {
+                Backpressure::DropNewest => {
+                    bump(&self.counters.dropped_newest);
+                    Offer::Done(Ok(Published::DroppedNewest))
+                }
+                _ if self.is_own_worker() => {
+                    bump(&self.counters.refused_in_handler);
+                    Offer::Done(Err(PublishError::FullInHandler(job.event)))
+                }
+                _ => Offer::Wait(job),
+            },
+        }
+    }
+
+    pub(super) fn publish(&self, kind: K, event: E, policy: Backpressure) -> Result<Published, PublishError<E>> {
+        let job = match self.route(kind, event) {
+            Ok(job) => job,
+            Err(outcome) => return outcome,
+        };
+        let job = match self.offer(job, policy) {
+            Offer::Done(outcome) => return outcome,
+            Offer::Wait(job) => job,
+        };
+        let pushed = match policy {
+            Backpressure::FailAfter(timeout) => self.queue.push_timeout(job, timeout),
+            _ => self.queue.push(job),
+        };
+        match pushed {
+            Ok(()) => Ok(Published::Queued),
+            Err(PushError::Closed(job)) => self.refuse_stopped(job.event),
+            Err(PushError::Full(job)) => {
+                bump(&self.counters.timed_out);
+                Err(PublishError::TimedOut(job.event))
+            }
+        }
+    }
+
+    pub(super) async fn publish_async(&self, kind: K, event: E, policy: Backpressure) -> Result<Published, PublishError<E>> {
+        let job = match self.route(kind, event) {
+            Ok(job) => job,
+            Err(outcome) => return outcome,
+        };
+        let mut job = match self.offer(job, policy) {
+            Offer::Done(outcome) => return outcome,
+            Offer::Wait(job) => job,
+        };
+        let deadline = match policy {
+            Backpressure::FailAfter(timeout) => Some(tokio::time::Instant::now() + timeout),
+            _ => None,
+        };
+        // Counts the cancellation if this future is dropped while it waits.
+        let mut waiting = Waiting { counters: &self.counters, finished: false };
+        loop {
+            let registered = self.register_async_waiter();
+            let room = self.room.notified();
+            // Registered before this look at the queue: a pop after it sees the count and
+            // notifies, and `notify_waiters` reaches every `Notified` created before it.
+            let returned = match self.try_queue(job) {
+                Ok(outcome) => {
+                    waiting.finished = true;
+                    return outcome;
+                }
+                Err(returned) => returned,
+            };
+            let timed_out = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, room).await.is_err(),
+                None => {
+                    room.await;
+                    false
+                }
+            };
+            drop(registered);
+            job = returned;
+            if timed_out {
+                waiting.finished = true;
+                // A last try: room made just as the deadline passed is not wasted.
+                return self.try_queue(job).unwrap_or_else(|job| {
+                    bump(&self.counters.timed_out);
+                    Err(PublishError::TimedOut(job.event))
+                });
+            }
+        }
+    }
+
+    /// Queues `job` if there is room now; gives it back when the queue is full.
+    fn try_queue(&self, job: Job<E>) -> Result<Result<Published, PublishError<E>>, Job<E>> {
+        match self.queue.try_push(job) {
+            Ok(()) => Ok(Ok(Published::Queued)),
+            Err(PushError::Closed(job)) => Ok(self.refuse_stopped(job.event)),
+            Err(PushError::Full(job)) => Err(job),
+        }
+    }
+
+    fn register_async_waiter(&self) -> AsyncWaiter<'_> {
+        // Relaxed: the queue's lock orders this increment before our look at the queue,
+        // and that look before the pop that makes room, so the popping worker's later load
+        // sees it (see `after_pop`).
+        self.async_waiters.fetch_add(1, Ordering::Relaxed);
+        AsyncWaiter { count: &self.async_waiters }
+    }
+
+    /// Wakes the async publishers waiting for the room a pop just made.
+    fn after_pop(&self) {
+        // Relaxed: a waiter whose look at the queue found it full registered before that
+        // look, which the queue's lock ordered before this pop (see `register_async_waiter`).
+        if self.async_waiters.load(Ordering::Relaxed) > 0 {
+            self.room.notify_waiters();
+        }
+    }
+
+    fn is_own_worker(&self) -> bool {
+        let me = thread::current_id();
+        self.worker_ids.lock().contains(&me)
+    }
+
+    /// A worker: takes events until the queue is closed and empty.
+    fn work(&self) {
+        self.worker_ids.lock().push(thread::current_id());
+        while let Some(job) = self.queue.pop() {
+            self.after_pop();
+            for subscriber in job.handlers.iter() {
+                if catch_unwind(AssertUnwindSafe(|| (subscriber.handler.0)(&job.event))).is_err() {
+                    bump(&self.counters.handler_panics);
+                }
+            }
+            // A panic in the event's own destructor must not end the worker either.
+            if catch_unwind(AssertUnwindSafe(move || drop(job))).is_err() {
+                bump(&self.counters.handler_panics);
+            }
+            bump(&self.counters.delivered);
+        }
+        let mut running = self.running.lock();
+        *running -= 1;
+        if *running == 0 {
+            self.all_exited.notify_all();
+        }
+    }
+}
+
+impl<K, E> Shared<K, E> {
+    pub(super) fn stats(&self) -> BusStats {
+        let c = &self.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let queue = self.queue.stats();
+        BusStats {
+            published: load(&c.published),
+            queued: queue.pushed,
+            taken: queue.popped,
+            delivered: load(&c.delivered),
+            unrouted: load(&c.unrouted),
+            dropped_newest: load(&c.dropped_newest),
+            dropped_oldest: queue.evicted,
+            timed_out: load(&c.timed_out),
+            refused_in_handler: load(&c.refused_in_handler),
+            refused_stopped: load(&c.refused_stopped),
+            cancelled: load(&c.cancelled),
+            abandoned: queue.drained,
+            handler_panics: load(&c.handler_panics),
+            queue_len: queue.len,
+            queue_high_water: queue.high_water,
+            capacity: self.queue.capacity(),
+            workers: self.workers,
+            live_workers: *self.running.lock(),
+        }
+    }
+
+    /// Refuses new events and wakes every waiting publisher (sync ones through the queue).
+    fn close_intake(&self) {
+        self.queue.close();
+        self.room.notify_waiters();
+    }
+
+    pub(super) fn stop(&self, timeout: Option<Duration>) -> Result<StopReport, StopError> {
+        // Checked first: a worker must never wait for a stop that is joining it.
+        if self.worker_ids.lock().contains(&thread::current_id()) {
+            self.close_intake();
+            return Err(StopError::CalledFromHandler);
+        }
+        let deadline = timeout.map(Deadline::after);
+        let mut state = self.stop_state.lock();
+        loop {
+            match &*state {
+                StopState::Running => break,
+                StopState::Stopping => state = self.stop_changed.wait(state),
+                StopState::Stopped(report) => return Ok(*report),
+            }
+        }
+        *state = StopState::Stopping;
+        drop(state);
+
+        self.close_intake();
+        let deadline_passed = deadline.is_some_and(|deadline| !self.wait_for_workers(deadline));
+        if deadline_passed {
+            // Counted by the queue as drained; dropped here, unlocked.
+            drop(self.queue.close_and_drain());
+        }
+        let handles = std::mem::take(&mut *self.handles.lock());
+        for handle in handles {
+            // A worker catches every panic of user code, so it cannot end in one.
+            let _ = handle.join();
+        }
+        // Dropping the handlers breaks the cycles of handlers that hold a handle.
+        let mut registry = self.registry.write();
+        registry.closed = true;
+        let handlers = std::mem::take(&mut registry.by_kind);
+        registry.kind_of.clear();
+        drop(registry);
+        drop(handlers);
+
+        let report = StopReport { stats: self.stats(), deadline_passed };
+        *self.stop_state.lock() = StopState::Stopped(report);
+        self.stop_changed.notify_all();
+        Ok(report)
+    }
+
+    /// Waits until every worker has exited or `deadline` passes; whether they all exited.
+    fn wait_for_workers(&self, deadline: Deadline) -> bool {
+        let mut running = self.running.lock();
+        while *running > 0 {
+            let (guard, timed_out) = self.all_exited.wait_until(running, deadline);
+            running = guard;
+            if timed_out {
+                break;
+            }
+        }
+        *running == 0
+    }
+
+    pub(super) fn stop_on_drop(&self) {
+        if std::thread::panicking() {
+            // Under the model checkers a failed execution is unwinding: touching their
+            // primitives now aborts the process. On real threads, close without joining so
+            // that the workers exit.
+            if !crate::sync::Backend::CURRENT.is_model_checker() {
+                self.queue.close();
+            }
+            return;
+        }
+        let _ = self.stop(None);
+    }
+}
+
+/// An async publisher counted in `async_waiters` while it is registered.
+struct AsyncWaiter<'a> {
+    count: &'a AtomicUsize,
+}
+
+impl Drop for AsyncWaiter<'_> {
+    fn drop(&mut self) {
+        // Relaxed: an extra notify while the count is stale is harmless.
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts an async publish dropped before its outcome.
+struct Waiting<'a> {
+    counters: &'a Counters,
+    finished: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            bump(&self.counters.cancelled);
+        }
+    }
+}
