@@ -7,10 +7,9 @@ use crate::queue::{BoundedQueue, PushError};
 use crate::sync::async_sync::Notify;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::thread::{self, JoinHandle, ThreadId};
-use crate::sync::{Arc, Condvar, Deadline, Mutex, RwLock};
+use crate::sync::{catch_unwind, Arc, Condvar, Deadline, Mutex, RwLock};
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 /// A handler, boxed inside a sized struct so that the facade's `Arc` can share it (loom's
@@ -330,12 +329,12 @@ where
         while let Some(job) = self.queue.pop() {
             self.after_pop();
             for subscriber in job.handlers.iter() {
-                if catch_unwind(AssertUnwindSafe(|| (subscriber.handler.0)(&job.event))).is_err() {
+                if catch_unwind(|| (subscriber.handler.0)(&job.event)).is_err() {
                     bump(&self.counters.handler_panics);
                 }
             }
             // A panic in the event's own destructor must not end the worker either.
-            if catch_unwind(AssertUnwindSafe(move || drop(job))).is_err() {
+            if catch_unwind(move || drop(job)).is_err() {
                 bump(&self.counters.handler_panics);
             }
             bump(&self.counters.delivered);

@@ -51,11 +51,13 @@ pub mod mpsc;
 pub(crate) mod perturb;
 pub mod task;
 pub mod thread;
+mod unwind;
 
 pub use arc::Arc;
 pub use condvar::{Condvar, Deadline};
 pub use latch::Latch;
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use unwind::catch_unwind;
 
 /// Atomic integer and boolean types of the selected backend.
 ///
