@@ -352,7 +352,9 @@ fn the_mutant_scaffold_is_sound_without_a_bug() {
         ("concurrent stops", concurrent_stops::<Scaffold>),
     ];
     for (name, scenario) in scenarios {
-        expect_sound(model(&format!("scaffold, {name}")), scenario);
+        let name = format!("scaffold, {name}");
+        let model = if name.contains("panicking") { panicking_model(&name) } else { model(&name) };
+        expect_sound(model, scenario);
     }
 }
 
@@ -392,7 +394,7 @@ fn reading_the_handler_list_when_delivering_is_caught() {
 #[test]
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn a_worker_that_dies_on_a_handler_panic_is_caught() {
-    let failure = caught("worker dies on panic", panicking_handler::<MutantBus<WORKER_DIES_ON_PANIC>>, false);
+    let failure = expect_caught(panicking_model("worker dies on panic"), panicking_handler::<MutantBus<WORKER_DIES_ON_PANIC>>);
     assert!(failure.message.contains("not delivered"), "{failure}");
 }
 
