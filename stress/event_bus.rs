@@ -1,1 +1,304 @@
-//! Stress suite of the event bus pattern.
+//! Stress suite of the event bus: random subscribe, unsubscribe and publish sequences from
+//! several threads, handlers that count, panic or are slow, every backpressure policy, and
+//! stop (with or without a deadline) while publishers run or after them. The probes: no
+//! thread outlives stop, the queue stays within capacity, no more handler calls run at once
+//! than there are workers, and every publish is accounted for, by the bus's counters and by
+//! the outcomes its callers saw.
+//!
+//! The seed's design (a thread per event, no queue) runs the same scenario and must fail it.
+
+use crate::support::cases;
+use proptest::prelude::*;
+use racekit::event_bus::{Backpressure, BusConfig, BusHandle, BusStats, EventBus, Published, PublishError, SubscriptionId};
+use racekit::model::Model;
+use racekit::probe::{live_tasks, HighWater};
+use racekit::sync::{thread, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Outcome = Result<Published, PublishError<u32>>;
+type HandlerFn = Box<dyn Fn(&u32) + Send + Sync>;
+
+/// What the scenario needs of a bus.
+trait StressBus: Clone + Send + Sync + 'static {
+    type Id: Copy + Send + 'static;
+    fn start(workers: usize, capacity: usize) -> Self;
+    fn subscribe(&self, kind: u8, handler: HandlerFn) -> Self::Id;
+    fn unsubscribe(&self, id: Self::Id);
+    fn publish(&self, kind: u8, event: u32, policy: Backpressure) -> Outcome;
+    /// Stops the bus (idempotent).
+    fn stop(&self, deadline: Option<Duration>);
+    fn stats(&self) -> BusStats;
+}
+
+/// The bus under test: the owner shared so that any thread may stop it.
+#[derive(Clone)]
+struct Bus(Arc<EventBus<u8, u32>>, BusHandle<u8, u32>);
+
+impl StressBus for Bus {
+    type Id = SubscriptionId;
+    fn start(workers: usize, capacity: usize) -> Self {
+        let bus = EventBus::new(BusConfig { workers, capacity, policy: Backpressure::Block }).unwrap();
+        let handle = bus.handle();
+        Bus(Arc::new(bus), handle)
+    }
+    fn subscribe(&self, kind: u8, handler: HandlerFn) -> SubscriptionId {
+        self.1.subscribe(kind, handler)
+    }
+    fn unsubscribe(&self, id: SubscriptionId) {
+        self.1.unsubscribe(id);
+    }
+    fn publish(&self, kind: u8, event: u32, policy: Backpressure) -> Outcome {
+        self.1.publish_with(kind, event, policy)
+    }
+    fn stop(&self, deadline: Option<Duration>) {
+        let report = match deadline {
+            Some(timeout) => self.0.stop_within(timeout),
+            None => self.0.stop(),
+        };
+        report.expect("stopped from outside the bus");
+    }
+    fn stats(&self) -> BusStats {
+        self.1.stats()
+    }
+}
+
+/// The seed's design: `go handler(event)` for every handler of every event.
+#[derive(Clone, Default)]
+struct SpawnPerEvent {
+    handlers: Arc<RwLock<(u64, HashMap<u64, (u8, Arc<HandlerFn>)>)>>,
+    published: Arc<AtomicU64>,
+    delivered: Arc<AtomicU64>,
+}
+
+impl StressBus for SpawnPerEvent {
+    type Id = u64;
+    fn start(_workers: usize, _capacity: usize) -> Self {
+        SpawnPerEvent::default()
+    }
+    fn subscribe(&self, kind: u8, handler: HandlerFn) -> u64 {
+        let mut handlers = self.handlers.write();
+        handlers.0 += 1;
+        let id = handlers.0;
+        handlers.1.insert(id, (kind, Arc::new(handler)));
+        id
+    }
+    fn unsubscribe(&self, id: u64) {
+        self.handlers.write().1.remove(&id);
+    }
+    fn publish(&self, kind: u8, event: u32, _policy: Backpressure) -> Outcome {
+        self.published.fetch_add(1, Ordering::SeqCst);
+        let handlers: Vec<_> = self.handlers.read().1.values().filter(|(k, _)| *k == kind).map(|(_, h)| h.clone()).collect();
+        for handler in handlers {
+            let delivered = self.delivered.clone();
+            // Detached, unbounded, panics unhandled: the seed's three faults.
+            drop(thread::spawn(move || {
+                handler(&event);
+                delivered.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        Ok(Published::Queued)
+    }
+    /// The seed has no stop: its threads run until they finish.
+    fn stop(&self, _deadline: Option<Duration>) {}
+    fn stats(&self) -> BusStats {
+        let published = self.published.load(Ordering::SeqCst);
+        BusStats { published, delivered: self.delivered.load(Ordering::SeqCst), ..BusStats::default() }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Behaviour {
+    Count,
+    Slow,
+    Panic,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Subscribe(u8, Behaviour),
+    Unsubscribe(usize),
+    Publish(u8, Backpressure),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let behaviour = prop_oneof![4 => Just(Behaviour::Count), 2 => Just(Behaviour::Slow), 1 => Just(Behaviour::Panic)];
+    let policy = prop_oneof![
+        Just(Backpressure::Block),
+        Just(Backpressure::FailAfter(Duration::from_micros(50))),
+        Just(Backpressure::DropNewest),
+        Just(Backpressure::DropOldest),
+    ];
+    prop_oneof![
+        1 => (0u8..3, behaviour).prop_map(|(kind, b)| Op::Subscribe(kind, b)),
+        1 => any::<usize>().prop_map(Op::Unsubscribe),
+        6 => (0u8..3, policy).prop_map(|(kind, p)| Op::Publish(kind, p)),
+    ]
+}
+
+/// What handlers saw.
+#[derive(Default)]
+struct Observed {
+    completed: AtomicU64,
+    panicked: AtomicU64,
+    running: AtomicUsize,
+    concurrency: HighWater,
+}
+
+impl Observed {
+    fn handler(self: &Arc<Self>, behaviour: Behaviour) -> HandlerFn {
+        let observed = self.clone();
+        Box::new(move |_| {
+            let now = observed.running.fetch_add(1, Ordering::SeqCst) + 1;
+            observed.concurrency.record(now);
+            if let Behaviour::Slow = behaviour {
+                for _ in 0..50 {
+                    std::thread::yield_now();
+                }
+            }
+            observed.running.fetch_sub(1, Ordering::SeqCst);
+            if let Behaviour::Panic = behaviour {
+                observed.panicked.fetch_add(1, Ordering::SeqCst);
+                panic!("a handler panics (expected by the stress suite)");
+            }
+            observed.completed.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+}
+
+/// The outcomes one publishing thread saw, by kind.
+fn tally(outcomes: &[Outcome]) -> HashMap<&'static str, u64> {
+    let mut tally = HashMap::new();
+    for outcome in outcomes {
+        let key = match outcome {
+            Ok(Published::Queued) => "queued",
+            Ok(Published::QueuedEvictingOldest) => "queued evicting",
+            Ok(Published::DroppedNewest) => "dropped newest",
+            Ok(Published::Unrouted) => "unrouted",
+            Err(PublishError::TimedOut(_)) => "timed out",
+            Err(PublishError::Stopped(_)) => "stopped",
+            Err(PublishError::FullInHandler(_)) => "full in handler",
+        };
+        *tally.entry(key).or_default() += 1;
+    }
+    tally
+}
+
+#[derive(Clone, Debug)]
+struct Scenario {
+    workers: usize,
+    capacity: usize,
+    threads: Vec<Vec<Op>>,
+    stop_while_publishing: bool,
+    deadline: Option<Duration>,
+}
+
+fn scenario() -> impl Strategy<Value = Scenario> {
+    (
+        1usize..4,
+        1usize..8,
+        prop::collection::vec(prop::collection::vec(op(), 0..60), 1..4),
+        any::<bool>(),
+        prop::option::of((0u64..200).prop_map(Duration::from_micros)),
+    )
+        .prop_map(|(workers, capacity, threads, stop_while_publishing, deadline)| Scenario {
+            workers,
+            capacity,
+            threads,
+            stop_while_publishing,
+            deadline,
+        })
+}
+
+/// Runs `scenario` on `B` and asserts every probe.
+fn run<B: StressBus>(scenario: &Scenario) {
+    let bus = B::start(scenario.workers, scenario.capacity);
+    let observed = Arc::new(Observed::default());
+    let publishers: Vec<_> = scenario
+        .threads
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(index, ops)| {
+            let (bus, observed) = (bus.clone(), observed.clone());
+            thread::spawn(move || {
+                let mut subscriptions = Vec::new();
+                let mut outcomes = Vec::new();
+                for (n, op) in ops.into_iter().enumerate() {
+                    match op {
+                        Op::Subscribe(kind, behaviour) => subscriptions.push(bus.subscribe(kind, observed.handler(behaviour))),
+                        Op::Unsubscribe(pick) if !subscriptions.is_empty() => {
+                            let id = subscriptions.swap_remove(pick % subscriptions.len());
+                            bus.unsubscribe(id);
+                        }
+                        Op::Unsubscribe(_) => {}
+                        Op::Publish(kind, policy) => outcomes.push(bus.publish(kind, (index * 1000 + n) as u32, policy)),
+                    }
+                }
+                outcomes
+            })
+        })
+        .collect();
+    if scenario.stop_while_publishing {
+        bus.stop(scenario.deadline);
+    }
+    let outcomes: Vec<Outcome> = publishers.into_iter().flat_map(|p| p.join().unwrap()).collect();
+    bus.stop(scenario.deadline);
+    // Publishers may have been refused after the first stop returned: read the counters now.
+    let stats = bus.stats();
+
+    assert!(
+        observed.concurrency.max() <= scenario.workers,
+        "{} handler calls ran at once with {} worker(s): {stats:?}",
+        observed.concurrency.max(),
+        scenario.workers
+    );
+    assert_eq!(live_tasks(), Some(0), "a thread outlived stop: {stats:?}");
+    assert!(stats.is_conserved(), "an event is unaccounted for: {stats:?}");
+    assert!(stats.queue_high_water <= scenario.capacity, "{stats:?}");
+    assert_eq!((stats.queue_len, stats.in_flight(), stats.live_workers), (0, 0, 0), "{stats:?}");
+    assert_eq!(stats.handler_panics, observed.panicked.load(Ordering::SeqCst), "{stats:?}");
+    let seen = tally(&outcomes);
+    let get = |key| seen.get(key).copied().unwrap_or(0);
+    assert_eq!(stats.published, outcomes.len() as u64);
+    assert_eq!(stats.queued, get("queued") + get("queued evicting"), "{seen:?} {stats:?}");
+    assert_eq!(stats.dropped_newest, get("dropped newest"), "{seen:?} {stats:?}");
+    assert_eq!(stats.unrouted, get("unrouted"), "{seen:?} {stats:?}");
+    assert_eq!(stats.timed_out, get("timed out"), "{seen:?} {stats:?}");
+    assert_eq!(stats.refused_stopped, get("stopped"), "{seen:?} {stats:?}");
+    assert_eq!(get("full in handler"), 0, "no publish here comes from a handler");
+    if scenario.deadline.is_none() {
+        assert_eq!(stats.abandoned, 0, "stop without a deadline drains: {stats:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(64))]
+    #[test]
+    fn every_event_is_accounted_for_and_nothing_outlives_stop(scenario in scenario()) {
+        Model::named("event bus stress").iterations(1).check(move || run::<Bus>(&scenario));
+    }
+}
+
+#[test]
+fn the_seeds_spawn_per_event_design_fails_the_probes() {
+    // Four threads publish forty events each to two slow handlers, with one worker: the
+    // seed starts a thread per handler per event, and the probes see them.
+    let ops: Vec<Op> = [Op::Subscribe(0, Behaviour::Slow), Op::Subscribe(0, Behaviour::Slow)]
+        .into_iter()
+        .chain(std::iter::repeat_n(Op::Publish(0, Backpressure::Block), 40))
+        .collect();
+    let scenario = Scenario { workers: 1, capacity: 4, threads: vec![ops; 4], stop_while_publishing: false, deadline: None };
+    let real = scenario.clone();
+    Model::named("event bus stress: fixed scenario").iterations(3).check(move || run::<Bus>(&real));
+    let failure = Model::named("event bus stress: the seed's design")
+        .iterations(3)
+        .run(move || run::<SpawnPerEvent>(&scenario))
+        .expect_err("the probes catch a thread per event");
+    assert!(
+        ["at once", "outlived", "leaked task"].iter().any(|probe| failure.message.contains(probe)),
+        "{failure}"
+    );
+}
