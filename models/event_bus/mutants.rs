@@ -217,13 +217,9 @@ impl<const BUG: u8> Core<BUG> {
             self.close();
             return Err(StopError::CalledFromHandler);
         }
-        let mut state = self.stop_state.lock();
-        loop {
-            match &*state {
-                StopState::Running => break,
-                StopState::Stopping => state = self.stop_changed.wait(state),
-                StopState::Stopped(report) => return Ok(*report),
-            }
+        let mut state = self.stop_changed.wait_while(self.stop_state.lock(), |s| matches!(s, StopState::Stopping));
+        if let StopState::Stopped(report) = &*state {
+            return Ok(*report);
         }
         if BUG == STOP_CLAIMED_IN_TWO_STEPS {
             drop(state);
