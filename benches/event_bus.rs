@@ -87,7 +87,7 @@ fn sync_throughput(c: &mut Criterion) {
             })
         })
     });
-    drop(bus.stop());
+    bus.stop().unwrap();
 
     let pool_handled = Arc::new(AtomicU64::new(0));
     let (sender, receiver) = crossbeam_channel::bounded::<u64>(CAPACITY);
@@ -149,7 +149,7 @@ fn async_throughput(c: &mut Criterion) {
             }))
         })
     });
-    drop(bus.stop());
+    bus.stop().unwrap();
 
     let received = Arc::new(AtomicU64::new(0));
     let (sender, mut receiver) = tokio::sync::broadcast::channel::<u64>(CAPACITY);
