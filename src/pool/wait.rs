@@ -1,0 +1,325 @@
+//! Waiting for a connection, and for the end of a close: blocking (a condition variable
+//! per waiter, waited on with the pool's lock) and async (a future per waiter holding its
+//! ticket). Both run the same steps on [`State`](super::state::State), so the hand-off
+//! rules are written once.
+
+use super::handles::{unwinding_under_loom, PooledConnection, Reservation};
+use super::state::{Begin, CloseReason, Conn, Grant, State, Wake};
+use super::{Connector, GetError, Shared};
+use crate::sync::{Arc, Condvar, Deadline, MutexGuard};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// What a caller holds once it leaves the queue (or never had to queue).
+pub(super) enum Held<C: Connector> {
+    /// A connection to vet before use (it may be stale or broken).
+    Connection(PooledConnection<C>, bool),
+    /// Capacity to open a connection with.
+    Open(Reservation<C>),
+}
+
+/// The outcome of a request, decided under the lock; turned into [`Held`] (whose guards
+/// give everything back when dropped) as soon as the lock is released.
+enum Outcome<T> {
+    Granted(Grant<T>, bool),
+    /// The pool is closed; a grant made before it closed is handed back.
+    Closed(Option<Grant<T>>),
+    TimedOut,
+}
+
+/// The first step of a request: served at once, or queued with a ticket.
+enum Started<T> {
+    Done(Outcome<T>),
+    Queued(u64),
+}
+
+impl<C: Connector> Shared<C> {
+    /// Runs a new request's first step; `wake` is called only if it must queue.
+    fn start(
+        &self,
+        state: &mut State<C::Connection>,
+        now: Instant,
+        reaped: &mut Vec<Conn<C::Connection>>,
+        wake: impl FnOnce() -> Wake,
+    ) -> Started<C::Connection> {
+        match state.begin(now, reaped) {
+            Begin::Closed => Started::Done(Outcome::Closed(None)),
+            Begin::Connection { conn, stale } => Started::Done(Outcome::Granted(Grant::Connection(conn), stale)),
+            Begin::Open => Started::Done(Outcome::Granted(Grant::Open, false)),
+            Begin::MustWait => Started::Queued(state.enqueue(wake())),
+        }
+    }
+
+    /// Whether ticket `id` is done waiting: granted, or the pool closed.
+    fn poll_ticket(state: &mut State<C::Connection>, id: u64) -> Option<Outcome<C::Connection>> {
+        match state.take_grant(id) {
+            Some(grant) if state.is_closed() => Some(Outcome::Closed(Some(grant))),
+            Some(grant) => Some(Outcome::Granted(grant, false)),
+            None if state.is_closed() => Some(Outcome::Closed(None)),
+            None => None,
+        }
+    }
+
+    /// Ticket `id` gives up (timed out or cancelled): a grant made meanwhile is kept if
+    /// the caller can still use it (`keep_grant`), otherwise handed back.
+    fn give_up(self: &Arc<Self>, state: MutexGuard<'_, State<C::Connection>>, id: u64, keep_grant: bool) -> Outcome<C::Connection> {
+        let mut state = state;
+        let grant = state.leave(id);
+        let closed = state.is_closed();
+        drop(state);
+        match grant {
+            Some(grant) if keep_grant && !closed => Outcome::Granted(grant, false),
+            Some(grant) => {
+                drop(self.hold(grant));
+                if closed { Outcome::Closed(None) } else { Outcome::TimedOut }
+            }
+            None if closed => Outcome::Closed(None),
+            None => Outcome::TimedOut,
+        }
+    }
+
+    /// Wraps a grant in the guard that gives it back when dropped.
+    fn hold(self: &Arc<Self>, grant: Grant<C::Connection>) -> Held<C> {
+        match grant {
+            Grant::Connection(conn) => Held::Connection(PooledConnection::new(self.clone(), conn), false),
+            Grant::Open => Held::Open(Reservation::new(self.clone())),
+        }
+    }
+
+    /// Turns an outcome into what the caller holds, once the lock is released.
+    fn settle(self: &Arc<Self>, outcome: Outcome<C::Connection>) -> Result<Held<C>, GetError<C::Error>> {
+        match outcome {
+            Outcome::Granted(grant, stale) => Ok(match self.hold(grant) {
+                Held::Connection(conn, _) => Held::Connection(conn, stale),
+                open => open,
+            }),
+            Outcome::Closed(grant) => {
+                drop(grant.map(|grant| self.hold(grant)));
+                Err(GetError::Closed)
+            }
+            Outcome::TimedOut => Err(GetError::Timeout),
+        }
+    }
+
+    /// Closes connections moved to `closing` by a request's first step.
+    fn close_reaped(&self, reaped: Vec<Conn<C::Connection>>) {
+        for conn in reaped {
+            self.close_conn(conn, CloseReason::Expired);
+        }
+    }
+
+    fn record_wait(&self, since: Instant) {
+        let waited = self.clock.now().saturating_duration_since(since);
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        // Relaxed: a statistic; no decision reads it, and `stats` reports a sum.
+        self.wait_nanos.fetch_add(nanos, crate::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Blocks until the caller holds a connection or capacity, the pool closes, or the
+    /// deadline passes.
+    pub(super) fn acquire_blocking(self: &Arc<Self>, deadline: Option<Deadline>) -> Result<Held<C>, GetError<C::Error>> {
+        let now = self.clock.now();
+        let mut reaped = Vec::new();
+        // Made only for a request that queues: the fast path allocates nothing.
+        let mut condvar = None;
+        let mut state = self.state.lock();
+        let started = self.start(&mut state, now, &mut reaped, || {
+            let own = Arc::new(Condvar::new());
+            condvar = Some(own.clone());
+            Wake::Thread(own)
+        });
+        let outcome = match started {
+            Started::Done(outcome) => {
+                drop(state);
+                outcome
+            }
+            Started::Queued(id) => {
+                let condvar = condvar.expect("a queued request has its condition variable");
+                let outcome = loop {
+                    if let Some(outcome) = Self::poll_ticket(&mut state, id) {
+                        drop(state);
+                        break outcome;
+                    }
+                    state = match deadline {
+                        None => condvar.wait(state),
+                        Some(deadline) => {
+                            let (state, timed_out) = condvar.wait_until(state, deadline);
+                            if timed_out {
+                                // A grant that arrived with the timeout is used, not dropped.
+                                break self.give_up(state, id, true);
+                            }
+                            state
+                        }
+                    };
+                };
+                self.record_wait(now);
+                outcome
+            }
+        };
+        self.close_reaped(reaped);
+        self.settle(outcome)
+    }
+
+    /// Begins closing: refuses new requests, wakes every waiter, closes idle connections.
+    pub(super) fn begin_close(&self) {
+        let mut idle = Vec::new();
+        let wakes = self.state.lock().begin_close(&mut idle);
+        wakes.wake_all();
+        for conn in idle {
+            self.close_conn(conn, CloseReason::PoolClosed);
+        }
+    }
+
+    /// Blocks until every connection is closed or the deadline passes; `false` on timeout.
+    pub(super) fn wait_drained(&self, deadline: Option<Deadline>) -> bool {
+        let condvar = Arc::new(Condvar::new());
+        let mut ticket = None;
+        let mut state = self.state.lock();
+        while !state.is_drained() {
+            state.wait_for_drain(&mut ticket, Wake::Thread(condvar.clone()));
+            state = match deadline {
+                None => condvar.wait(state),
+                Some(deadline) => {
+                    let (state, timed_out) = condvar.wait_until(state, deadline);
+                    if timed_out && !state.is_drained() {
+                        let mut state = state;
+                        if let Some(id) = ticket {
+                            state.stop_waiting_for_drain(id);
+                        }
+                        return false;
+                    }
+                    state
+                }
+            };
+        }
+        true
+    }
+}
+
+/// The future of an async request for a connection or capacity.
+///
+/// # Cancel safety
+///
+/// Dropped before its first poll it has done nothing; dropped while queued it leaves the
+/// queue; dropped after a grant was made to it but before it collected it, it hands the
+/// grant back (a connection goes to the next waiter or the idle set, capacity to the next
+/// waiter). All three happen under the pool's lock, so no grant can fall between them.
+pub(super) struct Acquire<C: Connector> {
+    shared: Arc<Shared<C>>,
+    ticket: Option<u64>,
+    since: Option<Instant>,
+}
+
+impl<C: Connector> Acquire<C> {
+    pub(super) fn new(shared: Arc<Shared<C>>) -> Self {
+        Acquire { shared, ticket: None, since: None }
+    }
+}
+
+impl<C: Connector> Future for Acquire<C> {
+    type Output = Result<Held<C>, GetError<C::Error>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let shared = this.shared.clone();
+        let outcome = match (this.ticket, this.since) {
+            (Some(id), _) => {
+                let mut state = shared.state.lock();
+                match Shared::<C>::poll_ticket(&mut state, id) {
+                    Some(outcome) => {
+                        drop(state);
+                        this.ticket = None;
+                        outcome
+                    }
+                    None => {
+                        state.update_waker(id, cx.waker());
+                        return Poll::Pending;
+                    }
+                }
+            }
+            (None, Some(_)) => panic!("the pool's acquire future was polled after it completed"),
+            (None, None) => {
+                let now = shared.clock.now();
+                this.since = Some(now);
+                let mut reaped = Vec::new();
+                let mut state = shared.state.lock();
+                let started = shared.start(&mut state, now, &mut reaped, || Wake::Task(cx.waker().clone()));
+                drop(state);
+                shared.close_reaped(reaped);
+                match started {
+                    Started::Done(outcome) => return Poll::Ready(shared.settle(outcome)),
+                    Started::Queued(id) => {
+                        this.ticket = Some(id);
+                        return Poll::Pending;
+                    }
+                }
+            }
+        };
+        if let Some(since) = this.since {
+            shared.record_wait(since);
+        }
+        Poll::Ready(shared.settle(outcome))
+    }
+}
+
+impl<C: Connector> Drop for Acquire<C> {
+    fn drop(&mut self) {
+        if unwinding_under_loom() {
+            return;
+        }
+        if let Some(id) = self.ticket.take() {
+            let state = self.shared.state.lock();
+            // A cancelled caller cannot use a grant: hand it back.
+            let _ = self.shared.give_up(state, id, false);
+            if let Some(since) = self.since {
+                self.shared.record_wait(since);
+            }
+        }
+    }
+}
+
+/// Resolves once a closed pool has closed every connection; see
+/// [`Pool::close_async`](super::Pool::close_async).
+///
+/// # Cancel safety
+///
+/// The pool is already closed when this future exists; dropping it only stops waiting
+/// (the pool stays closed, and connections still in use are closed as they come back).
+#[must_use = "the pool is closed, but this future resolves only once every connection is closed"]
+pub struct Drained<C: Connector> {
+    shared: Arc<Shared<C>>,
+    ticket: Option<u64>,
+}
+
+impl<C: Connector> Drained<C> {
+    pub(super) fn new(shared: Arc<Shared<C>>) -> Self {
+        Drained { shared, ticket: None }
+    }
+}
+
+impl<C: Connector> Future for Drained<C> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut state = this.shared.state.lock();
+        if state.is_drained() {
+            return Poll::Ready(());
+        }
+        state.wait_for_drain(&mut this.ticket, Wake::Task(cx.waker().clone()));
+        Poll::Pending
+    }
+}
+
+impl<C: Connector> Drop for Drained<C> {
+    fn drop(&mut self) {
+        if unwinding_under_loom() {
+            return;
+        }
+        if let Some(id) = self.ticket.take() {
+            self.shared.state.lock().stop_waiting_for_drain(id);
+        }
+    }
+}
