@@ -66,9 +66,12 @@ impl StressBus for Bus {
 }
 
 /// The seed's design: `go handler(event)` for every handler of every event.
+/// The last subscription id, and the handlers by id with their kind.
+type Handlers = (u64, HashMap<u64, (u8, Arc<HandlerFn>)>);
+
 #[derive(Clone, Default)]
 struct SpawnPerEvent {
-    handlers: Arc<RwLock<(u64, HashMap<u64, (u8, Arc<HandlerFn>)>)>>,
+    handlers: Arc<RwLock<Handlers>>,
     published: Arc<AtomicU64>,
     delivered: Arc<AtomicU64>,
 }

@@ -42,8 +42,11 @@ enum StopState {
     Stopped(StopReport),
 }
 
+/// The next subscription id, and every subscription: id, kind, handler.
+type Registry = (u64, Vec<(u64, u8, Arc<Handler>)>);
+
 struct Core<const BUG: u8> {
-    registry: RwLock<(u64, Vec<(u64, u8, Arc<Handler>)>)>,
+    registry: RwLock<Registry>,
     queue: BoundedQueue<Job>,
     workers: usize,
     counts: Mutex<BusStats>,
