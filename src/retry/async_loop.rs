@@ -20,6 +20,9 @@ fn tokio_now() -> Instant {
 /// An async retry loop: [`Retry`](super::Retry) with the sleep on tokio's timer raced
 /// against the closer.
 ///
+/// tokio's timer fires on whole milliseconds, so each sleep is its delay rounded up to the
+/// next millisecond (and an attempt may start up to that much past `max_duration`).
+///
 /// # Examples
 ///
 /// ```
