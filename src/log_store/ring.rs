@@ -1,0 +1,224 @@
+//! The store's state, unsynchronized: the ring of entries, the per-process index and the
+//! counters. [`LogStore`](super::LogStore) keeps one [`Ring`] under its lock; every method
+//! here runs with that lock held, so each leaves the invariants of the module above intact
+//! before it returns.
+
+use super::snapshot::{IndexedProcess, Snapshot};
+use super::{entry_cost, LogEntry, LogStats, LogStoreConfig, ProcessStats, PROCESS_OVERHEAD};
+use crate::output::OutputLine;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One stored entry. Its sequence number is implicit: the ring is contiguous, so the entry
+/// at position `i` has `first_seq() + i`.
+#[derive(Debug)]
+struct Slot {
+    output: Arc<OutputLine>,
+    /// The latest timestamp of this entry and every entry stored before it (a running
+    /// maximum, so non-decreasing along the ring even when producers' clocks interleave
+    /// out of order): time queries binary-search it.
+    max_at: Instant,
+}
+
+/// The size of a ring slot, charged in [`ENTRY_OVERHEAD`](super::ENTRY_OVERHEAD).
+pub(super) const SLOT_SIZE: usize = std::mem::size_of::<Slot>();
+
+/// The size of an index record, charged in [`PROCESS_OVERHEAD`].
+pub(super) const RECORD_SIZE: usize = std::mem::size_of::<(Arc<str>, ProcessIndex)>();
+
+/// The live entries of one process, and its counts while it has any.
+#[derive(Debug)]
+struct ProcessIndex {
+    seqs: VecDeque<u64>,
+    added: u64,
+    evicted: u64,
+}
+
+/// Entries evicted by one admission, handed out of the critical section so that their
+/// memory is freed after the lock is released. Evicting by count takes exactly one entry,
+/// which needs no allocation; only a byte-bound eviction of several spills into `rest`.
+#[derive(Debug, Default)]
+pub(super) struct Evicted {
+    first: Option<Arc<OutputLine>>,
+    rest: Vec<Arc<OutputLine>>,
+}
+
+impl Evicted {
+    fn push(&mut self, output: Arc<OutputLine>) {
+        if self.first.is_none() {
+            self.first = Some(output);
+        } else {
+            self.rest.push(output);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Ring {
+    slots: VecDeque<Slot>,
+    next_seq: u64,
+    index: HashMap<Arc<str>, ProcessIndex>,
+    bytes: usize,
+    added: u64,
+    evicted: u64,
+    rejected: u64,
+    high_water_entries: usize,
+    high_water_bytes: usize,
+}
+
+impl Ring {
+    pub(super) fn new() -> Ring {
+        Ring {
+            slots: VecDeque::new(),
+            next_seq: 0,
+            index: HashMap::new(),
+            bytes: 0,
+            added: 0,
+            evicted: 0,
+            rejected: 0,
+            high_water_entries: 0,
+            high_water_bytes: 0,
+        }
+    }
+
+    fn first_seq(&self) -> u64 {
+        self.next_seq - self.slots.len() as u64
+    }
+
+    fn entry_at(&self, position: usize) -> Option<LogEntry> {
+        let slot = self.slots.get(position)?;
+        Some(LogEntry { seq: self.first_seq() + position as u64, output: slot.output.clone() })
+    }
+
+    fn entry(&self, seq: u64) -> Option<LogEntry> {
+        let position = usize::try_from(seq.checked_sub(self.first_seq())?).ok()?;
+        self.entry_at(position)
+    }
+
+    /// Counts a line refused before admission (it could never fit).
+    pub(super) fn reject(&mut self) {
+        self.rejected += 1;
+    }
+
+    /// Admits `output` (charged `cost` bytes) as the newest entry, evicting the oldest
+    /// entries until it fits both bounds; returns its sequence number. The caller has
+    /// checked that `cost + PROCESS_OVERHEAD <= max_bytes`, so an empty ring always has room.
+    pub(super) fn admit(&mut self, output: Arc<OutputLine>, cost: usize, limits: &LogStoreConfig, evicted: &mut Evicted) -> u64 {
+        loop {
+            let record = if self.index.contains_key(&*output.process) { 0 } else { PROCESS_OVERHEAD };
+            let fits = self.slots.len() < limits.max_entries && self.bytes + cost + record <= limits.max_bytes;
+            if fits || !self.evict_oldest(evicted) {
+                break;
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let max_at = self.slots.back().map_or(output.at, |newest| newest.max_at.max(output.at));
+        match self.index.get_mut(&*output.process) {
+            Some(record) => {
+                record.seqs.push_back(seq);
+                record.added += 1;
+            }
+            None => {
+                self.bytes += PROCESS_OVERHEAD;
+                let record = ProcessIndex { seqs: VecDeque::from([seq]), added: 1, evicted: 0 };
+                self.index.insert(output.process.clone(), record);
+            }
+        }
+        self.slots.push_back(Slot { output, max_at });
+        self.added += 1;
+        self.bytes += cost;
+        self.high_water_entries = self.high_water_entries.max(self.slots.len());
+        self.high_water_bytes = self.high_water_bytes.max(self.bytes);
+        seq
+    }
+
+    /// Removes the oldest entry from the ring and from its process's index (dropping the
+    /// process's record with its last entry); `false` when the ring is empty.
+    fn evict_oldest(&mut self, evicted: &mut Evicted) -> bool {
+        let seq = self.first_seq();
+        let Some(slot) = self.slots.pop_front() else { return false };
+        let process = &slot.output.process;
+        if let Some(record) = self.index.get_mut(&**process) {
+            // The oldest live entry of the store is the oldest of its process.
+            debug_assert_eq!(record.seqs.front(), Some(&seq), "index out of step with the ring");
+            record.seqs.pop_front();
+            record.evicted += 1;
+            if record.seqs.is_empty() {
+                self.index.remove(&**process);
+                self.bytes -= PROCESS_OVERHEAD;
+            }
+        }
+        self.evicted += 1;
+        self.bytes -= entry_cost(&slot.output);
+        evicted.push(slot.output);
+        true
+    }
+
+    pub(super) fn stats(&self) -> LogStats {
+        LogStats {
+            added: self.added,
+            evicted: self.evicted,
+            rejected: self.rejected,
+            stored: self.slots.len(),
+            bytes: self.bytes,
+            processes: self.index.len(),
+            high_water_entries: self.high_water_entries,
+            high_water_bytes: self.high_water_bytes,
+            next_seq: self.next_seq,
+        }
+    }
+
+    pub(super) fn process_stats(&self, process: &str) -> Option<ProcessStats> {
+        let record = self.index.get(process)?;
+        Some(ProcessStats { stored: record.seqs.len(), added: record.added, evicted: record.evicted })
+    }
+
+    pub(super) fn processes(&self) -> Vec<Arc<str>> {
+        let mut processes: Vec<Arc<str>> = self.index.keys().cloned().collect();
+        processes.sort_unstable();
+        processes
+    }
+
+    pub(super) fn last(&self, n: usize) -> Vec<LogEntry> {
+        let start = self.slots.len().saturating_sub(n);
+        (start..self.slots.len()).filter_map(|position| self.entry_at(position)).collect()
+    }
+
+    pub(super) fn since(&self, seq: u64) -> Vec<LogEntry> {
+        let start = usize::try_from(seq.saturating_sub(self.first_seq())).unwrap_or(usize::MAX);
+        (start.min(self.slots.len())..self.slots.len()).filter_map(|position| self.entry_at(position)).collect()
+    }
+
+    pub(super) fn last_of_process(&self, process: &str, n: usize) -> Vec<LogEntry> {
+        let Some(record) = self.index.get(process) else { return Vec::new() };
+        let skip = record.seqs.len().saturating_sub(n);
+        record.seqs.iter().skip(skip).filter_map(|&seq| self.entry(seq)).collect()
+    }
+
+    pub(super) fn between(&self, from: Instant, to: Instant) -> Vec<LogEntry> {
+        // Every entry before `start` has a timestamp (at most its running maximum) before
+        // `from`; after it, timestamps may be out of order, so the rest is filtered.
+        let start = self.slots.partition_point(|slot| slot.max_at < from);
+        (start..self.slots.len())
+            .filter(|&position| (from..to).contains(&self.slots[position].output.at))
+            .filter_map(|position| self.entry_at(position))
+            .collect()
+    }
+
+    pub(super) fn snapshot(&self, limits: LogStoreConfig) -> Snapshot {
+        let mut index: Vec<IndexedProcess> = self
+            .index
+            .iter()
+            .map(|(process, record)| IndexedProcess {
+                process: process.clone(),
+                seqs: record.seqs.iter().copied().collect(),
+                added: record.added,
+                evicted: record.evicted,
+            })
+            .collect();
+        index.sort_unstable_by(|a, b| a.process.cmp(&b.process));
+        Snapshot { entries: self.last(self.slots.len()), index, stats: self.stats(), limits }
+    }
+}
