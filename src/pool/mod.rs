@@ -290,7 +290,7 @@ impl<C: BlockingConnector> Pool<C> {
     }
 
     fn get_until(&self, deadline: Option<Deadline>) -> Result<PooledConnection<C>, GetError<C::Error>> {
-        let held = self.shared.acquire_blocking(deadline)?;
+        let held = Shared::acquire_blocking(&self.shared, deadline)?;
         match self.shared.vet(held)? {
             Vetted::Ready(conn) => Ok(conn),
             Vetted::Reserved(reservation) => reservation.finish(self.shared.connector.connect()),

@@ -121,9 +121,20 @@ impl TestServer {
     /// Blocks until the server holds at most `live` connections, or `timeout` passes;
     /// returns whether it got there.
     pub fn wait_for_live_at_most(&self, live: usize, timeout: Duration) -> bool {
+        self.wait_for(timeout, |state| state.live <= live)
+    }
+
+    /// Blocks until the server has accepted at least `accepted` connections, or `timeout`
+    /// passes; returns whether it got there. (A client's connect returns once the
+    /// operating system completed the handshake, which may be before the server's accept.)
+    pub fn wait_for_accepted(&self, accepted: u64, timeout: Duration) -> bool {
+        self.wait_for(timeout, |state| state.accepted >= accepted)
+    }
+
+    fn wait_for(&self, timeout: Duration, done: impl Fn(&ServerState) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut state = self.shared.lock();
-        while state.live > live {
+        while !done(&state) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;

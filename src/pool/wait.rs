@@ -64,7 +64,7 @@ impl<C: Connector> Shared<C> {
 
     /// Ticket `id` gives up (timed out or cancelled): a grant made meanwhile is kept if
     /// the caller can still use it (`keep_grant`), otherwise handed back.
-    fn give_up(self: &Arc<Self>, state: MutexGuard<'_, State<C::Connection>>, id: u64, keep_grant: bool) -> Outcome<C::Connection> {
+    fn give_up(this: &Arc<Self>, state: MutexGuard<'_, State<C::Connection>>, id: u64, keep_grant: bool) -> Outcome<C::Connection> {
         let mut state = state;
         let grant = state.leave(id);
         let closed = state.is_closed();
@@ -72,7 +72,7 @@ impl<C: Connector> Shared<C> {
         match grant {
             Some(grant) if keep_grant && !closed => Outcome::Granted(grant, false),
             Some(grant) => {
-                drop(self.hold(grant));
+                drop(Self::hold(this, grant));
                 if closed { Outcome::Closed(None) } else { Outcome::TimedOut }
             }
             None if closed => Outcome::Closed(None),
@@ -81,22 +81,22 @@ impl<C: Connector> Shared<C> {
     }
 
     /// Wraps a grant in the guard that gives it back when dropped.
-    fn hold(self: &Arc<Self>, grant: Grant<C::Connection>) -> Held<C> {
+    fn hold(this: &Arc<Self>, grant: Grant<C::Connection>) -> Held<C> {
         match grant {
-            Grant::Connection(conn) => Held::Connection(PooledConnection::new(self.clone(), conn), false),
-            Grant::Open => Held::Open(Reservation::new(self.clone())),
+            Grant::Connection(conn) => Held::Connection(PooledConnection::new(this.clone(), conn), false),
+            Grant::Open => Held::Open(Reservation::new(this.clone())),
         }
     }
 
     /// Turns an outcome into what the caller holds, once the lock is released.
-    fn settle(self: &Arc<Self>, outcome: Outcome<C::Connection>) -> Result<Held<C>, GetError<C::Error>> {
+    fn settle(this: &Arc<Self>, outcome: Outcome<C::Connection>) -> Result<Held<C>, GetError<C::Error>> {
         match outcome {
-            Outcome::Granted(grant, stale) => Ok(match self.hold(grant) {
+            Outcome::Granted(grant, stale) => Ok(match Self::hold(this, grant) {
                 Held::Connection(conn, _) => Held::Connection(conn, stale),
                 open => open,
             }),
             Outcome::Closed(grant) => {
-                drop(grant.map(|grant| self.hold(grant)));
+                drop(grant.map(|grant| Self::hold(this, grant)));
                 Err(GetError::Closed)
             }
             Outcome::TimedOut => Err(GetError::Timeout),
@@ -119,13 +119,13 @@ impl<C: Connector> Shared<C> {
 
     /// Blocks until the caller holds a connection or capacity, the pool closes, or the
     /// deadline passes.
-    pub(super) fn acquire_blocking(self: &Arc<Self>, deadline: Option<Deadline>) -> Result<Held<C>, GetError<C::Error>> {
-        let now = self.clock.now();
+    pub(super) fn acquire_blocking(this: &Arc<Self>, deadline: Option<Deadline>) -> Result<Held<C>, GetError<C::Error>> {
+        let now = this.clock.now();
         let mut reaped = Vec::new();
         // Made only for a request that queues: the fast path allocates nothing.
         let mut condvar = None;
-        let mut state = self.state.lock();
-        let started = self.start(&mut state, now, &mut reaped, || {
+        let mut state = this.state.lock();
+        let started = this.start(&mut state, now, &mut reaped, || {
             let own = Arc::new(Condvar::new());
             condvar = Some(own.clone());
             Wake::Thread(own)
@@ -148,18 +148,18 @@ impl<C: Connector> Shared<C> {
                             let (state, timed_out) = condvar.wait_until(state, deadline);
                             if timed_out {
                                 // A grant that arrived with the timeout is used, not dropped.
-                                break self.give_up(state, id, true);
+                                break Self::give_up(this, state, id, true);
                             }
                             state
                         }
                     };
                 };
-                self.record_wait(now);
+                this.record_wait(now);
                 outcome
             }
         };
-        self.close_reaped(reaped);
-        self.settle(outcome)
+        this.close_reaped(reaped);
+        Self::settle(this, outcome)
     }
 
     /// Begins closing: refuses new requests, wakes every waiter, closes idle connections.
@@ -249,7 +249,7 @@ impl<C: Connector> Future for Acquire<C> {
                 drop(state);
                 shared.close_reaped(reaped);
                 match started {
-                    Started::Done(outcome) => return Poll::Ready(shared.settle(outcome)),
+                    Started::Done(outcome) => return Poll::Ready(Shared::settle(&shared, outcome)),
                     Started::Queued(id) => {
                         this.ticket = Some(id);
                         return Poll::Pending;
@@ -260,7 +260,7 @@ impl<C: Connector> Future for Acquire<C> {
         if let Some(since) = this.since {
             shared.record_wait(since);
         }
-        Poll::Ready(shared.settle(outcome))
+        Poll::Ready(Shared::settle(&shared, outcome))
     }
 }
 
@@ -272,7 +272,7 @@ impl<C: Connector> Drop for Acquire<C> {
         if let Some(id) = self.ticket.take() {
             let state = self.shared.state.lock();
             // A cancelled caller cannot use a grant: hand it back.
-            let _ = self.shared.give_up(state, id, false);
+            let _ = Shared::give_up(&self.shared, state, id, false);
             if let Some(since) = self.since {
                 self.shared.record_wait(since);
             }
