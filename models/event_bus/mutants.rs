@@ -419,7 +419,12 @@ fn a_stop_claimed_in_two_steps_is_caught() {
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn a_stop_that_does_not_join_is_caught() {
     let failure = caught("stop does not join", stop_races_publish::<MutantBus<STOP_DOES_NOT_JOIN>>, false);
-    assert!(["leaked task", "still running", "outlived", "left work"].iter().any(|m| failure.message.contains(m)), "{failure}");
+    // Seen as a worker outliving stop, or as an accepted event not yet delivered when
+    // stop returned, depending on the schedule the checker found first.
+    assert!(
+        ["leaked task", "still running", "outlived", "left work", "was not delivered"].iter().any(|m| failure.message.contains(m)),
+        "{failure}"
+    );
 }
 
 #[cfg(not(racekit_loom))]
