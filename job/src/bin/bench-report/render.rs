@@ -1,0 +1,536 @@
+//! The Markdown report and its plots.
+
+use crate::analysis::{self, axis, crossover, disturbed, lock_points, racekit_contender, rule_verdict, rules, LockPoint, Verdict, LOCK_GROUP, LOCK_PAIRS, MATRIX};
+use crate::data::{Cell, Contender, Dataset};
+use crate::plot::{self, Chart, Panel, Point, Series};
+use crate::run::RunLog;
+use crate::stats::{compare, fmt_ns, fmt_ratio, noise_band, rank, typical, Outcome};
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Where the report came from, for its header.
+pub struct Provenance {
+    pub commit: String,
+    pub rustc: String,
+    pub command: String,
+    pub run: Option<RunLog>,
+}
+
+/// Writes `REPORT.md` and its SVG plots into `out`.
+pub fn write_report(data: &Dataset, provenance: &Provenance, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let mut md = String::new();
+    header(&mut md, data, provenance);
+    let bands = Bands::of(data);
+    summary(&mut md, data, &bands);
+    locks(&mut md, data, &bands, out)?;
+    rules_section(&mut md, data, &bands);
+    ranked_group(&mut md, data, &bands, "channels/handoff", "Channel or lock: handing work between threads", CHANNELS_TEXT);
+    plot_by_contender(data, "channels/handoff", &["producers", "consumers"], "capacity", out.join("channels.svg").as_path(), "ns per item handed over")?;
+    if data.group("channels/handoff").next().is_some() {
+        md.push_str("![channels](channels.svg)\n\n");
+    }
+    ranked_group(&mut md, data, &bands, "counters/atomic-vs-mutex", "Counters: atomics or a Mutex", COUNTERS_TEXT);
+    plot_by_contender(data, "counters/atomic-vs-mutex", &[], "threads", out.join("counters.svg").as_path(), "ns per operation")?;
+    if data.group("counters/atomic-vs-mutex").next().is_some() {
+        md.push_str("![counters](counters.svg)\n\n");
+    }
+    matrix(&mut md, data, &bands);
+    patterns(&mut md, data, &bands);
+    machine(&mut md, data, provenance);
+    std::fs::write(out.join("REPORT.md"), md)?;
+    Ok(())
+}
+
+const CHANNELS_TEXT: &str = "Producers send `u64` items through a bounded hand-off to consumers that add them up; \
+one operation is one item handed over, timed until every item is received. `mutex-vecdeque-condvar` is the \
+baseline (the lock-based queue most people write first); `tokio-mpsc` runs as tasks on one runtime worker per \
+core, so its producers and consumers often share a thread and hand over without waking another.";
+
+const COUNTERS_TEXT: &str = "Every thread increments one shared counter and reads the total on 1 % of its \
+operations. `std-mutex` is the baseline.";
+
+/// The noise band of each group.
+struct Bands(BTreeMap<String, f64>);
+
+impl Bands {
+    fn of(data: &Dataset) -> Bands {
+        let mut groups: Vec<&str> = data.cells.iter().map(|c| c.group.as_str()).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        Bands(groups.into_iter().map(|g| (g.to_string(), noise_band(data.group(g)))).collect())
+    }
+
+    fn get(&self, group: &str) -> f64 {
+        self.0.get(group).copied().unwrap_or(crate::stats::MIN_BAND)
+    }
+}
+
+fn smoke(data: &Dataset, provenance: &Provenance) -> bool {
+    provenance.run.as_ref().is_some_and(|r| r.quick) || data.runs.iter().any(|r| r.mode != "full")
+}
+
+/// `2026-11-23 14:05 UTC`.
+pub fn utc(unix: u64) -> String {
+    let (mut days, secs) = (unix / 86_400, unix % 86_400);
+    let leap = |y: u64| y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
+    let mut year = 1970;
+    while days >= if leap(year) { 366 } else { 365 } {
+        days -= if leap(year) { 366 } else { 365 };
+        year += 1;
+    }
+    let lengths = [31, if leap(year) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let mut month = 0;
+    while days >= lengths[month] {
+        days -= lengths[month];
+        month += 1;
+    }
+    format!("{year:04}-{:02}-{:02} {:02}:{:02} UTC", month + 1, days + 1, secs / 3600, secs % 3600 / 60)
+}
+
+fn header(md: &mut String, data: &Dataset, provenance: &Provenance) {
+    md.push_str("# Benchmark report: Mutex or RwLock, channel or lock\n\n");
+    if smoke(data, provenance) {
+        md.push_str(
+            "> **Smoke run.** These figures come from a quick run (tiny budgets, one round) that only proves every \
+             bench runs and the report is produced end to end. They are not measurements: do not draw conclusions \
+             from them. Produce real figures on a quiet machine with `cargo bench-report --run`.\n\n",
+        );
+    }
+    let when = data.runs.first().map_or_else(|| "unknown".into(), |r| utc(r.started_unix));
+    let machine = data.runs.first().map_or_else(|| "unknown machine".into(), |r| format!("{} logical cores ({}), Linux {}", r.cores, r.cpu_model, r.kernel));
+    let _ = writeln!(md, "Measured {when} on {machine}; commit `{}`, {}. Produced by `{}`.\n", provenance.commit, provenance.rustc, provenance.command);
+    md.push_str(
+        "**How to read it.** Times are per operation (one lock operation, one item handed over, one event), the \
+         median of criterion's samples; with several threads this is the inverse of the whole system's throughput. \
+         A *ratio* is a contender's time over another's: below 1 it is faster. Brackets give its spread: a 95 % \
+         bootstrap interval over the samples, widened to include the ratio of every single round. Contenders of a \
+         cell run one after another in rounds of alternating order (A B C, then C B A), so a machine that drifts \
+         biases none of them. A difference counts only if the whole interval is on one side of 1 *and* the ratio \
+         is beyond the group's noise band (twice the median change of a contender against itself between rounds, \
+         at least 3 %); otherwise it is a **tie**, not a win. A † marks a cell measured while other processes \
+         used more than a quarter of the machine (or its threads waited that long for a core without being \
+         oversubscribed): treat it with suspicion. \"Oversubscribed\" is 4 threads per core.\n\n",
+    );
+}
+
+fn summary(md: &mut String, data: &Dataset, bands: &Bands) {
+    md.push_str("## Verdicts at a glance\n\n");
+    let points: Vec<Vec<LockPoint>> = LOCK_PAIRS.iter().map(|pair| lock_points(data, pair, bands.get(LOCK_GROUP))).collect();
+    md.push_str("| The first seed's claim | std's locks | parking_lot's locks |\n|---|---|---|\n");
+    for rule in rules() {
+        let verdicts: Vec<String> = points.iter().map(|p| verdict_cell(&rule_verdict(&rule, p))).collect();
+        let _ = writeln!(md, "| {}: *\"{}\"* | {} | {} |", rule.name, rule.quote, verdicts[0], verdicts[1]);
+    }
+    md.push_str("\n| Decision-matrix row | Seed recommends | Verdict | Fastest measured, per cell |\n|---|---|---|---|\n");
+    for row in &MATRIX {
+        let band = bands.get(row.group);
+        let verdict = analysis::matrix_verdict(data.group(row.group), band);
+        let winners: Vec<String> =
+            data.group(row.group).filter_map(|cell| rank(cell, band).map(|r| format!("{}: {}", cell.label, r.describe()))).collect();
+        let _ = writeln!(md, "| {} | {} | {} | {} |", row.scenario, row.recommendation, verdict_cell(&verdict), or_dash(winners.join("; ")));
+    }
+    md.push('\n');
+}
+
+fn or_dash(text: String) -> String {
+    if text.is_empty() { "—".into() } else { text }
+}
+
+fn verdict_cell(verdict: &Verdict) -> String {
+    let word = verdict.word();
+    if word == "no data" {
+        return word.into();
+    }
+    format!("**{word}** ({} / {} / {} of {} cells: faster / tie / slower)", verdict.wins.len(), verdict.ties.len(), verdict.losses.len(), verdict.wins.len() + verdict.ties.len() + verdict.losses.len())
+}
+
+fn thread_label(point: &LockPoint) -> String {
+    if point.oversubscribed { format!("{} (oversubscribed)", point.threads) } else { point.threads.to_string() }
+}
+
+fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<()> {
+    md.push_str("## Mutex or RwLock\n\n");
+    let band = bands.get(LOCK_GROUP);
+    let all: Vec<Vec<LockPoint>> = LOCK_PAIRS.iter().map(|pair| lock_points(data, pair, band)).collect();
+    if all.iter().all(Vec::is_empty) {
+        md.push_str("No lock measurements in this run.\n\n");
+        return Ok(());
+    }
+    let _ = writeln!(
+        md,
+        "Every thread loops: draw a read (with the cell's probability) or a write, take the lock, spin for the \
+         critical-section length (calibrated busy work), touch the protected data, release. Nothing happens between \
+         sections, so the lock is as contended as the thread count allows. The ratio is **RwLock's time over \
+         Mutex's** for the same implementation: below 1, RwLock is faster. Noise band of this group: {:.1} %.\n",
+        band * 100.0
+    );
+    md.push_str("### Crossover: the read fraction from which RwLock beats Mutex\n\n");
+    let reference = &all[0];
+    let (threads, sections) = (axis(reference, |p| p.threads), axis(reference, |p| p.cs_ns));
+    md.push_str("| threads | critical section | std | parking_lot |\n|---|---|---|---|\n");
+    for &t in &threads {
+        for &cs in &sections {
+            let cells: Vec<String> = all
+                .iter()
+                .map(|points| {
+                    let line: Vec<&LockPoint> = points.iter().filter(|p| p.threads == t && p.cs_ns == cs).collect();
+                    if line.is_empty() { "—".into() } else { crossover(&line).show() }
+                })
+                .collect();
+            let label = reference.iter().find(|p| p.threads == t).map_or_else(|| t.to_string(), thread_label);
+            let _ = writeln!(md, "| {label} | {} | {} | {} |", analysis::ns_label(cs), cells[0], cells[1]);
+        }
+    }
+    md.push_str("\n\"a–b %\": RwLock wins from read fraction b on (not yet at a); \"never\": at no read fraction measured.\n\n");
+    for (pair, points) in LOCK_PAIRS.iter().zip(&all) {
+        if points.is_empty() {
+            continue;
+        }
+        let file = format!("locks-{}.svg", pair.name);
+        plot_locks(pair.name, points, &out.join(&file))?;
+        let _ = writeln!(md, "![{} locks]({file})\n", pair.name);
+    }
+    for (pair, points) in LOCK_PAIRS.iter().zip(&all) {
+        let _ = writeln!(md, "### The grid, {}: RwLock's time over Mutex's\n", pair.name);
+        let reads = axis(points, |p| p.reads_pct);
+        let _ = writeln!(md, "| threads | section | {} |", reads.iter().map(|r| format!("{r} % reads")).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(md, "|---|---|{}", "---|".repeat(reads.len()));
+        for &t in &threads {
+            for &cs in &sections {
+                let row: Vec<String> = reads
+                    .iter()
+                    .map(|&r| {
+                        points.iter().find(|p| p.threads == t && p.cs_ns == cs && p.reads_pct == r).map_or_else(
+                            || "—".into(),
+                            |p| {
+                                let mark = match p.cmp.outcome {
+                                    Outcome::Faster => "**R**",
+                                    Outcome::Slower => "M",
+                                    Outcome::Tie => "=",
+                                };
+                                format!("{} {mark}{}", fmt_ratio(p.cmp.ratio), if p.disturbed { " †" } else { "" })
+                            },
+                        )
+                    })
+                    .collect();
+                let label = points.iter().find(|p| p.threads == t).map_or_else(|| t.to_string(), thread_label);
+                let _ = writeln!(md, "| {label} | {} | {} |", analysis::ns_label(cs), row.join(" | "));
+            }
+        }
+        md.push_str("\n**R**: RwLock faster; M: Mutex faster; =: tie (inside the noise band or the spread).\n\n");
+    }
+    ranked_group(md, data, bands, "locks/async", "Async code: tokio's locks or std's Mutex", ASYNC_TEXT);
+    Ok(())
+}
+
+const ASYNC_TEXT: &str = "The same loop in tokio tasks on a runtime with one worker per core: std's `Mutex` \
+(never held across an await, so it never blocks a worker for long) against tokio's `Mutex` and `RwLock`. \
+`tasks` is the number of tasks, `r` the read percentage, `cs` the section. `std-mutex` is the baseline.";
+
+fn plot_locks(name: &str, points: &[LockPoint], path: &Path) -> Result<()> {
+    let reads = axis(points, |p| p.reads_pct);
+    let panels = axis(points, |p| p.threads)
+        .into_iter()
+        .map(|t| Panel {
+            title: points.iter().find(|p| p.threads == t).map_or_else(String::new, |p| format!("{} threads", thread_label(p))),
+            series: axis(points, |p| p.cs_ns)
+                .into_iter()
+                .map(|cs| Series {
+                    name: format!("section {}", analysis::ns_label(cs)),
+                    points: points
+                        .iter()
+                        .filter(|p| p.threads == t && p.cs_ns == cs)
+                        .filter_map(|p| {
+                            let x = reads.iter().position(|r| *r == p.reads_pct)?;
+                            Some(Point { x, y: p.cmp.ratio, lo: p.cmp.lo, hi: p.cmp.hi })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    plot::draw(
+        &Chart {
+            title: format!("{name}: RwLock time / Mutex time (below 1: RwLock faster)"),
+            x_desc: "reads (%)".into(),
+            x_labels: reads.iter().map(u64::to_string).collect(),
+            y_desc: "RwLock / Mutex".into(),
+            reference: Some(1.0),
+            panels,
+        },
+        path,
+    )
+}
+
+fn rules_section(md: &mut String, data: &Dataset, bands: &Bands) {
+    md.push_str("## The seed's rules of thumb\n\n");
+    let _ = writeln!(
+        md,
+        "The rules speak of lines of code; the benches of nanoseconds. Mapping used: **one line ≈ {} ns** (a line of \
+         straight-line code is a few instructions, 1–3 ns; lines that hash, allocate or chase pointers cost 20–100 ns; \
+         5 ns is a typical line of a read-heavy section). So \"< 20 lines\" is a section under 100 ns (only the ≈0 \
+         sections here) and \"> 50 lines\" is over 250 ns (the 1 µs and 10 µs sections). \"Reads > 3x writes\" is more \
+         than 75 % reads; \"writes > 25 %\" is fewer than 75 % reads. Every thread count measured is a deciding cell.\n",
+        analysis::NS_PER_LINE
+    );
+    md.push_str(
+        "A rule is **supported** when its recommended lock is faster (beyond noise) in at least half of the cells \
+         of its region and slower in none; **refuted** when the other lock is faster in at least half; \
+         **inconclusive** otherwise (mostly ties, or mixed). Cells are named threads/section/reads with the \
+         RwLock/Mutex ratio.\n\n",
+    );
+    let band = bands.get(LOCK_GROUP);
+    for rule in rules() {
+        let _ = writeln!(md, "### {}\n\n> {}\n\nRegion: {}.\n", rule.name, rule.quote, rule.region);
+        for pair in &LOCK_PAIRS {
+            let verdict = rule_verdict(&rule, &lock_points(data, pair, band));
+            let _ = writeln!(md, "- **{}** — {}: {}.", pair.name, verdict.word(), verdict.counts());
+            for (what, cells) in [("recommendation faster", &verdict.wins), ("tie", &verdict.ties), ("recommendation slower", &verdict.losses)] {
+                if !cells.is_empty() {
+                    let _ = writeln!(md, "  - {what}: {}", cells.join("; "));
+                }
+            }
+        }
+        md.push('\n');
+    }
+}
+
+/// `p4c1-cap16 (oversubscribed)`.
+fn cell_name(cell: &Cell) -> String {
+    let mut name = cell.label.clone();
+    if cell.oversubscribed() {
+        name.push_str(" (oversubscribed)");
+    }
+    if disturbed(cell) {
+        name.push_str(" †");
+    }
+    name
+}
+
+/// Contender ids of a set of cells, in first-seen order.
+fn contender_ids<'a>(cells: impl Iterator<Item = &'a Cell>) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for cell in cells {
+        for id in cell.contenders.keys() {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+    }
+    ids
+}
+
+/// A table of cells: the winner, then each contender's time and its ratio to the baseline.
+fn cell_table(md: &mut String, cells: &[&Cell], baseline: Option<&str>, band: f64) {
+    let mut ids = contender_ids(cells.iter().copied());
+    if let Some(base) = baseline {
+        ids.sort_by_key(|id| id != base);
+    }
+    let _ = writeln!(md, "| cell | fastest | {} |", ids.iter().map(|id| if Some(id.as_str()) == baseline { format!("{id} (baseline)") } else { id.clone() }).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(md, "|---|---|{}", "---|".repeat(ids.len()));
+    for cell in cells {
+        let base = baseline.and_then(|b| cell.contenders.get(b));
+        let columns: Vec<String> = ids
+            .iter()
+            .map(|id| match cell.contenders.get(id) {
+                None => "—".into(),
+                Some(c) => {
+                    let time = fmt_ns(typical(c));
+                    match base.filter(|_| Some(id.as_str()) != baseline).and_then(|b| compare(c, b, band)) {
+                        Some(cmp) => format!("{time} ({})", cmp.show()),
+                        None => time,
+                    }
+                }
+            })
+            .collect();
+        let winner = rank(cell, band).map_or_else(|| "—".into(), |r| r.describe());
+        let _ = writeln!(md, "| {} | {winner} | {} |", cell_name(cell), columns.join(" | "));
+    }
+    md.push('\n');
+}
+
+fn ranked_group(md: &mut String, data: &Dataset, bands: &Bands, group: &str, title: &str, text: &str) {
+    let cells: Vec<&Cell> = data.group(group).collect();
+    if cells.is_empty() {
+        return;
+    }
+    let band = bands.get(group);
+    let baseline = cells[0].baseline.clone();
+    let _ = writeln!(md, "## {title}\n\n{text} Times are per operation; brackets: time over the baseline's, with spread. Noise band: {:.1} %.\n", band * 100.0);
+    cell_table(md, &cells, baseline.as_deref(), band);
+}
+
+/// Quartiles of a contender's samples, pooled over rounds (the spread drawn in plots).
+fn quartiles(contender: &Contender) -> (f64, f64) {
+    let mut all: Vec<f64> = contender.rounds.values().flat_map(|r| r.samples.iter().copied()).collect();
+    all.sort_by(f64::total_cmp);
+    let at = |q: f64| all.get(((all.len().saturating_sub(1)) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN);
+    (at(0.25), at(0.75))
+}
+
+/// Time per operation by contender: one panel per distinct value of `panel_keys`, `x_key` along x.
+fn plot_by_contender(data: &Dataset, group: &str, panel_keys: &[&str], x_key: &str, path: &Path, y_desc: &str) -> Result<()> {
+    let cells: Vec<&Cell> = data.group(group).collect();
+    if cells.is_empty() {
+        return Ok(());
+    }
+    let value = |cell: &Cell, key: &str| cell.num(key).unwrap_or(f64::NAN) as u64;
+    let mut xs: Vec<u64> = cells.iter().map(|c| value(c, x_key)).collect();
+    xs.sort_unstable();
+    xs.dedup();
+    let panel_of = |cell: &Cell| panel_keys.iter().map(|k| format!("{k} {}", value(cell, k))).collect::<Vec<_>>().join(", ");
+    let mut panel_names: Vec<String> = Vec::new();
+    for cell in &cells {
+        let name = panel_of(cell);
+        if !panel_names.contains(&name) {
+            panel_names.push(name);
+        }
+    }
+    let ids = contender_ids(cells.iter().copied());
+    let panels = panel_names
+        .iter()
+        .map(|panel| Panel {
+            title: panel.clone(),
+            series: ids
+                .iter()
+                .map(|id| Series {
+                    name: id.clone(),
+                    points: cells
+                        .iter()
+                        .filter(|c| &panel_of(c) == panel)
+                        .filter_map(|c| {
+                            let contender = c.contenders.get(id)?;
+                            let (lo, hi) = quartiles(contender);
+                            Some(Point { x: xs.iter().position(|x| *x == value(c, x_key))?, y: typical(contender), lo, hi })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    plot::draw(
+        &Chart {
+            title: format!("{group}: {y_desc} (bars: quartiles of the samples)"),
+            x_desc: x_key.into(),
+            x_labels: xs.iter().map(u64::to_string).collect(),
+            y_desc: y_desc.into(),
+            reference: None,
+            panels,
+        },
+        path,
+    )
+}
+
+fn matrix(md: &mut String, data: &Dataset, bands: &Bands) {
+    md.push_str("## The seed's Channel vs Mutex decision matrix\n\n");
+    md.push_str(
+        "Each row of the matrix is a scenario of its own, the seed's recommendation (the baseline) against the \
+         alternatives a reader would consider. Each run ends when every item is fully handled, so no contender wins \
+         by leaving work queued. In a cell the recommendation *wins* if every alternative is slower beyond noise, \
+         *loses* if any is faster; the row's verdict follows the same rule as the rules of thumb. Brackets: the \
+         alternative's time over the recommendation's.\n\n",
+    );
+    for row in &MATRIX {
+        let cells: Vec<&Cell> = data.group(row.group).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        let band = bands.get(row.group);
+        let verdict = analysis::matrix_verdict(cells.iter().copied(), band);
+        let _ = writeln!(
+            md,
+            "### {} — seed: \"{}\" ({})\n\n`{}`: **{}** — {}. Noise band {:.1} %.\n",
+            row.scenario,
+            row.recommendation,
+            row.rationale,
+            row.group,
+            verdict.word(),
+            verdict.counts(),
+            band * 100.0
+        );
+        cell_table(md, &cells, cells[0].recommended.as_deref(), band);
+    }
+}
+
+fn patterns(md: &mut String, data: &Dataset, bands: &Bands) {
+    let groups = data.generic_groups();
+    if groups.is_empty() {
+        return;
+    }
+    md.push_str("## Pattern benches\n\n");
+    md.push_str(
+        "The patterns' own benches, each against what a user would otherwise pick. One iteration is whatever the \
+         bench defines (often a batch); brackets: the contender's time over racekit's (contender ids starting with \
+         `racekit`). These benches run their contenders once each (no rounds), so the spread is the bootstrap \
+         interval over samples only.\n\n",
+    );
+    for group in groups {
+        let cells: Vec<&Cell> = data.group(&group).collect();
+        let baseline = cells.iter().find_map(|c| racekit_contender(c)).map(str::to_string);
+        let _ = writeln!(md, "### `{group}`\n");
+        if baseline.is_none() {
+            md.push_str("No contender id starts with `racekit`: times only.\n\n");
+        }
+        cell_table(md, &cells, baseline.as_deref(), bands.get(&group));
+    }
+}
+
+fn machine(md: &mut String, data: &Dataset, provenance: &Provenance) {
+    md.push_str("## Machine and run\n\n");
+    if !data.runs.is_empty() {
+        md.push_str(
+            "One row per bench binary. *Others' CPU*: the share of the machine's CPU capacity used by other \
+             processes while it ran (from `/proc/stat` minus this process); load averages from `/proc/loadavg`. \
+             Per benchmark the side files also record the CPU time each bench thread got and how long it waited for \
+             a core (`/proc/thread-self/schedstat`); † in the tables above marks the cells where that shows a busy \
+             machine.\n\n",
+        );
+        md.push_str("| bench | mode | rounds | started | wall | load before → after | others' CPU | CPU per bench thread (median) | disturbed cells | spin calibration |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        for run in &data.runs {
+            let groups: Vec<&str> = {
+                let mut g: Vec<&str> = run.entries.iter().map(|e| e.group.as_str()).collect();
+                g.dedup();
+                g
+            };
+            let cells: Vec<&Cell> = data.cells.iter().filter(|c| groups.contains(&c.group.as_str()) && !c.params.is_null()).collect();
+            let disturbed_cells = cells.iter().filter(|c| disturbed(c)).count();
+            let cpu: Vec<f64> = run.entries.iter().filter_map(|e| e.cpu_share).collect();
+            let load = |l: &[f64]| l.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" ");
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {:.0} s | {} → {} | {} | {} | {} of {} | {:.3} ns/unit |",
+                run.bench,
+                run.mode,
+                run.rounds,
+                utc(run.started_unix),
+                run.wall_seconds,
+                load(&run.loadavg_before),
+                load(&run.loadavg_after),
+                run.others_share.map_or_else(|| "—".into(), |s| format!("{:.0} %", s * 100.0)),
+                if cpu.is_empty() { "—".into() } else { format!("{:.0} %", crate::stats::median(&cpu) * 100.0) },
+                disturbed_cells,
+                cells.len(),
+                run.spin_ns_per_unit
+            );
+        }
+        if let Some(run) = data.runs.first() {
+            let _ = writeln!(md, "\nMachine: {} logical cores, {}, Linux {}. Bench arguments: `{}`.\n", run.cores, run.cpu_model, run.kernel, run.args.get(1..).unwrap_or_default().join(" "));
+        }
+    }
+    if let Some(run) = &provenance.run {
+        let _ = writeln!(md, "Run: build {:.0} s, then:\n", run.build_seconds);
+        for (bench, ok, seconds, _) in &run.benches {
+            let _ = writeln!(md, "- `{bench}`: {} in {seconds:.0} s", if *ok { "ran" } else { "**failed**" });
+        }
+        let _ = writeln!(md, "\nTotal {:.1} minutes.\n", run.total_seconds / 60.0);
+    }
+    md.push_str(
+        "### Reproduce\n\n```sh\n# the full report, from scratch (about 10 minutes on 2 cores; run it on a quiet machine)\n\
+         cargo bench-report --run\n# a smoke run of every bench (a minute or two; its report goes to target/bench-report/)\n\
+         cargo bench-report --quick\n# one bench by hand, then the report from whatever criterion output exists\n\
+         cargo bench --bench locks && cargo bench-report\n```\n",
+    );
+}
