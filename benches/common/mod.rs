@@ -14,8 +14,9 @@
 //!   operations per second).
 //! - [`Spin`]: calibrated busy work, so critical sections are given in nanoseconds.
 //! - Machine facts: each bench thread's CPU time and run-queue wait (from
-//!   `/proc/thread-self/schedstat`), and the share of the machine other processes used
-//!   during each benchmark (`/proc/stat` minus this process), stored per benchmark.
+//!   `/proc/thread-self/schedstat`), the share of the machine other processes used during
+//!   each benchmark (`/proc/stat` minus this process), and the CPU's speed just before and
+//!   after it against the calibration, stored per benchmark.
 //!
 //! Budgets: `RACEKIT_BENCH_MODE=quick|full` (or criterion's `--quick`, which means quick)
 //! picks the default warm-up, measurement time, sample count and rounds; criterion's own
@@ -97,6 +98,23 @@ impl Spin {
     /// How many spin units take `ns` nanoseconds.
     pub fn units(&self, ns: u64) -> u64 {
         (ns as f64 / self.ns_per_unit).round() as u64
+    }
+
+    /// How fast this core runs now relative to the calibration (1.0: as fast; 0.5: half as
+    /// fast): the best of three 100 µs spins. On a virtual machine a busy neighbour (another
+    /// guest on the same physical core) slows the CPU without showing in `/proc/stat`; this
+    /// shows it.
+    pub fn speed(&self) -> f64 {
+        let units = self.units(100_000);
+        let best = (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                spin(units);
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or(Duration::from_micros(100));
+        units as f64 * self.ns_per_unit / best.as_nanos().max(1) as f64
     }
 
     /// The calibration, for the side file.
@@ -468,6 +486,8 @@ struct Entry {
     runqueue_share: Option<f64>,
     /// Share of the machine's CPU capacity other processes used during the benchmark.
     others_share: Option<f64>,
+    /// The slower of the CPU speeds (see [`Spin::speed`]) measured just before and just after.
+    cpu_speed: f64,
 }
 
 /// The side file of one bench binary: machine facts and one entry per benchmark.
@@ -512,9 +532,11 @@ impl Suite {
             .ok()
             .and_then(|r| r.parse().ok())
             .filter(|&r: &usize| r > 0)
-            .unwrap_or(if quick { 1 } else { 2 });
+            .unwrap_or(if quick { 1 } else { 4 });
+        // Full: four short rounds rather than two long ones, so a slow phase of a shared
+        // machine (seconds long) lands in one round of a cell, not in half of it.
         let (warm_up, measurement, samples) =
-            if quick { (Duration::from_millis(10), Duration::from_millis(30), 10) } else { (Duration::from_millis(60), Duration::from_millis(250), 20) };
+            if quick { (Duration::from_millis(10), Duration::from_millis(30), 10) } else { (Duration::from_millis(30), Duration::from_millis(120), 20) };
         let criterion = Criterion::default()
             .warm_up_time(warm_up)
             .measurement_time(measurement)
@@ -557,6 +579,7 @@ impl Suite {
             criterion_group.sampling_mode(SamplingMode::Flat);
             for (position, contender) in order.into_iter().enumerate() {
                 let probe = Probe::default();
+                let speed_before = self.spin.speed();
                 let before = MachineSample::now();
                 let mut runner = (contender.start)(&probe);
                 let batch = batch_size(&mut *runner);
@@ -576,6 +599,7 @@ impl Suite {
                     continue; // filtered out by the command line
                 }
                 let after = MachineSample::now();
+                let cpu_speed = speed_before.min(self.spin.speed());
                 let tally = probe.tally();
                 let per_thread_second = |ns: u64| {
                     (tally.threads > 0 && !timed.is_zero()).then(|| ns as f64 / (tally.threads as f64 * timed.as_nanos() as f64))
@@ -597,6 +621,7 @@ impl Suite {
                     cpu_share: per_thread_second(tally.exec_ns),
                     runqueue_share: per_thread_second(tally.wait_ns),
                     others_share: after.others_share_since(&before).filter(|_| after.at > before.at),
+                    cpu_speed,
                 });
             }
             criterion_group.finish();

@@ -31,11 +31,16 @@ pub const NS_PER_LINE: f64 = 5.0;
 /// machine during it, or its threads waited this long for a core without oversubscription.
 pub const DISTURBED_SHARE: f64 = 0.25;
 
+/// ... or when the CPU ran slower than this against the calibration just before or after
+/// (a neighbour on the same physical core, invisible to `/proc/stat`).
+pub const DISTURBED_SPEED: f64 = 0.85;
+
 /// Whether any round of any contender of the cell ran on a visibly busy machine.
 pub fn disturbed(cell: &Cell) -> bool {
     cell.contenders.values().flat_map(|c| c.rounds.values()).any(|round| {
         round.facts.others_share.is_some_and(|s| s > DISTURBED_SHARE)
             || (!cell.oversubscribed() && round.facts.runqueue_share.is_some_and(|s| s > DISTURBED_SHARE))
+            || round.facts.cpu_speed.is_some_and(|s| s < DISTURBED_SPEED)
     })
 }
 

@@ -38,6 +38,7 @@ pub struct EntryMeta {
     pub cpu_share: Option<f64>,
     pub runqueue_share: Option<f64>,
     pub others_share: Option<f64>,
+    pub cpu_speed: Option<f64>,
 }
 
 fn one() -> u64 {
@@ -68,6 +69,7 @@ pub struct RunMeta {
 pub struct Facts {
     pub runqueue_share: Option<f64>,
     pub others_share: Option<f64>,
+    pub cpu_speed: Option<f64>,
 }
 
 /// One contender's benchmark in one round: criterion's samples, in ns per operation.
@@ -205,7 +207,7 @@ pub fn load(criterion_dir: &Path) -> Result<Dataset> {
                 recommended: entry.recommended.clone(),
                 contenders: BTreeMap::new(),
             });
-            let facts = Facts { runqueue_share: entry.runqueue_share, others_share: entry.others_share };
+            let facts = Facts { runqueue_share: entry.runqueue_share, others_share: entry.others_share, cpu_speed: entry.cpu_speed };
             let contender = cells[index].contenders.entry(entry.contender.clone()).or_default();
             contender.rounds.insert(entry.round, Round { samples: per_op, facts });
         }

@@ -78,6 +78,7 @@ pub fn draw(chart: &Chart, path: &Path) -> Result<()> {
             .x_desc(chart.x_desc.as_str())
             .y_desc(chart.y_desc.as_str())
             .disable_x_mesh()
+            .light_line_style(WHITE)
             .draw()
             .map_err(svg)?;
         if let Some(reference) = chart.reference {

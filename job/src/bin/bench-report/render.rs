@@ -105,14 +105,16 @@ fn header(md: &mut String, data: &Dataset, provenance: &Provenance) {
     md.push_str(
         "**How to read it.** Times are per operation (one lock operation, one item handed over, one event), the \
          median of criterion's samples; with several threads this is the inverse of the whole system's throughput. \
-         A *ratio* is a contender's time over another's: below 1 it is faster. Brackets give its spread: a 95 % \
-         bootstrap interval over the samples, widened to include the ratio of every single round. Contenders of a \
-         cell run one after another in rounds of alternating order (A B C, then C B A), so a machine that drifts \
-         biases none of them. A difference counts only if the whole interval is on one side of 1 *and* the ratio \
+         A *ratio* is a contender's time over another's, the median over rounds of each round's ratio: below 1 it is \
+         faster. Brackets give its spread: a 95 % bootstrap interval over the samples, widened to include each \
+         round's ratio (from four rounds on, all but the most extreme one on each side). Contenders of a cell run \
+         one after another in rounds of alternating order (A B C, then C B A), so a machine that drifts biases \
+         none of them. A difference counts only if the whole interval is on one side of 1 *and* the ratio \
          is beyond the group's noise band (twice the median change of a contender against itself between rounds, \
          at least 3 %); otherwise it is a **tie**, not a win. A † marks a cell measured while other processes \
-         used more than a quarter of the machine (or its threads waited that long for a core without being \
-         oversubscribed): treat it with suspicion. \"Oversubscribed\" is 4 threads per core.\n\n",
+         used more than a quarter of the machine, or its threads waited that long for a core without being \
+         oversubscribed, or the CPU ran more than 15 % slower than calibrated just before or after (a neighbour on \
+         the same physical core, which `/proc/stat` does not show): treat it with suspicion. \"Oversubscribed\" is 4 threads per core.\n\n",
     );
 }
 
@@ -235,7 +237,7 @@ fn plot_locks(name: &str, points: &[LockPoint], path: &Path) -> Result<()> {
     let panels = axis(points, |p| p.threads)
         .into_iter()
         .map(|t| Panel {
-            title: points.iter().find(|p| p.threads == t).map_or_else(String::new, |p| format!("{} threads", thread_label(p))),
+            title: points.iter().find(|p| p.threads == t).map_or_else(String::new, |p| format!("threads: {}", thread_label(p))),
             series: axis(points, |p| p.cs_ns)
                 .into_iter()
                 .map(|cs| Series {
@@ -286,8 +288,21 @@ fn rules_section(md: &mut String, data: &Dataset, bands: &Bands) {
     for rule in rules() {
         let _ = writeln!(md, "### {}\n\n> {}\n\nRegion: {}.\n", rule.name, rule.quote, rule.region);
         for pair in &LOCK_PAIRS {
-            let verdict = rule_verdict(&rule, &lock_points(data, pair, band));
+            let points = lock_points(data, pair, band);
+            let verdict = rule_verdict(&rule, &points);
             let _ = writeln!(md, "- **{}** — {}: {}.", pair.name, verdict.word(), verdict.counts());
+            let by_threads: Vec<String> = axis(&points, |p| p.threads)
+                .into_iter()
+                .filter_map(|t| {
+                    let subset: Vec<LockPoint> = points.iter().filter(|p| p.threads == t).cloned().collect();
+                    let v = rule_verdict(&rule, &subset);
+                    let label = thread_label(subset.first()?);
+                    Some(format!("{label} threads: {} ({}/{}/{})", v.word(), v.wins.len(), v.ties.len(), v.losses.len()))
+                })
+                .collect();
+            if by_threads.len() > 1 {
+                let _ = writeln!(md, "  - by thread count (faster/tie/slower): {}", by_threads.join("; "));
+            }
             for (what, cells) in [("recommendation faster", &verdict.wins), ("tie", &verdict.ties), ("recommendation slower", &verdict.losses)] {
                 if !cells.is_empty() {
                     let _ = writeln!(md, "  - {what}: {}", cells.join("; "));
@@ -485,10 +500,11 @@ fn machine(md: &mut String, data: &Dataset, provenance: &Provenance) {
             "One row per bench binary. *Others' CPU*: the share of the machine's CPU capacity used by other \
              processes while it ran (from `/proc/stat` minus this process); load averages from `/proc/loadavg`. \
              Per benchmark the side files also record the CPU time each bench thread got and how long it waited for \
-             a core (`/proc/thread-self/schedstat`); † in the tables above marks the cells where that shows a busy \
+             a core (`/proc/thread-self/schedstat`), and the CPU's speed just before and after against the spin \
+             calibration (best of three 100 µs spins); † in the tables above marks the cells where these show a busy \
              machine.\n\n",
         );
-        md.push_str("| bench | mode | rounds | started | wall | load before → after | others' CPU | CPU per bench thread (median) | disturbed cells | spin calibration |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        md.push_str("| bench | mode | rounds | started | wall | load before → after | others' CPU | CPU per bench thread (median) | CPU speed (median, lowest) | disturbed cells | spin calibration |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
         for run in &data.runs {
             let groups: Vec<&str> = {
                 let mut g: Vec<&str> = run.entries.iter().map(|e| e.group.as_str()).collect();
@@ -498,10 +514,16 @@ fn machine(md: &mut String, data: &Dataset, provenance: &Provenance) {
             let cells: Vec<&Cell> = data.cells.iter().filter(|c| groups.contains(&c.group.as_str()) && !c.params.is_null()).collect();
             let disturbed_cells = cells.iter().filter(|c| disturbed(c)).count();
             let cpu: Vec<f64> = run.entries.iter().filter_map(|e| e.cpu_share).collect();
+            let speeds: Vec<f64> = run.entries.iter().filter_map(|e| e.cpu_speed).collect();
+            let speed = if speeds.is_empty() {
+                "—".into()
+            } else {
+                format!("{:.0} %, {:.0} %", crate::stats::median(&speeds) * 100.0, speeds.iter().copied().fold(f64::MAX, f64::min) * 100.0)
+            };
             let load = |l: &[f64]| l.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" ");
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {:.0} s | {} → {} | {} | {} | {} of {} | {:.3} ns/unit |",
+                "| {} | {} | {} | {} | {:.0} s | {} → {} | {} | {} | {speed} | {} of {} | {:.3} ns/unit |",
                 run.bench,
                 run.mode,
                 run.rounds,
