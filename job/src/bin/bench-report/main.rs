@@ -5,7 +5,7 @@
 //! - `cargo bench-report --run`: clears earlier output, runs every bench at full budget
 //!   (about 10 minutes on 2 cores), writes `docs/benchmarks/REPORT.md`.
 //! - `cargo bench-report --quick`: a smoke run of every bench with tiny budgets (a minute
-//!   or two), report in `<target>/bench-report/`, labelled as a smoke run.
+//!   or two), report in `bench-report/` of the target folder, labelled as a smoke run.
 //! - `cargo bench-report`: only writes the report from the criterion output there is.
 
 mod analysis;
@@ -31,7 +31,7 @@ struct Cli {
     /// says its figures are not measurements.
     #[arg(long)]
     quick: bool,
-    /// Where to write REPORT.md and its plots [default: docs/benchmarks; <target>/bench-report with --quick].
+    /// Where to write REPORT.md and its plots [default: docs/benchmarks; with --quick, bench-report in the target folder].
     #[arg(long)]
     out: Option<PathBuf>,
     /// criterion's output folder [default: $CRITERION_HOME, else $CARGO_TARGET_DIR/criterion, else target/criterion].
