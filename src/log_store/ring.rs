@@ -15,6 +15,9 @@ use std::time::Instant;
 #[derive(Debug)]
 struct Slot {
     output: Arc<OutputLine>,
+    /// Where its process's index record is in [`Ring::records`]: eviction finds it without
+    /// hashing the process id.
+    record: usize,
     /// The latest timestamp of this entry and every entry stored before it (a running
     /// maximum, so non-decreasing along the ring even when producers' clocks interleave
     /// out of order): time queries binary-search it.
@@ -24,12 +27,15 @@ struct Slot {
 /// The size of a ring slot, charged in [`ENTRY_OVERHEAD`](super::ENTRY_OVERHEAD).
 pub(super) const SLOT_SIZE: usize = std::mem::size_of::<Slot>();
 
-/// The size of an index record, charged in [`PROCESS_OVERHEAD`].
-pub(super) const RECORD_SIZE: usize = std::mem::size_of::<(Arc<str>, ProcessIndex)>();
+/// The size of an index record and of its entry in the id table, charged in
+/// [`PROCESS_OVERHEAD`].
+pub(super) const RECORD_SIZE: usize =
+    std::mem::size_of::<Option<ProcessIndex>>() + std::mem::size_of::<(Arc<str>, usize)>();
 
 /// The live entries of one process, and its counts while it has any.
 #[derive(Debug)]
 struct ProcessIndex {
+    process: Arc<str>,
     seqs: VecDeque<u64>,
     added: u64,
     evicted: u64,
@@ -58,7 +64,13 @@ impl Evicted {
 pub(super) struct Ring {
     slots: VecDeque<Slot>,
     next_seq: u64,
-    index: HashMap<Arc<str>, ProcessIndex>,
+    /// Where each process with live entries has its record in `records`.
+    ids: HashMap<Arc<str>, usize>,
+    /// The index records, by id; a freed id is `None` and listed in `free` for reuse, so
+    /// this holds at most as many records as processes ever had live entries at once
+    /// (at most `max_entries`).
+    records: Vec<Option<ProcessIndex>>,
+    free: Vec<usize>,
     bytes: usize,
     added: u64,
     evicted: u64,
@@ -72,7 +84,9 @@ impl Ring {
         Ring {
             slots: VecDeque::new(),
             next_seq: 0,
-            index: HashMap::new(),
+            ids: HashMap::new(),
+            records: Vec::new(),
+            free: Vec::new(),
             bytes: 0,
             added: 0,
             evicted: 0,
@@ -101,32 +115,37 @@ impl Ring {
         self.rejected += 1;
     }
 
+    fn record(&self, id: usize) -> Option<&ProcessIndex> {
+        self.records.get(id)?.as_ref()
+    }
+
     /// Admits `output` (charged `cost` bytes) as the newest entry, evicting the oldest
     /// entries until it fits both bounds; returns its sequence number. The caller has
     /// checked that `cost + PROCESS_OVERHEAD <= max_bytes`, so an empty ring always has room.
     pub(super) fn admit(&mut self, output: Arc<OutputLine>, cost: usize, limits: &LogStoreConfig, evicted: &mut Evicted) -> u64 {
+        // The one hash of the process id per add.
+        let mut id = self.ids.get(&*output.process).copied();
         loop {
-            let record = if self.index.contains_key(&*output.process) { 0 } else { PROCESS_OVERHEAD };
-            let fits = self.slots.len() < limits.max_entries && self.bytes + cost + record <= limits.max_bytes;
-            if fits || !self.evict_oldest(evicted) {
+            let record_cost = if id.is_some() { 0 } else { PROCESS_OVERHEAD };
+            if self.slots.len() < limits.max_entries && self.bytes + cost + record_cost <= limits.max_bytes {
                 break;
             }
+            match self.evict_oldest(evicted) {
+                None => break,
+                // The process's own last entry went: it needs a new record.
+                Some(Some(freed)) if Some(freed) == id => id = None,
+                Some(_) => {}
+            }
         }
+        let id = id.unwrap_or_else(|| self.new_record(&output.process));
         let seq = self.next_seq;
         self.next_seq += 1;
-        let max_at = self.slots.back().map_or(output.at, |newest| newest.max_at.max(output.at));
-        match self.index.get_mut(&*output.process) {
-            Some(record) => {
-                record.seqs.push_back(seq);
-                record.added += 1;
-            }
-            None => {
-                self.bytes += PROCESS_OVERHEAD;
-                let record = ProcessIndex { seqs: VecDeque::from([seq]), added: 1, evicted: 0 };
-                self.index.insert(output.process.clone(), record);
-            }
+        if let Some(record) = self.records.get_mut(id).and_then(Option::as_mut) {
+            record.seqs.push_back(seq);
+            record.added += 1;
         }
-        self.slots.push_back(Slot { output, max_at });
+        let max_at = self.slots.back().map_or(output.at, |newest| newest.max_at.max(output.at));
+        self.slots.push_back(Slot { output, record: id, max_at });
         self.added += 1;
         self.bytes += cost;
         self.high_water_entries = self.high_water_entries.max(self.slots.len());
@@ -134,26 +153,48 @@ impl Ring {
         seq
     }
 
-    /// Removes the oldest entry from the ring and from its process's index (dropping the
-    /// process's record with its last entry); `false` when the ring is empty.
-    fn evict_oldest(&mut self, evicted: &mut Evicted) -> bool {
+    /// Makes the index record of a process that has no live entry; returns its id.
+    fn new_record(&mut self, process: &Arc<str>) -> usize {
+        self.bytes += PROCESS_OVERHEAD;
+        let record = ProcessIndex { process: process.clone(), seqs: VecDeque::new(), added: 0, evicted: 0 };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.records[id] = Some(record);
+                id
+            }
+            None => {
+                self.records.push(Some(record));
+                self.records.len() - 1
+            }
+        };
+        self.ids.insert(process.clone(), id);
+        id
+    }
+
+    /// Removes the oldest entry from the ring and from its process's index, freeing the
+    /// process's record with its last entry. `None` when the ring is empty; otherwise the
+    /// id of the record it freed, if it freed one.
+    fn evict_oldest(&mut self, evicted: &mut Evicted) -> Option<Option<usize>> {
         let seq = self.first_seq();
-        let Some(slot) = self.slots.pop_front() else { return false };
-        let process = &slot.output.process;
-        if let Some(record) = self.index.get_mut(&**process) {
+        let slot = self.slots.pop_front()?;
+        let mut freed = None;
+        if let Some(record) = self.records.get_mut(slot.record).and_then(Option::as_mut) {
             // The oldest live entry of the store is the oldest of its process.
             debug_assert_eq!(record.seqs.front(), Some(&seq), "index out of step with the ring");
             record.seqs.pop_front();
             record.evicted += 1;
             if record.seqs.is_empty() {
-                self.index.remove(&**process);
+                self.ids.remove(&*record.process);
+                self.records[slot.record] = None;
+                self.free.push(slot.record);
                 self.bytes -= PROCESS_OVERHEAD;
+                freed = Some(slot.record);
             }
         }
         self.evicted += 1;
         self.bytes -= entry_cost(&slot.output);
         evicted.push(slot.output);
-        true
+        Some(freed)
     }
 
     pub(super) fn stats(&self) -> LogStats {
@@ -163,7 +204,7 @@ impl Ring {
             rejected: self.rejected,
             stored: self.slots.len(),
             bytes: self.bytes,
-            processes: self.index.len(),
+            processes: self.ids.len(),
             high_water_entries: self.high_water_entries,
             high_water_bytes: self.high_water_bytes,
             next_seq: self.next_seq,
@@ -171,12 +212,12 @@ impl Ring {
     }
 
     pub(super) fn process_stats(&self, process: &str) -> Option<ProcessStats> {
-        let record = self.index.get(process)?;
+        let record = self.record(*self.ids.get(process)?)?;
         Some(ProcessStats { stored: record.seqs.len(), added: record.added, evicted: record.evicted })
     }
 
     pub(super) fn processes(&self) -> Vec<Arc<str>> {
-        let mut processes: Vec<Arc<str>> = self.index.keys().cloned().collect();
+        let mut processes: Vec<Arc<str>> = self.ids.keys().cloned().collect();
         processes.sort_unstable();
         processes
     }
@@ -192,7 +233,7 @@ impl Ring {
     }
 
     pub(super) fn last_of_process(&self, process: &str, n: usize) -> Vec<LogEntry> {
-        let Some(record) = self.index.get(process) else { return Vec::new() };
+        let Some(record) = self.ids.get(process).and_then(|&id| self.record(id)) else { return Vec::new() };
         let skip = record.seqs.len().saturating_sub(n);
         record.seqs.iter().skip(skip).filter_map(|&seq| self.entry(seq)).collect()
     }
@@ -209,10 +250,11 @@ impl Ring {
 
     pub(super) fn snapshot(&self, limits: LogStoreConfig) -> Snapshot {
         let mut index: Vec<IndexedProcess> = self
-            .index
+            .records
             .iter()
-            .map(|(process, record)| IndexedProcess {
-                process: process.clone(),
+            .flatten()
+            .map(|record| IndexedProcess {
+                process: record.process.clone(),
                 seqs: record.seqs.iter().copied().collect(),
                 added: record.added,
                 evicted: record.evicted,

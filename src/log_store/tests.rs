@@ -152,3 +152,19 @@ fn the_check_reports_a_broken_snapshot() {
     miscounted.stats.evicted += 1;
     assert!(matches!(miscounted.check(), Err(Inconsistency::NotConserved { .. })));
 }
+
+#[test]
+fn a_process_evicting_its_own_last_entry_starts_a_new_record() {
+    let store = store(1);
+    let now = Instant::now();
+    for n in 0..3 {
+        store.add(line("a", &n.to_string(), now)).unwrap();
+        assert_eq!(store.snapshot().check(), Ok(()));
+    }
+    store.add(line("b", "3", now)).unwrap();
+    store.add(line("a", "4", now)).unwrap();
+    assert_eq!(store.snapshot().check(), Ok(()));
+    assert_eq!(store.process_stats("a"), Some(ProcessStats { stored: 1, added: 1, evicted: 0 }));
+    assert_eq!(texts(&store.by_process("a")), ["4"]);
+    assert_eq!(store.stats().processes, 1);
+}
