@@ -1,1 +1,240 @@
-//! Ordered component lifecycle: start in order, roll back in reverse on failure, stop in reverse.
+//! Ordered component lifecycle: start in order, roll back in reverse on failure, stop in
+//! reverse (the seed's `Application`/`Component`).
+//!
+//! # Guarantees
+//!
+//! - [`Application::start`] starts the components in the order they were added. When one
+//!   fails, those already started are stopped in reverse order, and the [`StartError`]
+//!   names the one that failed (and lists any rollback failures).
+//! - [`Application::stop`] stops every component in reverse order, even when some fail,
+//!   and returns every failure (collected with [`ErrorCollector`]), not only the last.
+//! - Idempotent: starting a running application and stopping a stopped one do nothing.
+//!   Concurrent calls are serialized: a call that finds a start or stop in progress waits
+//!   for it (woken by its end, not by polling) and then acts on the outcome, so every
+//!   component is started at most once per stop, and stopped only when it was started.
+//! - No user code under the lock: `start` and `stop` of components run unlocked, so a
+//!   component may read [`Application::phase`] from them. It must not call
+//!   [`start`](Application::start) or [`stop`](Application::stop) on its own application:
+//!   that call would wait for the transition it is part of.
+//!
+//! Compared with the seed: the seed holds its lock while components start and stop (so a
+//! component calling back deadlocks) and reports only the last stop error.
+//!
+//! # Invariants
+//!
+//! Under the one lock (`phase`): only the thread that moved the phase to `Starting` or
+//! `Stopping` runs components, and it moves the phase on (`Running`/`Stopped`) when it is
+//! done, then wakes the waiters. In `Running` every component is started; in `Stopped`
+//! none is (as far as this application is concerned).
+//!
+//! Lock order: one lock; no component code runs under it.
+
+use crate::error_collector::{ErrorCollector, Errors};
+use crate::sync::{Condvar, Mutex, MutexGuard};
+use std::fmt;
+use thiserror::Error;
+
+/// An error a component returns.
+pub type ComponentError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A part of an application with a start and a stop.
+///
+/// `start` and `stop` are called without any lock of the [`Application`] held, never
+/// concurrently with each other for one component, and `stop` only after a successful
+/// `start`.
+pub trait Component: Send + Sync {
+    /// The name errors show.
+    fn name(&self) -> &str;
+    /// Starts the component.
+    fn start(&self) -> Result<(), ComponentError>;
+    /// Stops the component.
+    fn stop(&self) -> Result<(), ComponentError>;
+}
+
+/// Where an application is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LifecyclePhase {
+    /// No component is running.
+    Stopped,
+    /// Components are being started.
+    Starting,
+    /// Every component is running.
+    Running,
+    /// Components are being stopped.
+    Stopping,
+}
+
+/// One component's failure.
+#[derive(Debug, Error)]
+#[error("component `{component}`: {error}")]
+pub struct ComponentFailure {
+    /// The component's name.
+    pub component: String,
+    /// What it returned.
+    #[source]
+    pub error: ComponentError,
+}
+
+/// A component failed to start; those started before it were stopped again.
+#[derive(Debug, Error)]
+#[error(
+    "component `{component}` (number {position} of the start order) failed to start: {error}; the {rolled_back} component(s) started before it were stopped again{}",
+    rollback_note(rollback_failures)
+)]
+pub struct StartError {
+    /// The component that failed.
+    pub component: String,
+    /// Its position in the start order, from 1.
+    pub position: usize,
+    /// What it returned.
+    #[source]
+    pub error: ComponentError,
+    /// How many components were stopped again.
+    pub rolled_back: usize,
+    /// Components whose stop failed during the rollback, in the order they were stopped.
+    pub rollback_failures: Vec<ComponentFailure>,
+}
+
+fn rollback_note(failures: &[ComponentFailure]) -> String {
+    if failures.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} of them failed to stop: {})", failures.len(), Errors(failures.iter().map(|f| f.to_string()).collect()))
+    }
+}
+
+/// Components failed to stop; every component was still asked to stop, in reverse order.
+#[derive(Debug, Error)]
+#[error("stopping the application: {0}")]
+pub struct StopError(pub Errors<ComponentFailure>);
+
+/// An ordered set of components started and stopped together. See the
+/// [module documentation](self) for the guarantees.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::lifecycle::{Application, Component, ComponentError};
+/// use racekit::sync::{Arc, Mutex};
+///
+/// struct Part { name: &'static str, log: Arc<Mutex<Vec<String>>>, fails: bool }
+///
+/// impl Component for Part {
+///     fn name(&self) -> &str { self.name }
+///     fn start(&self) -> Result<(), ComponentError> {
+///         if self.fails { return Err("port in use".into()); }
+///         self.log.lock().push(format!("start {}", self.name));
+///         Ok(())
+///     }
+///     fn stop(&self) -> Result<(), ComponentError> {
+///         self.log.lock().push(format!("stop {}", self.name));
+///         Ok(())
+///     }
+/// }
+///
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let part = |name, fails| Box::new(Part { name, log: log.clone(), fails }) as Box<dyn Component>;
+/// let app = Application::new(vec![part("db", false), part("cache", false), part("http", true)]);
+///
+/// let error = app.start().unwrap_err();
+/// assert_eq!(error.component, "http");
+/// assert_eq!(*log.lock(), ["start db", "start cache", "stop cache", "stop db"]);
+/// assert!(app.stop().is_ok(), "nothing left to stop");
+/// ```
+pub struct Application {
+    components: Vec<Box<dyn Component>>,
+    phase: Mutex<LifecyclePhase>,
+    changed: Condvar,
+}
+
+impl Application {
+    /// An application of `components`, started in this order and stopped in reverse.
+    pub fn new(components: Vec<Box<dyn Component>>) -> Application {
+        Application { components, phase: Mutex::new(LifecyclePhase::Stopped), changed: Condvar::new() }
+    }
+
+    /// Starts every component in order (see the [module documentation](self)). Returns at
+    /// once if running; waits for a start or stop in progress first.
+    pub fn start(&self) -> Result<(), StartError> {
+        let mut phase = self.settled();
+        if *phase == LifecyclePhase::Running {
+            return Ok(());
+        }
+        // Claimed in the critical section that saw the phase settled.
+        *phase = LifecyclePhase::Starting;
+        drop(phase);
+        for (index, component) in self.components.iter().enumerate() {
+            if let Err(error) = component.start() {
+                let rollback_failures = self.stop_in_reverse(&self.components[..index]).into_result().err();
+                self.settle(LifecyclePhase::Stopped);
+                return Err(StartError {
+                    component: component.name().to_owned(),
+                    position: index + 1,
+                    error,
+                    rolled_back: index,
+                    rollback_failures: rollback_failures.map(|errors| errors.0).unwrap_or_default(),
+                });
+            }
+        }
+        self.settle(LifecyclePhase::Running);
+        Ok(())
+    }
+
+    /// Stops every component in reverse order, collecting every failure. Returns at once if
+    /// stopped; waits for a start or stop in progress first. The application is stopped
+    /// afterwards even when components failed to stop.
+    pub fn stop(&self) -> Result<(), StopError> {
+        let mut phase = self.settled();
+        if *phase == LifecyclePhase::Stopped {
+            return Ok(());
+        }
+        *phase = LifecyclePhase::Stopping;
+        drop(phase);
+        let failures = self.stop_in_reverse(&self.components);
+        self.settle(LifecyclePhase::Stopped);
+        failures.into_result().map_err(StopError)
+    }
+
+    /// The phase now.
+    pub fn phase(&self) -> LifecyclePhase {
+        *self.phase.lock()
+    }
+
+    /// The components' names, in start order.
+    pub fn component_names(&self) -> Vec<&str> {
+        self.components.iter().map(|component| component.name()).collect()
+    }
+
+    /// Waits until no transition is in progress; returns the lock with the phase
+    /// `Running` or `Stopped`.
+    fn settled(&self) -> MutexGuard<'_, LifecyclePhase> {
+        self.changed.wait_while(self.phase.lock(), |phase| {
+            matches!(phase, LifecyclePhase::Starting | LifecyclePhase::Stopping)
+        })
+    }
+
+    /// Ends the transition and wakes whoever waits for it.
+    fn settle(&self, settled: LifecyclePhase) {
+        *self.phase.lock() = settled;
+        self.changed.notify_all();
+    }
+
+    fn stop_in_reverse(&self, components: &[Box<dyn Component>]) -> ErrorCollector<ComponentFailure> {
+        let failures = ErrorCollector::new();
+        for component in components.iter().rev() {
+            if let Err(error) = component.stop() {
+                failures.add(ComponentFailure { component: component.name().to_owned(), error });
+            }
+        }
+        failures
+    }
+}
+
+impl fmt::Debug for Application {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Application")
+            .field("components", &self.component_names())
+            .field("phase", &self.phase())
+            .finish()
+    }
+}
