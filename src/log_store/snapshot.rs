@@ -195,7 +195,7 @@ impl Snapshot {
     }
 
     fn check_ring(&self) -> Result<(), Inconsistency> {
-        let first = self.stats.next_seq.checked_sub(self.entries.len() as u64).unwrap_or(0);
+        let first = self.stats.next_seq.saturating_sub(self.entries.len() as u64);
         for (position, entry) in self.entries.iter().enumerate() {
             let expected = first + position as u64;
             if entry.seq != expected {
