@@ -7,6 +7,8 @@
 //! `close` returned (the one whose check the close raced); the loop reports one outcome,
 //! and it agrees with the attempts actually made; nothing is left running.
 
+mod checks_only_before_sleeping;
+
 use crate::support::{expect_caught, expect_sound};
 use racekit::model::Model;
 use racekit::retry::{Closer, Options, RetryError, SleepUnlessClosed, StopReason};
@@ -182,7 +184,9 @@ fn a_close_racing_the_async_loop_stops_it_cleanly() {
 
 mod mutants {
     use super::*;
+    use super::checks_only_before_sleeping::attempt_then_ask;
     use racekit::model::FailureKind;
+    use std::ops::ControlFlow;
 
     /// Checks the closer before each sleep (inside the schedule) but ignores how the sleep
     /// ended: a close that wakes it mid-sleep is followed by one more attempt.
@@ -192,21 +196,13 @@ mod mutants {
         fn run(options: &Options, clock: Watched, mut attempt: impl FnMut(u32) -> Result<(), u32>) -> Result<(), RetryError<u32>> {
             let closer = options.closer.clone().expect("the scenario passes a closer");
             let mut schedule = options.schedule(clock.clone(), SeededRng::new(0)).expect("valid options");
-            let mut attempts = 0;
-            loop {
-                attempts += 1;
-                let error = match attempt(attempts) {
-                    Ok(()) => return Ok(()),
-                    Err(error) => error,
+            for n in 1.. {
+                match attempt_then_ask(&mut schedule, n, &mut attempt) {
+                    ControlFlow::Break(result) => return result,
+                    ControlFlow::Continue(delay) => clock.sleep_unless_closed(delay, &closer),
                 };
-                let Some(delay) = schedule.next() else {
-                    return Err(match schedule.stop_reason() {
-                        Some(StopReason::Closed) => RetryError::Cancelled { last_error: Some(error), attempts },
-                        reason => RetryError::Exhausted { error, attempts, reason: reason.unwrap_or(StopReason::RetriesExhausted) },
-                    });
-                };
-                clock.sleep_unless_closed(delay, &closer);
             }
+            unreachable!("a schedule of three attempts ends")
         }
     }
 

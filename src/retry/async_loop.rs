@@ -54,20 +54,20 @@ impl<R: Rng> AsyncRetry<R> {
         Ok(AsyncRetry { machine: Machine::new(options, rng, tokio_now())? })
     }
 
-    /// Waits until the next attempt may start and returns `true`, or returns `false` when
-    /// the loop must stop ([`stop_reason`](AsyncRetry::stop_reason) says why). The sleep
+    /// Waits until the next attempt may start and returns its number (from 1), or `None`
+    /// when the loop must stop ([`stop_reason`](AsyncRetry::stop_reason) says why). The sleep
     /// ends as soon as the closer is closed.
     ///
     /// # Cancel safety
     ///
     /// Cancel-safe: dropped mid-sleep, the delay is kept, and the next call sleeps only
     /// what is left of it; no retry is lost or counted twice, and no attempt is counted
-    /// until `next` returns `true`.
-    pub async fn next(&mut self) -> bool {
+    /// until `next` returns it.
+    pub async fn next(&mut self) -> Option<u32> {
         loop {
             match self.machine.step(tokio_now()) {
-                Step::Attempt => return true,
-                Step::Stop(_) => return false,
+                Step::Attempt => return Some(self.machine.attempts()),
+                Step::Stop(_) => return None,
                 Step::Wait(delay) => {
                     let sleep = tokio::time::sleep(delay);
                     match self.machine.closer() {
@@ -114,8 +114,8 @@ impl<R: Rng> AsyncRetry<R> {
         F: Future<Output = Result<T, Failed<E>>>,
     {
         let mut judge = Judge::new();
-        while self.next().await {
-            if let ControlFlow::Break(result) = judge.judge(attempt(self.attempts()).await, self.attempts()) {
+        while let Some(n) = self.next().await {
+            if let ControlFlow::Break(result) = judge.judge(attempt(n).await, n) {
                 return result;
             }
         }

@@ -55,11 +55,11 @@
 //!
 //! let options = Options { randomization_factor: 0.0, max_retries: Some(3), ..Options::new() };
 //! let mut retry = options.start(ManualClock::new(), SeededRng::new(1))?;
-//! let mut attempts = 0;
-//! while retry.next() {
-//!     attempts += 1; // the operation would go here; it keeps failing
+//! let mut attempts = Vec::new();
+//! for attempt in retry.by_ref() {
+//!     attempts.push(attempt); // the operation would go here; it keeps failing
 //! }
-//! assert_eq!(attempts, 4);
+//! assert_eq!(attempts, [1, 2, 3, 4]);
 //! assert_eq!(retry.stop_reason(), Some(StopReason::RetriesExhausted));
 //! // The manual clock slept 50 + 100 + 200 ms without the test waiting.
 //! assert_eq!(retry.clock().elapsed(), Duration::from_millis(350));
@@ -304,6 +304,34 @@ pub enum RetryError<E> {
 }
 
 impl<E> RetryError<E> {
+    /// The error of a loop that stopped for `reason` after `attempts` attempts, the last of
+    /// which failed with `last_error`: for loops written around a [`Schedule`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use racekit::retry::{Options, RetryError, StopReason};
+    /// use racekit::time::{ManualClock, SeededRng};
+    ///
+    /// let mut schedule = Options::new().with_max_attempts(2)?.schedule(ManualClock::new(), SeededRng::new(0))?;
+    /// let mut attempts = 0;
+    /// let error = loop {
+    ///     attempts += 1;
+    ///     let error = "refused"; // the attempt failed
+    ///     if schedule.next().is_none() {
+    ///         break RetryError::stopped(schedule.stop_reason().unwrap(), error, attempts);
+    ///     }
+    /// };
+    /// assert_eq!(error, RetryError::Exhausted { error: "refused", attempts: 2, reason: StopReason::RetriesExhausted });
+    /// # Ok::<(), racekit::retry::InvalidOptions>(())
+    /// ```
+    pub fn stopped(reason: StopReason, last_error: E, attempts: u32) -> Self {
+        match reason {
+            StopReason::Closed => RetryError::Cancelled { last_error: Some(last_error), attempts },
+            reason => RetryError::Exhausted { error: last_error, attempts, reason },
+        }
+    }
+
     /// Attempts made before the loop ended.
     pub fn attempts(&self) -> u32 {
         match self {
@@ -348,11 +376,9 @@ impl<E> Judge<E> {
     /// The error once the loop refused another attempt for `reason`.
     fn give_up(self, reason: Option<StopReason>, attempts: u32) -> RetryError<E> {
         match (reason, self.last_error) {
-            (Some(reason @ (StopReason::RetriesExhausted | StopReason::DeadlineReached)), Some(error)) => {
-                RetryError::Exhausted { error, attempts, reason }
-            }
-            // Only the closer can refuse the first attempt, so a budget stop always has an
-            // error; anything else is a cancellation.
+            (Some(reason), Some(error)) => RetryError::stopped(reason, error, attempts),
+            // Only the closer can refuse the first attempt, so a loop stopped with no error
+            // was cancelled.
             (_, last_error) => RetryError::Cancelled { last_error, attempts },
         }
     }

@@ -38,12 +38,14 @@ impl SleepUnlessClosed for ManualClock {
     }
 }
 
-/// A blocking retry loop (the seed's `for r := retry.Start(opts); r.Next(); { ... }`).
+/// A blocking retry loop (the seed's `for r := retry.Start(opts); r.Next(); { ... }`), as an
+/// iterator of attempt numbers.
 ///
-/// [`next`](Retry::next) returns `true` at once for the first attempt and, for each later
-/// one, after sleeping the schedule's delay through the clock; it returns `false` when a
-/// budget runs out or the closer is closed (also during the sleep, which the close ends at
-/// once). [`run`](Retry::run) and [`run_retryable`](Retry::run_retryable) wrap the loop.
+/// `next` yields attempt 1 at once and each later attempt after sleeping the schedule's
+/// delay through the clock; it returns `None` when a budget runs out or the closer is
+/// closed (also during the sleep, which the close ends at once), and
+/// [`stop_reason`](Retry::stop_reason) says which. [`run`](Retry::run) and
+/// [`run_retryable`](Retry::run_retryable) wrap the loop.
 ///
 /// # Examples
 ///
@@ -76,30 +78,6 @@ impl<C: SleepUnlessClosed, R: Rng> Retry<C, R> {
         Ok(Retry { machine: Machine::new(options, rng, start)?, clock })
     }
 
-    /// Waits until the next attempt may start and returns `true`, or returns `false` when
-    /// the loop must stop ([`stop_reason`](Retry::stop_reason) says why).
-    pub fn next(&mut self) -> bool {
-        loop {
-            match self.machine.step(self.clock.now()) {
-                Step::Attempt => return true,
-                Step::Stop(_) => return false,
-                Step::Wait(delay) => {
-                    let closed = match self.machine.closer() {
-                        Some(closer) => self.clock.sleep_unless_closed(delay, closer),
-                        None => {
-                            self.clock.sleep(delay);
-                            false
-                        }
-                    };
-                    // A close is picked up by the next step, which checks the closer first.
-                    if !closed {
-                        self.machine.slept();
-                    }
-                }
-            }
-        }
-    }
-
     /// Attempts started so far.
     pub fn attempts(&self) -> u32 {
         self.machine.attempts()
@@ -124,8 +102,8 @@ impl<C: SleepUnlessClosed, R: Rng> Retry<C, R> {
     /// cancellation by the closer.
     pub fn run_retryable<T, E>(mut self, mut attempt: impl FnMut(u32) -> Result<T, Failed<E>>) -> Result<T, RetryError<E>> {
         let mut judge = Judge::new();
-        while self.next() {
-            if let ControlFlow::Break(result) = judge.judge(attempt(self.attempts()), self.attempts()) {
+        for n in self.by_ref() {
+            if let ControlFlow::Break(result) = judge.judge(attempt(n), n) {
                 return result;
             }
         }
@@ -159,5 +137,33 @@ impl<C: SleepUnlessClosed, R: Rng> Retry<C, R> {
     /// ```
     pub fn run<T, E>(self, mut attempt: impl FnMut(u32) -> Result<T, E>) -> Result<T, RetryError<E>> {
         self.run_retryable(|n| attempt(n).map_err(Failed::transient))
+    }
+}
+
+impl<C: SleepUnlessClosed, R: Rng> Iterator for Retry<C, R> {
+    type Item = u32;
+
+    /// Waits until the next attempt may start and returns its number (from 1), or `None`
+    /// when the loop must stop ([`stop_reason`](Retry::stop_reason) says why).
+    fn next(&mut self) -> Option<u32> {
+        loop {
+            match self.machine.step(self.clock.now()) {
+                Step::Attempt => return Some(self.machine.attempts()),
+                Step::Stop(_) => return None,
+                Step::Wait(delay) => {
+                    let closed = match self.machine.closer() {
+                        Some(closer) => self.clock.sleep_unless_closed(delay, closer),
+                        None => {
+                            self.clock.sleep(delay);
+                            false
+                        }
+                    };
+                    // A close is picked up by the next step, which checks the closer first.
+                    if !closed {
+                        self.machine.slept();
+                    }
+                }
+            }
+        }
     }
 }

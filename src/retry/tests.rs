@@ -181,7 +181,7 @@ fn a_close_during_a_sleep_cancels_with_the_last_error() {
 fn a_deadline_stop_reports_the_last_error() {
     let options = Options { max_duration: Some(ms(120)), ..no_jitter() };
     let retry = options.start(ManualClock::new(), SeededRng::new(0)).unwrap();
-    let result: Result<(), _> = retry.run(|attempt| Err(attempt));
+    let result: Result<(), _> = retry.run(Err);
     // Attempts at 0, 50 and 120 ms (the 100 ms delay cut to the 70 ms left).
     assert_eq!(result, Err(RetryError::Exhausted { error: 3, attempts: 3, reason: StopReason::DeadlineReached }));
 }

@@ -3,6 +3,9 @@
 //! it), stops the moment a close lands mid-sleep, and a `next` dropped mid-sleep resumes
 //! the same delay.
 
+#[path = "../../models/retry/checks_only_before_sleeping.rs"]
+mod checks_only_before_sleeping;
+
 use racekit::retry::{Closer, Options, RetryError, StopReason};
 use racekit::time::{Clock, ManualClock, SeededRng};
 use std::time::Duration;
@@ -105,18 +108,20 @@ async fn a_next_dropped_mid_sleep_resumes_the_same_delay() {
     let options = Options { initial_backoff: Duration::from_secs(1), randomization_factor: 0.0, max_retries: Some(1), ..Options::new() };
     let mut retry = options.start_async(SeededRng::new(0)).unwrap();
     let start = Instant::now();
-    assert!(retry.next().await);
+    assert_eq!(retry.next().await, Some(1));
     let abandoned = tokio::time::timeout(Duration::from_millis(300), retry.next()).await;
     assert!(abandoned.is_err(), "the first wait is one second long");
-    assert!(retry.next().await);
+    assert_eq!(retry.next().await, Some(2));
     assert_eq!(start.elapsed(), Duration::from_secs(1), "the resumed wait ends when the first would have");
     assert_eq!(retry.attempts(), 2);
-    assert!(!retry.next().await);
+    assert_eq!(retry.next().await, None);
     assert_eq!(retry.stop_reason(), Some(StopReason::RetriesExhausted));
 }
 
 mod mutants {
+    use super::checks_only_before_sleeping::attempt_then_ask;
     use super::*;
+    use std::ops::ControlFlow;
 
     /// tokio's clock for a schedule (which reads the clock and never sleeps on it).
     #[derive(Debug)]
@@ -139,21 +144,13 @@ mod mutants {
     impl AsyncLoopUnderTest for ChecksOnlyBeforeSleeping {
         async fn run(options: &Options, seed: u64, mut attempt: impl FnMut(u32) -> Result<(), u32>) -> Result<(), RetryError<u32>> {
             let mut schedule = options.schedule(TokioTime, SeededRng::new(seed)).unwrap();
-            let mut attempts = 0;
-            loop {
-                attempts += 1;
-                let error = match attempt(attempts) {
-                    Ok(()) => return Ok(()),
-                    Err(error) => error,
-                };
-                let Some(delay) = schedule.next() else {
-                    return Err(match schedule.stop_reason() {
-                        Some(StopReason::Closed) => RetryError::Cancelled { last_error: Some(error), attempts },
-                        reason => RetryError::Exhausted { error, attempts, reason: reason.unwrap_or(StopReason::RetriesExhausted) },
-                    });
-                };
-                tokio::time::sleep(delay).await;
+            for n in 1.. {
+                match attempt_then_ask(&mut schedule, n, &mut attempt) {
+                    ControlFlow::Break(result) => return result,
+                    ControlFlow::Continue(delay) => tokio::time::sleep(delay).await,
+                }
             }
+            unreachable!("a schedule of six attempts ends")
         }
     }
 
