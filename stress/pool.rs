@@ -316,12 +316,15 @@ fn a_connection_cut_by_the_server_is_refused_by_validate_and_replaced() {
     assert!(server.wait_for_live_at_most(0, Duration::from_secs(5)));
 }
 
+/// Sets some limits on a builder.
+type Configure = fn(PoolBuilder<FakeConnector>) -> PoolBuilder<FakeConnector>;
+
 #[test]
 fn bad_limits_are_typed_errors_that_say_what_to_do() {
-    let build = |configure: fn(PoolBuilder<FakeConnector>) -> PoolBuilder<FakeConnector>| {
+    let build = |configure: Configure| {
         configure(Pool::builder(FakeConnector::reliable())).build().map(drop)
     };
-    let cases: [(fn(PoolBuilder<FakeConnector>) -> PoolBuilder<FakeConnector>, ConfigError, &str); 4] = [
+    let cases: [(Configure, ConfigError, &str); 4] = [
         (|b| b.max_open(0), ConfigError::ZeroMaxOpen, "pass 1 or more"),
         (|b| b.max_open(2).max_idle(3), ConfigError::MaxIdleAboveMaxOpen { max_idle: 3, max_open: 2 }, "lower max_idle"),
         (|b| b.max_lifetime(Duration::ZERO), ConfigError::ZeroMaxLifetime, "leave it unset"),

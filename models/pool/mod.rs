@@ -70,6 +70,18 @@ fn refusal<E>(error: GetError<E>) -> Refusal {
     }
 }
 
+/// A pool of one connection over `connector`, and the connector's ledger.
+fn pool_of_one<P: PoolUnderTest>(connector: FakeConnector) -> (Arc<P>, std::sync::Arc<Ledger>) {
+    let ledger = connector.ledger.clone();
+    (Arc::new(P::build(1, connector)), ledger)
+}
+
+/// Joins a thread, re-raising its panic as it was (so a failure reads as the assertion
+/// that failed, not as a failed join).
+fn join<T>(handle: thread::JoinHandle<T>) -> T {
+    handle.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+}
+
 /// Closes the pool and checks the close was complete and is sticky.
 fn assert_closes_completely<P: PoolUnderTest>(pool: &P, ledger: &Ledger) {
     pool.close();
@@ -84,9 +96,7 @@ fn assert_closes_completely<P: PoolUnderTest>(pool: &P, ledger: &Ledger) {
 /// not the waiter was served, the connection ends idle and usable: never lost in the
 /// hand-off, never stranded with a waiter asleep.
 fn hand_off<P: PoolUnderTest>(timed: bool) {
-    let connector = FakeConnector::reliable();
-    let ledger = connector.ledger.clone();
-    let pool = Arc::new(P::build(1, connector));
+    let (pool, ledger) = pool_of_one::<P>(FakeConnector::reliable());
     let held = pool.get(None).expect("the pool has free capacity");
     let waiter = {
         let pool = pool.clone();
@@ -97,7 +107,7 @@ fn hand_off<P: PoolUnderTest>(timed: bool) {
         })
     };
     drop(held);
-    waiter.join().unwrap();
+    join(waiter);
     let stats = pool.stats();
     ledger.assert_at_rest(stats);
     assert_eq!(stats.open, 1, "the one connection is gone: {stats:?}");
@@ -109,9 +119,7 @@ fn hand_off<P: PoolUnderTest>(timed: bool) {
 /// failure reaches its caller and releases the slot to the other, who is never left
 /// waiting on it.
 fn connect_failure_races_a_waiter<P: PoolUnderTest>() {
-    let connector = FakeConnector::flaky();
-    let ledger = connector.ledger.clone();
-    let pool = Arc::new(P::build(1, connector));
+    let (pool, ledger) = pool_of_one::<P>(FakeConnector::flaky());
     let requests: Vec<_> = (0..2)
         .map(|_| {
             let pool = pool.clone();
@@ -123,7 +131,7 @@ fn connect_failure_races_a_waiter<P: PoolUnderTest>() {
         })
         .collect();
     for request in requests {
-        request.join().unwrap();
+        join(request);
     }
     let stats = pool.stats();
     ledger.assert_at_rest(stats);
@@ -135,9 +143,7 @@ fn connect_failure_races_a_waiter<P: PoolUnderTest>() {
 /// first, or refused), close returns only once the connection is back and closed, and
 /// the pool stays closed.
 fn close_races_a_holder_and_a_waiter<P: PoolUnderTest>() {
-    let connector = FakeConnector::reliable();
-    let ledger = connector.ledger.clone();
-    let pool = Arc::new(P::build(1, connector));
+    let (pool, ledger) = pool_of_one::<P>(FakeConnector::reliable());
     let held = pool.get(None).expect("the pool has free capacity");
     let waiter = {
         let pool = pool.clone();
@@ -153,8 +159,8 @@ fn close_races_a_holder_and_a_waiter<P: PoolUnderTest>() {
         thread::spawn(move || assert_closes_completely(&*pool, &ledger))
     };
     drop(held);
-    waiter.join().unwrap();
-    closer.join().unwrap();
+    join(waiter);
+    join(closer);
     let stats = pool.stats();
     assert!(stats.is_drained(), "{stats:?}");
     assert_eq!(ledger.live(), 0);
@@ -185,9 +191,7 @@ fn two_waiters_are_served_first_come_first_served() {
     // max_open 1: the main thread holds the connection while two threads queue one after
     // the other; the first to queue is served first.
     expect_sound(Model::named("pool: FIFO"), || {
-        let connector = FakeConnector::reliable();
-        let ledger = connector.ledger.clone();
-        let pool = Arc::new(<Pool<FakeConnector> as PoolUnderTest>::build(1, connector));
+        let (pool, ledger) = pool_of_one::<Pool<FakeConnector>>(FakeConnector::reliable());
         let order = Arc::new(racekit::sync::Mutex::new(Vec::new()));
         let held = pool.get().unwrap();
         let spawn_waiter = |name: &'static str| {
@@ -207,8 +211,8 @@ fn two_waiters_are_served_first_come_first_served() {
             thread::yield_now();
         }
         drop(held);
-        first.join().unwrap();
-        second.join().unwrap();
+        join(first);
+        join(second);
         // Both are handed the one connection in turn; none is reopened.
         assert_eq!(*order.lock(), [("first", 0), ("second", 0)], "waiters were served out of order");
         assert_eq!(pool.stats().wait_count, 2);
@@ -245,6 +249,26 @@ mod cancellation {
         None
     }
 
+    /// A task that asks for a connection and returns it at once.
+    fn spawn_request(pool: &Pool<FakeConnector>) -> task::JoinHandle<Result<(), GetError<fake::Refused>>> {
+        let pool = pool.clone();
+        task::spawn(async move { pool.get_async().await.map(drop) })
+    }
+
+    /// A task that returns `held` after a yield.
+    fn spawn_return(held: PooledConnection<FakeConnector>) -> task::JoinHandle<()> {
+        task::spawn(async move {
+            tokio::task::yield_now().await;
+            drop(held);
+        })
+    }
+
+    /// Closes the pool and checks every connection was closed.
+    async fn close_completely(pool: &Pool<FakeConnector>, ledger: &Ledger) {
+        pool.close_async().await;
+        assert_eq!(ledger.live(), 0, "close resolved before every connection was closed");
+    }
+
     fn polls_chosen_by_the_checker() -> usize {
         usize::from(choose()) + usize::from(choose()) + usize::from(choose())
     }
@@ -253,16 +277,11 @@ mod cancellation {
     fn an_async_request_cancelled_at_any_point_of_the_hand_off_loses_nothing() {
         expect_sound(Model::named("pool: async cancellation"), || {
             task::block_on(async {
-                let connector = FakeConnector::reliable();
-                let ledger = connector.ledger.clone();
-                let pool = Pool::new(connector, 1).unwrap();
+                let (pool, ledger) = pool_of_one::<Pool<FakeConnector>>(FakeConnector::reliable());
                 let held = pool.get_async().await.unwrap();
                 let polls = polls_chosen_by_the_checker();
-                let waiter = task::spawn(request_cancelled_after(pool.clone(), polls));
-                let returner = task::spawn(async move {
-                    tokio::task::yield_now().await;
-                    drop(held);
-                });
+                let waiter = task::spawn(request_cancelled_after(Pool::clone(&pool), polls));
+                let returner = spawn_return(held);
                 if let Some(got) = waiter.await.unwrap() {
                     got.expect("a request served before its cancellation got the connection");
                 }
@@ -273,8 +292,7 @@ mod cancellation {
                 let again = pool.get_async().await.expect("the connection is served again at once");
                 assert_eq!(again.id, 0, "the one connection was replaced, not reused");
                 drop(again);
-                pool.close_async().await;
-                assert_eq!(ledger.live(), 0);
+                close_completely(&pool, &ledger).await;
             });
         });
     }
@@ -285,15 +303,10 @@ mod cancellation {
         // cancelled before, while, or after it connects. The second is never stranded.
         expect_sound(Model::named("pool: cancelled connect"), || {
             task::block_on(async {
-                let connector = FakeConnector::flaky();
-                let ledger = connector.ledger.clone();
-                let pool = Pool::new(connector, 1).unwrap();
+                let (pool, ledger) = pool_of_one::<Pool<FakeConnector>>(FakeConnector::flaky());
                 let polls = polls_chosen_by_the_checker();
-                let cancelled = task::spawn(request_cancelled_after(pool.clone(), polls));
-                let patient = {
-                    let pool = pool.clone();
-                    task::spawn(async move { pool.get_async().await.map(drop) })
-                };
+                let cancelled = task::spawn(request_cancelled_after(Pool::clone(&pool), polls));
+                let patient = spawn_request(&pool);
                 let outcomes = [cancelled.await.unwrap(), Some(patient.await.unwrap())];
                 for outcome in outcomes.into_iter().flatten() {
                     assert!(matches!(outcome, Ok(()) | Err(GetError::Connect(_))), "{outcome:?}");
@@ -301,8 +314,7 @@ mod cancellation {
                 let stats = pool.stats();
                 ledger.assert_at_rest(stats);
                 assert_eq!(stats.connect_failures, ledger.failed());
-                pool.close_async().await;
-                assert_eq!(ledger.live(), 0);
+                close_completely(&pool, &ledger).await;
             });
         });
     }
@@ -311,14 +323,9 @@ mod cancellation {
     fn an_aborted_task_waiting_for_a_connection_loses_nothing() {
         expect_sound(Model::named("pool: aborted waiter"), || {
             task::block_on(async {
-                let connector = FakeConnector::reliable();
-                let ledger = connector.ledger.clone();
-                let pool = Pool::new(connector, 1).unwrap();
+                let (pool, ledger) = pool_of_one::<Pool<FakeConnector>>(FakeConnector::reliable());
                 let held = pool.get_async().await.unwrap();
-                let waiter = {
-                    let pool = pool.clone();
-                    task::spawn(async move { pool.get_async().await.map(drop) })
-                };
+                let waiter = spawn_request(&pool);
                 tokio::task::yield_now().await;
                 if choose() {
                     drop(held);
@@ -341,20 +348,11 @@ mod cancellation {
     fn async_close_waits_for_the_holder_and_refuses_the_waiter() {
         expect_sound(Model::named("pool: async close"), || {
             task::block_on(async {
-                let connector = FakeConnector::reliable();
-                let ledger = connector.ledger.clone();
-                let pool = Pool::new(connector, 1).unwrap();
+                let (pool, ledger) = pool_of_one::<Pool<FakeConnector>>(FakeConnector::reliable());
                 let held = pool.get_async().await.unwrap();
-                let waiter = {
-                    let pool = pool.clone();
-                    task::spawn(async move { pool.get_async().await.map(drop) })
-                };
-                let returner = task::spawn(async move {
-                    tokio::task::yield_now().await;
-                    drop(held);
-                });
-                pool.close_async().await;
-                assert_eq!(ledger.live(), 0, "close resolved before the held connection was closed");
+                let waiter = spawn_request(&pool);
+                let returner = spawn_return(held);
+                close_completely(&pool, &ledger).await;
                 let refused = waiter.await.unwrap();
                 assert!(matches!(refused, Ok(()) | Err(GetError::Closed)), "{refused:?}");
                 returner.await.unwrap();

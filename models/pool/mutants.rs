@@ -266,11 +266,11 @@ fn the_mutant_scaffold_is_sound_without_a_bug() {
     expect_sound(Model::named("pool: scaffold, connect failure"), connect_failure_races_a_waiter::<MutantPool<0>>);
 }
 
-/// Asserts the failure's kind where the model checkers decide it (real threads that
-/// happen to catch a mutant may see it differently).
-fn assert_kind(failure: &racekit::model::Failure, kind: FailureKind) {
+/// Asserts the failure is one of `kinds` where the model checkers decide it (real threads
+/// that happen to catch a mutant report a deadlock as a hang, say).
+fn assert_kind(failure: &racekit::model::Failure, kinds: &[FailureKind]) {
     if MODEL_CHECKER {
-        assert_eq!(failure.kind, kind, "{failure}");
+        assert!(kinds.contains(&failure.kind), "expected one of {kinds:?}: {failure}");
     }
 }
 
@@ -283,7 +283,7 @@ fn an_idle_check_separate_from_the_wait_is_caught() {
         Model::named("pool: idle check apart from the wait"),
         || hand_off::<MutantPool<IDLE_CHECK_SEPARATE_FROM_THE_WAIT>>(false),
     );
-    assert_kind(&failure, FailureKind::Deadlock);
+    assert_kind(&failure, &[FailureKind::Deadlock]);
 }
 
 #[test]
@@ -293,7 +293,7 @@ fn a_waiter_dropping_the_connection_it_was_handed_as_it_times_out_is_caught() {
         Model::named("pool: timeout drops the hand-off"),
         || hand_off::<MutantPool<TIMEOUT_AFTER_HAND_OFF_DROPS_THE_CONNECTION>>(true),
     );
-    assert_kind(&failure, FailureKind::Panic);
+    assert_kind(&failure, &[FailureKind::Panic]);
     assert!(failure.message.contains("lost") || failure.message.contains("dropped"), "{failure}");
 }
 
@@ -305,7 +305,7 @@ fn capacity_kept_after_a_connect_failure_is_caught() {
         Model::named("pool: failure keeps the slot"),
         connect_failure_races_a_waiter::<MutantPool<CONNECT_FAILURE_KEEPS_THE_CAPACITY>>,
     );
-    assert!(matches!(failure.kind, FailureKind::Deadlock | FailureKind::Panic), "{failure}");
+    assert_kind(&failure, &[FailureKind::Deadlock, FailureKind::Panic]);
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn a_count_decremented_on_a_path_that_never_incremented_it_is_caught() {
         Model::named("pool: refused waiter decrements in-use"),
         close_races_a_holder_and_a_waiter::<MutantPool<CLOSED_OUT_WAITER_RETURNS_WHAT_IT_NEVER_HELD>>,
     );
-    assert_kind(&failure, FailureKind::Panic);
+    assert_kind(&failure, &[FailureKind::Panic]);
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn a_close_returning_before_connections_are_back_is_caught() {
         Model::named("pool: close does not wait"),
         close_races_a_holder_and_a_waiter::<MutantPool<CLOSE_RETURNS_BEFORE_CONNECTIONS_ARE_BACK>>,
     );
-    assert_kind(&failure, FailureKind::Panic);
+    assert_kind(&failure, &[FailureKind::Panic]);
     assert!(failure.message.contains("close returned"), "{failure}");
 }
 
@@ -338,7 +338,7 @@ fn a_close_that_wakes_no_waiter_is_caught() {
         Model::named("pool: close wakes nobody"),
         close_races_a_holder_and_a_waiter::<MutantPool<CLOSE_WAKES_NO_WAITER>>,
     );
-    assert_kind(&failure, FailureKind::Deadlock);
+    assert_kind(&failure, &[FailureKind::Deadlock]);
 }
 
 #[test]
@@ -349,5 +349,5 @@ fn a_return_that_skips_the_queue_is_caught() {
         Model::named("pool: return skips the queue"),
         || hand_off::<MutantPool<RETURN_SKIPS_THE_QUEUE>>(false),
     );
-    assert_kind(&failure, FailureKind::Deadlock);
+    assert_kind(&failure, &[FailureKind::Deadlock]);
 }

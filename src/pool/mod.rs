@@ -117,7 +117,7 @@ use handles::{unwinding_under_loom, Reservation};
 use state::{CloseReason, Conn, PutBack, State};
 use std::fmt;
 use std::sync::Arc as StdArc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 use wait::{Acquire, Held};
 
@@ -154,6 +154,10 @@ struct Shared<C: Connector> {
     connector: C,
     config: PoolConfig,
     clock: StdArc<dyn Clock>,
+    /// The clock's reading when the pool was built: the timestamp of every return and
+    /// check-out when no lifetime or idle timeout is set (nothing reads it then), which
+    /// spares the hot path two clock readings.
+    epoch: Instant,
     state: Mutex<State<C::Connection>>,
     /// Total time requests spent queued, in nanoseconds.
     wait_nanos: AtomicU64,
@@ -201,6 +205,7 @@ impl<C: Connector> Pool<C> {
             shared: Arc::new(Shared {
                 connector,
                 config,
+                epoch: clock.now(),
                 clock,
                 state: Mutex::new(State::new(config)),
                 wait_nanos: AtomicU64::new(0),
@@ -340,7 +345,7 @@ impl<C: AsyncConnector> Pool<C> {
     /// });
     /// ```
     pub async fn get_async(&self) -> Result<PooledConnection<C>, GetError<C::Error>> {
-        let held = Acquire::new(self.shared.clone()).await?;
+        let held = Acquire::new(&self.shared).await?;
         match self.shared.vet(held)? {
             Vetted::Ready(conn) => Ok(conn),
             Vetted::Reserved(reservation) => reservation.finish(self.shared.connector.connect_async().await),
@@ -384,9 +389,18 @@ impl<C: Connector> Shared<C> {
         self.connector.close(conn.raw);
     }
 
+    /// Now, for the lifetime and idle-timeout rules (the epoch when there are none).
+    fn now_for_expiry(&self) -> Instant {
+        if self.config.max_lifetime.is_some() || self.config.idle_timeout.is_some() {
+            self.clock.now()
+        } else {
+            self.epoch
+        }
+    }
+
     /// A checked-out connection comes back (`keep`) or is discarded.
     fn put_back(&self, conn: Conn<C::Connection>, keep: bool) {
-        let now = self.clock.now();
+        let now = self.now_for_expiry();
         let outcome = self.state.lock().put_back(conn, keep, now);
         match outcome {
             PutBack::Handed(wakes) => wakes.wake_all(),

@@ -60,14 +60,29 @@ impl Wake {
     }
 }
 
-/// Waiters to wake once the lock is released.
+/// Waiters to wake once the lock is released. Most transitions wake at most one, which is
+/// kept inline: the hand-off path allocates nothing.
 #[derive(Debug, Default)]
 #[must_use = "waiters must be woken after the lock is released"]
-pub(super) struct Wakes(Vec<Wake>);
+pub(super) struct Wakes {
+    first: Option<Wake>,
+    rest: Vec<Wake>,
+}
 
 impl Wakes {
+    fn one(wake: Wake) -> Self {
+        Wakes { first: Some(wake), rest: Vec::new() }
+    }
+
+    fn push(&mut self, wake: Wake) {
+        match self.first {
+            None => self.first = Some(wake),
+            Some(_) => self.rest.push(wake),
+        }
+    }
+
     pub(super) fn wake_all(self) {
-        for wake in self.0 {
+        for wake in self.first.into_iter().chain(self.rest) {
             wake.wake();
         }
     }
@@ -276,14 +291,16 @@ impl<T> State<T> {
             let Some(waiting) = self.waiting.pop_front() else { break };
             self.reserve();
             self.granted.push((waiting.id, Grant::Open));
-            wakes.0.push(waiting.wake);
+            wakes.push(waiting.wake);
         }
     }
 
     /// Once closed and every connection is gone, wakes whoever waits in `close`.
     fn wake_close_waiters_if_drained(&mut self, wakes: &mut Wakes) {
         if self.closed && self.open == 0 {
-            wakes.0.extend(self.close_waiters.drain(..).map(|(_, wake)| wake));
+            for (_, wake) in self.close_waiters.drain(..) {
+                wakes.push(wake);
+            }
         }
     }
 
@@ -305,7 +322,7 @@ impl<T> State<T> {
                 if let Some(waiting) = self.waiting.pop_front() {
                     self.in_use += 1;
                     self.granted.push((waiting.id, Grant::Connection(conn)));
-                    PutBack::Handed(Wakes(vec![waiting.wake]))
+                    PutBack::Handed(Wakes::one(waiting.wake))
                 } else if self.idle.len() < self.config.max_idle {
                     self.idle.push_back(Idle { conn, since: now });
                     PutBack::Kept
@@ -406,7 +423,10 @@ impl<T> State<T> {
     /// move to `closing` for the caller to close.
     pub(super) fn begin_close(&mut self, idle: &mut Vec<Conn<T>>) -> Wakes {
         self.closed = true;
-        let mut wakes = Wakes(self.waiting.drain(..).map(|waiting| waiting.wake).collect());
+        let mut wakes = Wakes::default();
+        for waiting in self.waiting.drain(..) {
+            wakes.push(waiting.wake);
+        }
         self.closing += self.idle.len();
         idle.extend(self.idle.drain(..).map(|idle| idle.conn));
         self.wake_close_waiters_if_drained(&mut wakes);

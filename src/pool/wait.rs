@@ -120,7 +120,7 @@ impl<C: Connector> Shared<C> {
     /// Blocks until the caller holds a connection or capacity, the pool closes, or the
     /// deadline passes.
     pub(super) fn acquire_blocking(this: &Arc<Self>, deadline: Option<Deadline>) -> Result<Held<C>, GetError<C::Error>> {
-        let now = this.clock.now();
+        let now = this.now_for_expiry();
         let mut reaped = Vec::new();
         // Made only for a request that queues: the fast path allocates nothing.
         let mut condvar = None;
@@ -137,6 +137,10 @@ impl<C: Connector> Shared<C> {
             }
             Started::Queued(id) => {
                 let condvar = condvar.expect("a queued request has its condition variable");
+                // The wait is timed from here; the clock is not read under the lock.
+                drop(state);
+                let since = this.clock.now();
+                let mut state = this.state.lock();
                 let outcome = loop {
                     if let Some(outcome) = Self::poll_ticket(&mut state, id) {
                         drop(state);
@@ -154,7 +158,7 @@ impl<C: Connector> Shared<C> {
                         }
                     };
                 };
-                this.record_wait(now);
+                this.record_wait(since);
                 outcome
             }
         };
@@ -206,26 +210,28 @@ impl<C: Connector> Shared<C> {
 /// queue; dropped after a grant was made to it but before it collected it, it hands the
 /// grant back (a connection goes to the next waiter or the idle set, capacity to the next
 /// waiter). All three happen under the pool's lock, so no grant can fall between them.
-pub(super) struct Acquire<C: Connector> {
-    shared: Arc<Shared<C>>,
+pub(super) struct Acquire<'a, C: Connector> {
+    shared: &'a Arc<Shared<C>>,
     ticket: Option<u64>,
+    /// When it queued (for the wait statistics).
     since: Option<Instant>,
+    polled: bool,
 }
 
-impl<C: Connector> Acquire<C> {
-    pub(super) fn new(shared: Arc<Shared<C>>) -> Self {
-        Acquire { shared, ticket: None, since: None }
+impl<'a, C: Connector> Acquire<'a, C> {
+    pub(super) fn new(shared: &'a Arc<Shared<C>>) -> Self {
+        Acquire { shared, ticket: None, since: None, polled: false }
     }
 }
 
-impl<C: Connector> Future for Acquire<C> {
+impl<C: Connector> Future for Acquire<'_, C> {
     type Output = Result<Held<C>, GetError<C::Error>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let shared = this.shared.clone();
-        let outcome = match (this.ticket, this.since) {
-            (Some(id), _) => {
+        let shared = this.shared;
+        let outcome = match this.ticket {
+            Some(id) => {
                 let mut state = shared.state.lock();
                 match Shared::<C>::poll_ticket(&mut state, id) {
                     Some(outcome) => {
@@ -239,19 +245,20 @@ impl<C: Connector> Future for Acquire<C> {
                     }
                 }
             }
-            (None, Some(_)) => panic!("the pool's acquire future was polled after it completed"),
-            (None, None) => {
-                let now = shared.clock.now();
-                this.since = Some(now);
+            None => {
+                assert!(!this.polled, "the pool's acquire future was polled after it completed");
+                this.polled = true;
+                let now = shared.now_for_expiry();
                 let mut reaped = Vec::new();
                 let mut state = shared.state.lock();
                 let started = shared.start(&mut state, now, &mut reaped, || Wake::Task(cx.waker().clone()));
                 drop(state);
                 shared.close_reaped(reaped);
                 match started {
-                    Started::Done(outcome) => return Poll::Ready(Shared::settle(&shared, outcome)),
+                    Started::Done(outcome) => return Poll::Ready(Shared::settle(shared, outcome)),
                     Started::Queued(id) => {
                         this.ticket = Some(id);
+                        this.since = Some(shared.clock.now());
                         return Poll::Pending;
                     }
                 }
@@ -260,11 +267,11 @@ impl<C: Connector> Future for Acquire<C> {
         if let Some(since) = this.since {
             shared.record_wait(since);
         }
-        Poll::Ready(Shared::settle(&shared, outcome))
+        Poll::Ready(Shared::settle(shared, outcome))
     }
 }
 
-impl<C: Connector> Drop for Acquire<C> {
+impl<C: Connector> Drop for Acquire<'_, C> {
     fn drop(&mut self) {
         if unwinding_under_loom() {
             return;
@@ -272,7 +279,7 @@ impl<C: Connector> Drop for Acquire<C> {
         if let Some(id) = self.ticket.take() {
             let state = self.shared.state.lock();
             // A cancelled caller cannot use a grant: hand it back.
-            let _ = Shared::give_up(&self.shared, state, id, false);
+            let _ = Shared::give_up(self.shared, state, id, false);
             if let Some(since) = self.since {
                 self.shared.record_wait(since);
             }
