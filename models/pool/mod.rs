@@ -361,4 +361,27 @@ mod cancellation {
             });
         });
     }
+
+    #[test]
+    fn a_blocked_thread_and_a_waiting_task_share_one_connection() {
+        // The same queue serves both kinds of waiter: one wakes through its condition
+        // variable, the other through its waker; neither is stranded.
+        expect_sound(Model::named("pool: thread and task"), || {
+            let (pool, ledger) = pool_of_one::<Pool<FakeConnector>>(FakeConnector::reliable());
+            let held = pool.get().unwrap();
+            let thread_waiter = {
+                let pool = pool.clone();
+                thread::spawn(move || drop(pool.get().expect("the thread is served")))
+            };
+            task::block_on(async {
+                let task_waiter = spawn_request(&pool);
+                spawn_return(held).await.unwrap();
+                task_waiter.await.unwrap().expect("the task is served");
+            });
+            join(thread_waiter);
+            let stats = pool.stats();
+            ledger.assert_at_rest(stats);
+            assert_eq!(stats.opened, 1, "the connection was reopened instead of handed on: {stats:?}");
+        });
+    }
 }
