@@ -16,8 +16,9 @@
 //!   and never refuses a line that fits the bounds: when the store is full it evicts the
 //!   oldest entries (of any process) until the new one fits, and counts them in
 //!   [`LogStats::evicted`] (and the process's [`ProcessStats::evicted`]). The only wait is
-//!   for the lock, held for a constant amount of work (amortized): no line is allocated,
-//!   copied or freed under it. A line that could never fit, even in an empty store, is
+//!   for the lock, held for a constant amount of work (amortized): one hash of the process
+//!   id, pointer moves; no line is allocated, copied or freed under it (only a process's
+//!   first live entry allocates its index record there). A line that could never fit, even in an empty store, is
 //!   refused with [`AddError::TooLarge`] (handing it back) and counted in
 //!   [`LogStats::rejected`]. So at every instant `added == stored + evicted`
 //!   ([`LogStats::is_conserved`]), and every line offered is in `added` or `rejected`.
