@@ -1,0 +1,327 @@
+//! Budgets: what the job tells each test through the environment racekit reads.
+//!
+//! The harness lets an environment variable override every model's own (CI-scale)
+//! budget, so the job raises all of them at once:
+//!
+//! | job option | variable | backends |
+//! |---|---|---|
+//! | `--budget 10m` | `RACEKIT_TIME_BUDGET` (this test's share of what is left) | all |
+//! | `--iterations N` | `RACEKIT_ITERATIONS` | shuttle (schedules), std (runs) |
+//! | `--preemption-bound N` | `LOOM_MAX_PREEMPTIONS` | loom (bounds 1..=N in turn) |
+//! | `--scheduler`, `--pct-depth` | `RACEKIT_SCHEDULER`, `RACEKIT_PCT_DEPTH` | shuttle |
+//! | `--seed`, `--shard` | `RACEKIT_SEED` | shuttle, std |
+//! | `--std-run-timeout` | `RACEKIT_STD_RUN_TIMEOUT` | std mutants |
+//!
+//! An option not given falls back to the variable inherited from the job's own
+//! environment, then to the model's own budget (the variable is left unset). Every
+//! variable the job sets is recorded in the row and in its rerun command.
+
+use anyhow::{bail, Context, Result};
+use std::time::Duration;
+
+use crate::results::Backend;
+
+/// The harness's default seed (`racekit::model::DEFAULT_SEED`): sharded runs offset it.
+pub const HARNESS_DEFAULT_SEED: u64 = 0x5eed;
+/// How far apart the seeds of two shards are: the shuttle portfolio uses a handful of
+/// consecutive seeds from its base, so ranges this far apart never overlap.
+pub const SEED_STRIDE: u64 = 1_000;
+/// With a time budget and no `--iterations`, schedules are unlimited: time is the limit.
+pub const UNLIMITED_ITERATIONS: u64 = 1_000_000_000;
+/// With a time budget and no `--preemption-bound`, loom goes one bound past CI's 2.
+pub const TIME_MODE_PREEMPTION_BOUND: u32 = 3;
+/// The smallest time share a test gets, however little of the budget is left.
+pub const MIN_SHARE: Duration = Duration::from_millis(200);
+
+/// Every variable the job controls; the rest of the environment passes through.
+pub const CONTROLLED: &[&str] = &[
+    "LOOM_MAX_PREEMPTIONS",
+    "RACEKIT_ITERATIONS",
+    "RACEKIT_SCHEDULER",
+    "RACEKIT_PCT_DEPTH",
+    "RACEKIT_SEED",
+    "RACEKIT_TIME_BUDGET",
+    "RACEKIT_STD_RUN_TIMEOUT",
+    "RACEKIT_REPLAY",
+    "RACEKIT_REPORT_FILE",
+    "PROPTEST_CASES",
+];
+
+/// The budget of one job, resolved from its options and the inherited environment.
+#[derive(Clone, Debug, Default)]
+pub struct Budget {
+    /// Wall-clock time for running every test (builds excluded).
+    pub time: Option<Duration>,
+    pub iterations: Option<u64>,
+    pub preemption_bound: Option<u32>,
+    pub scheduler: Option<String>,
+    pub pct_depth: Option<u32>,
+    /// The base seed before sharding.
+    pub seed: Option<u64>,
+    /// One run's hang limit for std mutants (a deadlocked mutant is caught this fast).
+    pub std_run_timeout: Duration,
+    pub proptest_cases: Option<u32>,
+    /// Index (0-based) and count of shards, for seed offsets.
+    pub shard: Option<(u32, u32)>,
+}
+
+/// What a test is, as far as its environment goes.
+#[derive(Clone, Copy, Debug)]
+pub struct TestKind {
+    pub backend: Backend,
+    pub mutant: bool,
+    pub stress: bool,
+}
+
+impl Budget {
+    /// The environment for one test; `share` is its part of the time budget.
+    pub fn env(&self, test: TestKind, share: Option<Duration>) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        let mut set = |name: &str, value: Option<String>| {
+            if let Some(value) = value.or_else(|| inherited(name)) {
+                env.push((name.to_owned(), value));
+            }
+        };
+        let time_mode = self.time.is_some();
+        match test.backend {
+            Backend::Loom => {
+                let bound = self.preemption_bound.or(time_mode.then_some(TIME_MODE_PREEMPTION_BOUND));
+                set("LOOM_MAX_PREEMPTIONS", bound.map(|b| b.to_string()));
+            }
+            Backend::Shuttle => {
+                set("RACEKIT_ITERATIONS", self.iterations(time_mode));
+                set("RACEKIT_SCHEDULER", self.scheduler.clone());
+                set("RACEKIT_PCT_DEPTH", self.pct_depth.map(|d| d.to_string()));
+                set("RACEKIT_SEED", self.seed().map(|s| s.to_string()));
+            }
+            Backend::Std if test.stress => {
+                set("PROPTEST_CASES", self.proptest_cases.map(|c| c.to_string()));
+                set("RACEKIT_SEED", self.seed().map(|s| s.to_string()));
+            }
+            Backend::Std => {
+                set("RACEKIT_ITERATIONS", self.iterations(time_mode));
+                set("RACEKIT_SEED", self.seed().map(|s| s.to_string()));
+                if test.mutant {
+                    set("RACEKIT_STD_RUN_TIMEOUT", Some(seconds(self.std_run_timeout)));
+                }
+            }
+        }
+        set("RACEKIT_TIME_BUDGET", share.map(seconds));
+        env
+    }
+
+    fn iterations(&self, time_mode: bool) -> Option<String> {
+        self.iterations.or(time_mode.then_some(UNLIMITED_ITERATIONS)).map(|n| n.to_string())
+    }
+
+    /// The seed this shard uses: shard `i` starts `i * SEED_STRIDE` past the base, so
+    /// shards explore distinct seed ranges. `None` leaves the models' own seed.
+    pub fn seed(&self) -> Option<u64> {
+        match (self.seed, self.shard) {
+            (base, Some((index, count))) if count > 1 => {
+                Some(base.unwrap_or(HARNESS_DEFAULT_SEED).wrapping_add(u64::from(index) * SEED_STRIDE))
+            }
+            (base, _) => base,
+        }
+    }
+
+    /// A line describing the budget for `backends`, for the reports.
+    pub fn describe(&self, backends: &[Backend]) -> String {
+        let loom = backends.contains(&Backend::Loom);
+        let randomised = backends.iter().any(|backend| *backend != Backend::Loom);
+        let mut parts = Vec::new();
+        match self.time {
+            Some(time) => parts.push(format!("time budget {} split across the tests", human_duration(time))),
+            None if self.iterations.is_none() && self.preemption_bound.is_none() => {
+                parts.push("each model's own budget (as `cargo test`)".to_owned())
+            }
+            None => {}
+        }
+        if let (Some(n), true) = (self.iterations, randomised) {
+            parts.push(format!("{n} shuttle schedules / std runs per model"));
+        }
+        match (self.preemption_bound, self.time) {
+            _ if !loom => {}
+            (Some(bound), _) => parts.push(format!("loom preemption bounds 1..={bound}")),
+            (None, Some(_)) => parts.push(format!("loom preemption bounds 1..={TIME_MODE_PREEMPTION_BOUND}")),
+            _ => {}
+        }
+        if let Some(scheduler) = &self.scheduler {
+            parts.push(format!("shuttle scheduler {scheduler}"));
+        }
+        if let Some(depth) = self.pct_depth {
+            parts.push(format!("PCT depth {depth}"));
+        }
+        if let Some(seed) = self.seed() {
+            parts.push(format!("seed {seed}"));
+        }
+        if backends.contains(&Backend::Std) {
+            parts.push(format!("std mutants hang after {}", human_duration(self.std_run_timeout)));
+        }
+        parts.join("; ")
+    }
+}
+
+/// This test's share of the time budget: what is left, spread over the tests still to
+/// run, `jobs` at a time. Recomputed as each test starts, so tests that finish early
+/// (loom exhausting its bounds, a mutant caught at once) give their time to the rest.
+pub fn time_share(left: Duration, jobs: usize, tests_left: usize) -> Duration {
+    let share = left.mul_f64(jobs.max(1) as f64 / tests_left.max(1) as f64);
+    share.clamp(MIN_SHARE, left.max(MIN_SHARE))
+}
+
+fn inherited(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+}
+
+/// Seconds as the harness reads them.
+pub fn seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}")
+    } else {
+        format!("{secs:.2}")
+    }
+}
+
+/// Parses `90s`, `10m`, `1h30m`, `2.5m`, `500ms` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return checked(secs, text);
+    }
+    let mut total = 0.0;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                0.001
+            }
+            ('h', _) => 3600.0,
+            ('m', _) => 60.0,
+            ('s', _) => 1.0,
+            _ => bail!("{text:?} is not a duration: use a number with h, m, s or ms, such as 90s, 10m or 1h30m"),
+        };
+        let value: f64 = number.parse().with_context(|| format!("{text:?}: a unit without a number before it"))?;
+        total += value * unit;
+        number.clear();
+        any = true;
+    }
+    if !number.is_empty() || !any {
+        bail!("{text:?} is not a duration: give every number a unit (h, m, s, ms), such as 90s, 10m or 1h30m");
+    }
+    checked(total, text)
+}
+
+fn checked(secs: f64, text: &str) -> Result<Duration> {
+    if !secs.is_finite() || secs <= 0.0 {
+        bail!("{text:?}: a duration must be positive");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `3m 05s`, `12.4 s`, `0.03 s`.
+pub fn human_duration(duration: Duration) -> String {
+    human_seconds(duration.as_secs_f64())
+}
+
+/// Seconds for people: `0.031 s`, `2.4 s`, `1m 05s`, `1h 02m`.
+pub fn human_seconds(secs: f64) -> String {
+    if secs < 0.1 {
+        format!("{secs:.3} s")
+    } else if secs < 60.0 {
+        format!("{secs:.1} s")
+    } else if secs < 3600.0 {
+        let whole = secs.round() as u64;
+        format!("{}m {:02}s", whole / 60, whole % 60)
+    } else {
+        let whole = secs.round() as u64;
+        format!("{}h {:02}m", whole / 3600, (whole % 3600) / 60)
+    }
+}
+
+/// `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2.5s").unwrap(), Duration::from_millis(2500));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("10").is_ok());
+        for bad in ["", "m", "10x", "0", "-3", "5m3"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn shards_get_distinct_seed_ranges() {
+        let shard = |index| Budget { shard: Some((index, 4)), ..Budget::default() };
+        assert_eq!(shard(0).seed(), Some(HARNESS_DEFAULT_SEED));
+        assert_eq!(shard(3).seed(), Some(HARNESS_DEFAULT_SEED + 3 * SEED_STRIDE));
+        assert_eq!(Budget::default().seed(), None, "unsharded: the models' own seed");
+        let seeded = Budget { seed: Some(7), shard: Some((1, 2)), ..Budget::default() };
+        assert_eq!(seeded.seed(), Some(7 + SEED_STRIDE));
+    }
+
+    #[test]
+    fn each_backend_gets_only_its_variables() {
+        let budget = Budget {
+            time: Some(Duration::from_secs(60)),
+            std_run_timeout: Duration::from_secs(2),
+            ..Budget::default()
+        };
+        let names = |backend, mutant| -> Vec<String> {
+            budget
+                .env(TestKind { backend, mutant, stress: false }, Some(Duration::from_millis(1500)))
+                .into_iter()
+                .filter(|(name, _)| !name.starts_with("PROPTEST") && std::env::var_os(name).is_none())
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect()
+        };
+        assert_eq!(names(Backend::Loom, false), ["LOOM_MAX_PREEMPTIONS=3", "RACEKIT_TIME_BUDGET=1.50"]);
+        assert_eq!(names(Backend::Shuttle, true), ["RACEKIT_ITERATIONS=1000000000", "RACEKIT_TIME_BUDGET=1.50"]);
+        assert_eq!(
+            names(Backend::Std, true),
+            ["RACEKIT_ITERATIONS=1000000000", "RACEKIT_STD_RUN_TIMEOUT=2", "RACEKIT_TIME_BUDGET=1.50"]
+        );
+    }
+
+    #[test]
+    fn time_shares_spread_what_is_left() {
+        assert_eq!(time_share(Duration::from_secs(100), 2, 50), Duration::from_secs(4));
+        assert_eq!(time_share(Duration::ZERO, 2, 50), MIN_SHARE);
+        assert_eq!(time_share(Duration::from_secs(10), 4, 1), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(human_seconds(65.0), "1m 05s");
+        assert_eq!(human_seconds(0.0314), "0.031 s");
+    }
+}

@@ -1,0 +1,542 @@
+//! The job's reports: the terminal summary, Markdown for people, JSON for tools (also the
+//! input of `racekit merge`), JUnit XML for CI test views.
+
+use anyhow::{Context, Result};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::budget::{human_seconds, thousands};
+use crate::results::{escaped_mutants, grid, Backend, Cell, Row, Verdict};
+
+/// Bumped when the JSON layout changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A backend's build.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuildRecord {
+    pub backend: Backend,
+    pub ok: bool,
+    pub seconds: f64,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Everything one job (or several merged shards) found: `job.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JobReport {
+    pub version: u32,
+    /// UTC start time, `YYYY-MM-DD HH:MM:SS`.
+    pub started: String,
+    /// Wall-clock seconds, builds included (the longest shard's, when merged).
+    pub elapsed: f64,
+    pub budget: String,
+    pub backends: Vec<Backend>,
+    pub patterns: Vec<String>,
+    /// The shards this report holds (`1/4`, ...); empty when the job was not sharded.
+    pub shards: Vec<String>,
+    pub interrupted: bool,
+    pub builds: Vec<BuildRecord>,
+    pub rows: Vec<Row>,
+}
+
+/// What the job's exit status says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Judgement {
+    /// Failing, crashed or timed-out models and crashed mutants.
+    pub failures: Vec<String>,
+    /// Mutants no counted backend caught.
+    pub escaped: Vec<String>,
+    pub broken_builds: Vec<Backend>,
+}
+
+impl Judgement {
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty() && self.escaped.is_empty() && self.broken_builds.is_empty()
+    }
+}
+
+impl JobReport {
+    pub fn judge(&self) -> Judgement {
+        Judgement {
+            failures: self.rows.iter().filter(|row| row.is_failure()).map(|row| format!("{} {}", row.backend, row.test)).collect(),
+            escaped: escaped_mutants(&self.rows).into_iter().map(|(_, test)| test).collect(),
+            broken_builds: self.builds.iter().filter(|build| !build.ok).map(|build| build.backend).collect(),
+        }
+    }
+
+    /// Reads `dir/job.json`.
+    pub fn load(dir: &Path) -> Result<JobReport> {
+        let path = dir.join("job.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let report: JobReport = serde_json::from_str(&text).with_context(|| format!("{} is not a job report", path.display()))?;
+        anyhow::ensure!(
+            report.version == FORMAT_VERSION,
+            "{} has report format {} but this job reads {FORMAT_VERSION}: merge reports of the same racekit version",
+            path.display(),
+            report.version
+        );
+        Ok(report)
+    }
+
+    /// One report from the shards' reports.
+    pub fn merge(reports: Vec<JobReport>) -> JobReport {
+        let mut merged = JobReport {
+            version: FORMAT_VERSION,
+            started: reports.iter().map(|r| r.started.clone()).min().unwrap_or_default(),
+            elapsed: reports.iter().map(|r| r.elapsed).fold(0.0, f64::max),
+            budget: unique(reports.iter().map(|r| r.budget.clone())).join(" | "),
+            backends: unique(reports.iter().flat_map(|r| r.backends.clone())),
+            patterns: unique(reports.iter().flat_map(|r| r.patterns.clone())),
+            shards: unique(reports.iter().flat_map(|r| r.shards.clone())),
+            interrupted: reports.iter().any(|r| r.interrupted),
+            builds: Vec::new(),
+            rows: Vec::new(),
+        };
+        for report in reports {
+            merged.builds.extend(report.builds);
+            merged.rows.extend(report.rows);
+        }
+        merged
+    }
+
+    /// Writes `job.json`, `job.md` and `junit.xml` into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let files = [
+            (dir.join("job.json"), serde_json::to_string_pretty(self)?),
+            (dir.join("job.md"), self.markdown()),
+            (dir.join("junit.xml"), self.junit()?),
+        ];
+        let mut written = Vec::new();
+        for (path, text) in files {
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+
+    fn columns(&self) -> Vec<Backend> {
+        let present: BTreeSet<Backend> = self.rows.iter().map(|row| row.backend).chain(self.backends.iter().copied()).collect();
+        present.into_iter().collect()
+    }
+
+    /// The end-of-run summary for the terminal.
+    pub fn summary(&self) -> String {
+        let columns = self.columns();
+        let mut table: Vec<Vec<String>> = vec![std::iter::once("model".to_owned()).chain(columns.iter().map(|b| b.name().to_owned())).collect()];
+        for ((binary, test), cells) in grid(&self.rows) {
+            let mut line = vec![test_label(&binary, &test)];
+            line.extend(columns.iter().map(|backend| cells.get(backend).map_or("-".to_owned(), |rows| cell_text(&Cell::of(rows)))));
+            table.push(line);
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "\n{}", self.headline());
+        out.push_str(&aligned(&table));
+        out.push_str(&self.totals_text());
+        let problems = self.problem_rows();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "\nTo look at ({}):", problems.len());
+            for row in problems {
+                let _ = writeln!(out, "  {} {} {}", row.verdict().word(), row.backend, row.test);
+                if let Some(message) = &row.message {
+                    for line in message.lines().take(6) {
+                        let _ = writeln!(out, "      {line}");
+                    }
+                }
+                let _ = writeln!(out, "    reproduce: {}", row.reproduce());
+                if row.replay.is_some() {
+                    let _ = writeln!(out, "    rerun:     {}", row.rerun);
+                }
+                if let Some(log) = &row.log {
+                    let _ = writeln!(out, "    log:       {log}");
+                }
+            }
+        }
+        for build in self.builds.iter().filter(|build| !build.ok) {
+            let _ = writeln!(out, "\nThe {} build failed: {}", build.backend, build.error.as_deref().unwrap_or(""));
+        }
+        out
+    }
+
+    fn headline(&self) -> String {
+        let tests = grid(&self.rows).len();
+        let shards = if self.shards.is_empty() { String::new() } else { format!(", shard(s) {}", self.shards.join(", ")) };
+        format!(
+            "racekit job: {} test(s) × {} backend(s) = {} run(s) in {}{}{}; budget: {}",
+            tests,
+            self.columns().len(),
+            self.rows.len(),
+            human_seconds(self.elapsed),
+            shards,
+            if self.interrupted { " (INTERRUPTED: partial results)" } else { "" },
+            self.budget
+        )
+    }
+
+    /// Per backend: models passed, mutants caught, schedules, time.
+    fn totals(&self) -> Vec<(Backend, Totals)> {
+        self.columns()
+            .into_iter()
+            .map(|backend| {
+                let mut totals = Totals::default();
+                for row in self.rows.iter().filter(|row| row.backend == backend) {
+                    totals.schedules += row.schedules;
+                    totals.seconds += row.elapsed;
+                    match row.verdict() {
+                        Verdict::Pass => totals.models_passed += 1,
+                        Verdict::Caught => totals.mutants_caught += 1,
+                        _ => {}
+                    }
+                    if row.mutant {
+                        totals.mutants += 1;
+                    } else {
+                        totals.models += 1;
+                    }
+                }
+                (backend, totals)
+            })
+            .collect()
+    }
+
+    fn totals_text(&self) -> String {
+        let mut out = String::from("\n");
+        for (backend, t) in self.totals() {
+            let _ = writeln!(
+                out,
+                "{:<8} models passed {}/{}, mutants caught {}/{}, {} schedules, {} of test time",
+                backend.name(),
+                t.models_passed,
+                t.models,
+                t.mutants_caught,
+                t.mutants,
+                thousands(t.schedules),
+                human_seconds(t.seconds)
+            );
+        }
+        let judgement = self.judge();
+        let _ = writeln!(
+            out,
+            "{}",
+            if self.interrupted {
+                "verdict: INTERRUPTED".to_owned()
+            } else if judgement.ok() {
+                "verdict: OK (every model passed; no mutant escaped every model checker that ran it)".to_owned()
+            } else {
+                format!(
+                    "verdict: FAILED ({} failing run(s), {} mutant(s) escaped every counted backend, {} broken build(s))",
+                    judgement.failures.len(),
+                    judgement.escaped.len(),
+                    judgement.broken_builds.len()
+                )
+            }
+        );
+        out
+    }
+
+    /// Rows worth a look: failures, timeouts, and escapes where `cargo test` runs them.
+    fn problem_rows(&self) -> Vec<&Row> {
+        self.rows
+            .iter()
+            .filter(|row| row.is_failure() || row.verdict() == Verdict::Timeout || (row.verdict() == Verdict::Escaped && !row.ignored))
+            .collect()
+    }
+
+    /// `job.md`.
+    pub fn markdown(&self) -> String {
+        let columns = self.columns();
+        let mut out = String::new();
+        let _ = writeln!(out, "# racekit model-checking job\n");
+        let _ = writeln!(out, "Started {} UTC. {}\n", self.started, self.headline());
+        let _ = writeln!(out, "```text{}```\n", self.totals_text());
+        for build in self.builds.iter().filter(|build| !build.ok) {
+            let _ = writeln!(out, "**The {} build failed**:\n\n```text\n{}\n```\n", build.backend, build.error.as_deref().unwrap_or(""));
+        }
+
+        let problems = self.problem_rows();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "## Failures\n");
+            for row in problems {
+                let _ = writeln!(out, "### {} {} ({})\n", row.backend, row.test, row.verdict().word());
+                if let Some(message) = &row.message {
+                    let _ = writeln!(out, "```text\n{}\n```\n", message.trim_end());
+                }
+                let _ = writeln!(out, "Reproduce (from the repository root):\n\n```sh\n{}\n```\n", row.reproduce());
+                if row.replay.is_some() {
+                    let _ = writeln!(out, "Rerun the whole test with the job's budget:\n\n```sh\n{}\n```\n", row.rerun);
+                }
+                if let Some(log) = &row.log {
+                    let _ = writeln!(out, "Output: `{log}`\n");
+                }
+            }
+        }
+
+        let _ = writeln!(out, "## Mutant detection\n");
+        out.push_str(&self.detection_markdown());
+
+        let _ = writeln!(out, "\n## Every model\n");
+        let _ = writeln!(out, "Verdict, schedules explored (loom executions, shuttle schedules, std runs) and test time; `*`: the time budget cut exploration short.\n");
+        table_header(&mut out, "model", &columns);
+        for ((binary, test), cells) in grid(&self.rows) {
+            let _ = write!(out, "| `{}` |", test_label(&binary, &test));
+            for backend in &columns {
+                let text = cells.get(backend).map_or("–".to_owned(), |rows| cell_text(&Cell::of(rows)));
+                let _ = write!(out, " {text} |");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The detection table: for each mutant, which backends caught it, after how many
+    /// schedules and how long.
+    pub fn detection_markdown(&self) -> String {
+        let columns = self.columns();
+        let mutants: BTreeMap<_, _> = grid(&self.rows).into_iter().filter(|(_, cells)| cells.values().flatten().any(|row| row.mutant)).collect();
+        let mut out = String::new();
+        if mutants.is_empty() {
+            out.push_str("No mutant tests ran.\n");
+            return out;
+        }
+        let _ = writeln!(
+            out,
+            "For each mutant: schedules explored until the failing one (the detection) and time, per backend; \
+             on real threads (std) a mutant is caught only when a run happens to hit the bug. \
+             `escaped`: every explored schedule passed; `–`: not built for that backend.\n"
+        );
+        table_header(&mut out, "mutant", &columns);
+        let mut caught: BTreeMap<Backend, (usize, usize, Vec<u64>)> = BTreeMap::new();
+        for ((binary, test), cells) in &mutants {
+            let _ = write!(out, "| `{}` |", test_label(binary, test));
+            for backend in &columns {
+                let text = match cells.get(backend) {
+                    None => "–".to_owned(),
+                    Some(rows) => {
+                        let cell = Cell::of(rows);
+                        let entry = caught.entry(*backend).or_default();
+                        entry.1 += 1;
+                        match &cell.detection {
+                            Some(detection) => {
+                                entry.0 += 1;
+                                entry.2.push(detection.schedules);
+                                let kind = if detection.kind.is_empty() { String::new() } else { format!(", {}", detection.kind) };
+                                format!("**{}** sched., {}{kind}", thousands(detection.schedules), human_seconds(detection.elapsed))
+                            }
+                            None => cell_text(&cell),
+                        }
+                    }
+                };
+                let _ = write!(out, " {text} |");
+            }
+            out.push('\n');
+        }
+        let _ = write!(out, "| **caught** |");
+        for backend in &columns {
+            let text = match caught.get_mut(backend) {
+                Some((hits, total, schedules)) => {
+                    schedules.sort_unstable();
+                    let median = schedules.get(schedules.len() / 2).map_or(String::new(), |m| format!(", median {} sched.", thousands(*m)));
+                    format!("**{hits}/{total}**{median}")
+                }
+                None => "–".to_owned(),
+            };
+            let _ = write!(out, " {text} |");
+        }
+        out.push('\n');
+        out
+    }
+
+    /// `junit.xml`: a suite per backend, a case per test. A mutant is a success when it was
+    /// caught; an escape is a failure only when no counted backend caught it (an escape on
+    /// real threads, or on one checker when the other caught it, is reported as skipped
+    /// with the reason).
+    pub fn junit(&self) -> Result<String> {
+        let escaped: BTreeSet<(String, String)> = escaped_mutants(&self.rows).into_iter().collect();
+        let mut report = quick_junit::Report::new("racekit-job");
+        report.set_time(Duration::from_secs_f64(self.elapsed));
+        for backend in self.columns() {
+            let mut suite = TestSuite::new(format!("racekit {backend}"));
+            for row in self.rows.iter().filter(|row| row.backend == backend) {
+                let verdict = row.verdict();
+                let status = match verdict {
+                    Verdict::Pass | Verdict::Caught => TestCaseStatus::success(),
+                    Verdict::Escaped if !escaped.contains(&row.test_key()) => {
+                        let mut status = TestCaseStatus::skipped();
+                        let why = if row.ignored { "real threads find races only by chance" } else { "another backend or shard caught it" };
+                        status.set_message(format!("the mutant escaped on {backend} ({why})"));
+                        status
+                    }
+                    Verdict::NotRun | Verdict::Interrupted => {
+                        let mut status = TestCaseStatus::skipped();
+                        status.set_message("stopped by Ctrl-C before it finished");
+                        status
+                    }
+                    Verdict::Timeout if row.mutant && !escaped.contains(&row.test_key()) => {
+                        let mut status = TestCaseStatus::skipped();
+                        status.set_message("timed out (another backend or shard caught the mutant)");
+                        status
+                    }
+                    Verdict::Escaped | Verdict::Timeout | Verdict::Crash | Verdict::Fail => {
+                        let kind = if verdict == Verdict::Crash { NonSuccessKind::Error } else { NonSuccessKind::Failure };
+                        let mut status = TestCaseStatus::non_success(kind);
+                        status.set_message(verdict.word());
+                        status.set_description(format!(
+                            "{}\n\nreproduce: {}",
+                            row.message.as_deref().unwrap_or(""),
+                            row.reproduce()
+                        ));
+                        status
+                    }
+                };
+                let mut case = TestCase::new(row.test.clone(), status);
+                case.set_classname(format!("{backend}.{}.{}", row.binary, row.pattern));
+                case.set_time(Duration::from_secs_f64(row.elapsed.max(0.0)));
+                case.add_property(Property::new("schedules", row.schedules.to_string()));
+                if let Some(shard) = &row.shard {
+                    case.add_property(Property::new("shard", shard.clone()));
+                }
+                if let Some(detection) = row.detection() {
+                    case.add_property(Property::new("detected_after_schedules", detection.schedules.to_string()));
+                }
+                suite.add_test_case(case);
+            }
+            report.add_test_suite(suite);
+        }
+        Ok(report.to_string()?)
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    models: usize,
+    models_passed: usize,
+    mutants: usize,
+    mutants_caught: usize,
+    schedules: u64,
+    seconds: f64,
+}
+
+fn unique<T: Ord + Clone>(items: impl Iterator<Item = T>) -> Vec<T> {
+    items.collect::<BTreeSet<T>>().into_iter().collect()
+}
+
+fn test_label(binary: &str, test: &str) -> String {
+    if binary == "models" {
+        test.to_owned()
+    } else {
+        format!("{binary}: {test}")
+    }
+}
+
+/// `pass 2,000 · 0.4 s`, `caught @12 · 0.01 s`, `TIMEOUT`.
+fn cell_text(cell: &Cell) -> String {
+    let star = if cell.cut_short { "*" } else { "" };
+    match (cell.verdict, &cell.detection) {
+        (Verdict::Caught, Some(detection)) => format!("caught @{} · {}", thousands(detection.schedules), human_seconds(detection.elapsed)),
+        (Verdict::NotRun | Verdict::Interrupted | Verdict::Crash, _) => cell.verdict.word().to_owned(),
+        (Verdict::Timeout, _) => format!("TIMEOUT {}", human_seconds(cell.elapsed)),
+        (verdict, _) => format!("{} {}{star} · {}", verdict.word(), thousands(cell.schedules), human_seconds(cell.elapsed)),
+    }
+}
+
+/// A Markdown table's header: `first`, then a column per backend.
+fn table_header(out: &mut String, first: &str, columns: &[Backend]) {
+    let names: Vec<&str> = columns.iter().map(|backend| backend.name()).collect();
+    let _ = writeln!(out, "| {first} | {} |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(columns.len()));
+}
+
+/// Left-aligned columns, two spaces apart.
+fn aligned(table: &[Vec<String>]) -> String {
+    let width = |column: usize| table.iter().map(|row| row.get(column).map_or(0, |c| c.chars().count())).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..table.first().map_or(0, Vec::len)).map(width).collect();
+    let mut out = String::new();
+    for row in table {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
+pub fn utc(unix: u64) -> String {
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::tests::row;
+    use crate::results::Outcome;
+
+    fn report(rows: Vec<Row>) -> JobReport {
+        JobReport {
+            version: FORMAT_VERSION,
+            started: utc(0),
+            elapsed: 3.0,
+            budget: "test".into(),
+            backends: vec![Backend::Loom, Backend::Shuttle, Backend::Std],
+            patterns: Vec::new(),
+            shards: Vec::new(),
+            interrupted: false,
+            builds: Vec::new(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(utc(1_735_689_599), "2024-12-31 23:59:59");
+    }
+
+    #[test]
+    fn the_judgement_fails_on_failing_models_and_mutants_escaping_everywhere() {
+        let mutant = "q::mutants::x_is_caught";
+        let good = report(vec![
+            row(Backend::Loom, "q::model", Outcome::Passed, false),
+            row(Backend::Loom, mutant, Outcome::Passed, false),
+            row(Backend::Std, mutant, Outcome::Failed, true),
+        ]);
+        assert!(good.judge().ok());
+        let bad = report(vec![row(Backend::Loom, "q::model", Outcome::Failed, false), row(Backend::Shuttle, mutant, Outcome::Failed, false)]);
+        let judgement = bad.judge();
+        assert_eq!(judgement.failures, ["loom q::model"]);
+        assert_eq!(judgement.escaped, [mutant]);
+        assert!(bad.summary().contains("reproduce: cargo test"));
+    }
+
+    #[test]
+    fn reports_render_and_merge() {
+        let mutant = "q::mutants::x_is_caught";
+        let mut first = report(vec![row(Backend::Shuttle, mutant, Outcome::Failed, false)]);
+        first.shards = vec!["1/2".into()];
+        let mut second = report(vec![row(Backend::Shuttle, mutant, Outcome::Passed, false), row(Backend::Std, "q::m", Outcome::Passed, false)]);
+        second.shards = vec!["2/2".into()];
+        let merged = JobReport::merge(vec![first, second]);
+        assert_eq!(merged.shards, ["1/2", "2/2"]);
+        assert!(merged.judge().ok(), "a mutant caught by one seed shard is caught");
+        let markdown = merged.markdown();
+        assert!(markdown.contains("## Mutant detection"), "{markdown}");
+        assert!(markdown.contains("**1/1**"), "{markdown}");
+        let xml = merged.junit().unwrap();
+        assert!(xml.contains("racekit shuttle") && xml.contains("skipped"), "{xml}");
+        let round_trip: JobReport = serde_json::from_str(&serde_json::to_string(&merged).unwrap()).unwrap();
+        assert_eq!(round_trip.rows.len(), 3);
+    }
+}
