@@ -9,7 +9,7 @@
 
 mod checks_only_before_sleeping;
 
-use crate::support::{expect_caught, expect_sound};
+use crate::support::{expect_caught, expect_sound, MODEL_CHECKER};
 use racekit::model::Model;
 use racekit::retry::{Closer, Options, RetryError, SleepUnlessClosed, StopReason};
 use racekit::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -117,8 +117,14 @@ impl LoopUnderTest for Real {
     }
 }
 
+/// How one run of [`close_races_the_loop`] went.
+struct Outcome {
+    attempts: u32,
+    sleep_ended_on_close: bool,
+}
+
 /// The loop on the main thread; a second thread closes the closer at any moment.
-fn close_races_the_loop<L: LoopUnderTest>() {
+fn close_races_the_loop<L: LoopUnderTest>() -> Outcome {
     let closer = Closer::new();
     let ledger = Ledger::default();
     let canceller = {
@@ -132,11 +138,34 @@ fn close_races_the_loop<L: LoopUnderTest>() {
     });
     canceller.join().unwrap();
     ledger.check(result);
+    Outcome { attempts: ledger.attempts.load(Ordering::SeqCst), sleep_ended_on_close: clock.saw_close() }
 }
 
 #[test]
 fn a_close_racing_the_blocking_loop_stops_it_cleanly() {
-    expect_sound(Model::named("retry: close races the blocking loop").preemption_bound(2), close_races_the_loop::<Real>);
+    use std::sync::atomic::AtomicBool as Seen;
+    // Which ways the race went, over every explored schedule. A timed-out wait yields, so
+    // the canceller nearly always closes during the first sleep: shuttle finds a second
+    // attempt in a few schedules per thousand, so only loom (exhaustive) must find it.
+    static BEFORE_ANY_ATTEMPT: Seen = Seen::new(false);
+    static MID_SLEEP: Seen = Seen::new(false);
+    static AFTER_A_RETRY: Seen = Seen::new(false);
+    expect_sound(Model::named("retry: close races the blocking loop").preemption_bound(2), || {
+        let outcome = close_races_the_loop::<Real>();
+        for (seen, happened) in
+            [(&BEFORE_ANY_ATTEMPT, outcome.attempts == 0), (&MID_SLEEP, outcome.sleep_ended_on_close), (&AFTER_A_RETRY, outcome.attempts >= 2)]
+        {
+            seen.fetch_or(happened, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let required = [
+        (&BEFORE_ANY_ATTEMPT, "a close before the first attempt", MODEL_CHECKER),
+        (&MID_SLEEP, "a close ending a sleep", MODEL_CHECKER),
+        (&AFTER_A_RETRY, "a retry before the close", cfg!(racekit_loom)),
+    ];
+    for (seen, what, required) in required {
+        assert!(!required || seen.load(std::sync::atomic::Ordering::Relaxed), "{what} was never explored");
+    }
 }
 
 /// A task waits on `closed()` while another closes: the wait always ends (registering with
@@ -211,7 +240,9 @@ mod mutants {
     fn cancellation_checked_only_before_sleeping_is_caught() {
         let failure = expect_caught(
             Model::named("retry: cancellation checked only before sleeping").preemption_bound(2),
-            close_races_the_loop::<ChecksOnlyBeforeSleeping>,
+            || {
+                close_races_the_loop::<ChecksOnlyBeforeSleeping>();
+            },
         );
         assert_eq!(failure.kind, FailureKind::Panic, "{failure}");
         assert!(failure.message.contains("after the loop's sleep ended on the close"), "{failure}");
