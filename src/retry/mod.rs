@@ -25,7 +25,8 @@
 //! - **Duration.** With `max_duration: Some(d)`, measured by the clock from the start:
 //!   no retry is granted once `d` has elapsed, no sleep extends past the deadline, so no
 //!   attempt starts later than `d` after the start (on a real clock, plus however late the
-//!   operating system wakes the sleeper). The loop therefore returns at most `d` plus the
+//!   operating system wakes the sleeper; for [`AsyncRetry`], plus tokio's rounding of each
+//!   sleep up to a whole millisecond). The loop therefore returns at most `d` plus the
 //!   duration of the last attempt after it started. When the next delay would end past the
 //!   deadline, `preemptive_cancel: true` gives up at once; `false` sleeps only until the
 //!   deadline and makes one last attempt there. (The seed sleeps the whole delay and then
