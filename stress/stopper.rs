@@ -48,6 +48,8 @@ fn task() -> impl Strategy<Value = Task> {
 /// every count against what was spawned.
 fn run_case(tasks: &[Task], stoppers: usize, stubborn: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    // Async tasks are spawned onto this runtime.
+    let _in_runtime = runtime.enter();
     let stopper = Stopper::new();
     let closers_run = Arc::new(AtomicUsize::new(0));
     let (mut threads, mut asyncs, mut waiters) = (Vec::new(), Vec::new(), Vec::new());
@@ -58,15 +60,11 @@ fn run_case(tasks: &[Task], stoppers: usize, stubborn: bool) {
             Task::ThreadReturns => threads.push(stopper.spawn_thread(name, |_| ()).unwrap()),
             Task::ThreadPanics => threads.push(stopper.spawn_thread(name, |_| panic!("a task fails")).unwrap()),
             Task::ThreadUntilCancelled => threads.push(stopper.spawn_thread(name, |cancel| cancel.wait()).unwrap()),
-            Task::AsyncReturns => asyncs.push(runtime.block_on(async {
-                stopper.spawn_task(name, |_| async { tokio::task::yield_now().await }).unwrap()
-            })),
-            Task::AsyncPanics => asyncs.push(runtime.block_on(async {
-                stopper.spawn_task(name, |_| async { panic!("an async task fails") }).unwrap()
-            })),
-            Task::AsyncUntilCancelled => asyncs.push(runtime.block_on(async {
-                stopper.spawn_task(name, |cancel| async move { cancel.cancelled().await }).unwrap()
-            })),
+            Task::AsyncReturns => asyncs.push(stopper.spawn_task(name, |_| tokio::task::yield_now()).unwrap()),
+            Task::AsyncPanics => asyncs.push(stopper.spawn_task(name, |_| async { panic!("an async task fails") }).unwrap()),
+            Task::AsyncUntilCancelled => {
+                asyncs.push(stopper.spawn_task(name, |cancel| async move { cancel.cancelled().await }).unwrap())
+            }
             Task::TokenWaiter => {
                 let token = stopper.cancel_on_quiesce();
                 waiters.push(thread::spawn(move || token.wait()));

@@ -67,6 +67,7 @@ mod token;
 
 pub(crate) use slots::Slots;
 pub use token::CancelToken;
+pub(crate) use token::Signal;
 
 use crate::sync::async_sync::Notify;
 use crate::sync::{thread, Arc, Condvar, Deadline, Mutex};
@@ -163,6 +164,8 @@ struct State {
     closers: Vec<Closer>,
     tokens: Slots<CancelToken>,
     counts: StopReport,
+    /// The counts when the stopper stopped: what every stop call returns.
+    report: StopReport,
 }
 
 struct Shared {
@@ -245,6 +248,7 @@ impl Stopper {
                     closers: Vec::new(),
                     tokens: Slots::default(),
                     counts: StopReport::default(),
+                    report: StopReport::default(),
                 }),
                 changed: Condvar::new(),
                 changed_async: Notify::new(),
@@ -474,7 +478,7 @@ impl Stopper {
                 state.phase = StopperPhase::Closing;
                 Step::RunClosers
             }
-            StopperPhase::Stopped => Step::Done(state.counts),
+            StopperPhase::Stopped => Step::Done(state.report),
             _ => Step::Wait,
         }
     }
@@ -529,7 +533,8 @@ impl Stopper {
                 // Stopped in the critical section that found the stack empty: a closer
                 // added after this sees `Stopped` and runs itself.
                 state.phase = StopperPhase::Stopped;
-                let report = state.counts;
+                state.report = state.counts;
+                let report = state.report;
                 drop(state);
                 self.shared.wake_stoppers();
                 return report;

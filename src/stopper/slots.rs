@@ -55,8 +55,7 @@ impl<T> Slots<T> {
     pub(crate) fn drain(&mut self) -> Vec<T> {
         self.free.clear();
         self.len = 0;
-        let values = std::mem::take(&mut self.entries).into_iter().flatten().collect();
-        values
+        std::mem::take(&mut self.entries).into_iter().flatten().collect()
     }
 }
 

@@ -3,7 +3,9 @@
 //! # Invariants
 //!
 //! - A [`Signal`] goes from unset to set once and never back; exactly one
-//!   [`Signal::set`] call returns `true`.
+//!   [`Signal::set`] call returns `true` (the one whose swap of `flag` saw `false`).
+//! - `flag` is raised before the latch is set and the async waiters are woken, so whoever
+//!   is woken reads it set.
 //! - Blocking waiters wait on the [`Latch`]; async waiters register with the `Notify`
 //!   *before* reading the flag, and `set` raises the flag *before* waking them, so a waiter
 //!   either sees the flag or is registered when the wake-up is sent: no lost wake-up.
@@ -11,6 +13,7 @@
 //! Lock order: the latch's one internal lock; no user code runs under it.
 
 use crate::sync::async_sync::Notify;
+use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, Latch};
 use std::fmt;
 use std::time::Duration;
@@ -18,26 +21,32 @@ use std::time::Duration;
 /// A sticky one-shot signal for both threads and async tasks.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
+    /// The answer to `is_set` without a lock (tasks poll it in loops).
+    flag: AtomicBool,
     set: Latch,
     notify: Notify,
 }
 
 impl Signal {
     pub(crate) fn new() -> Signal {
-        Signal { set: Latch::new(), notify: Notify::new() }
+        Signal { flag: AtomicBool::new(false), set: Latch::new(), notify: Notify::new() }
     }
 
     /// Sets the signal and wakes every waiter; `true` for the one call that set it.
     pub(crate) fn set(&self) -> bool {
-        let first = self.set.set();
-        if first {
-            self.notify.notify_waiters();
+        // AcqRel: the first setter publishes what it did before cancelling to every reader
+        // that sees the flag (Acquire in `is_set`); a later setter sees it.
+        if self.flag.swap(true, Ordering::AcqRel) {
+            return false;
         }
-        first
+        self.set.set();
+        self.notify.notify_waiters();
+        true
     }
 
     pub(crate) fn is_set(&self) -> bool {
-        self.set.is_set()
+        // Acquire: pairs with the setter's swap (see `set`).
+        self.flag.load(Ordering::Acquire)
     }
 
     pub(crate) fn wait(&self) {
