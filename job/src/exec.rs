@@ -310,19 +310,30 @@ fn escape_message(checks: &[CheckLine]) -> String {
     format!("escaped: every one of {} explored schedule(s) passed{cut}", budget::thousands(schedules))
 }
 
-/// The panic libtest captured for `test`: the text between its `---- test stdout ----`
-/// header and the next section.
+/// The panic libtest captured for `test`: from the first `panicked at` line of its
+/// `---- test stdout ----` section (what the test printed before is the models' passing
+/// reports), without libtest's backtrace hint.
 fn libtest_failure(output: &str, test: &str) -> String {
     let header = format!("---- {test} stdout ----");
     let section = match output.find(&header) {
         Some(start) => {
             let body = &output[start + header.len()..];
             let end = ["\n\nfailures:", "\n---- "].iter().filter_map(|marker| body.find(marker)).min().unwrap_or(body.len());
-            body[..end].trim().to_owned()
+            &body[..end]
         }
-        None => tail(output, 15),
+        None => return tail(output, 15),
     };
-    section.lines().take(25).collect::<Vec<_>>().join("\n")
+    let lines: Vec<&str> = section.lines().collect();
+    let from = lines.iter().position(|line| line.contains(" panicked at ")).unwrap_or(0);
+    lines[from..]
+        .iter()
+        .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE=1`"))
+        .take(25)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_owned()
 }
 
 fn tail(text: &str, lines: usize) -> String {
@@ -373,7 +384,7 @@ mod tests {
 
     #[test]
     fn the_captured_panic_is_extracted() {
-        let output = "running 1 test\ntest q::m ... FAILED\n\nfailures:\n\n---- q::m stdout ----\n\nthread 'q::m' panicked at x.rs:1:1:\nboom\n\n\nfailures:\n    q::m\n";
+        let output = "running 1 test\ntest q::m ... FAILED\n\nfailures:\n\n---- q::m stdout ----\nracekit: model `m` passed\n\nthread 'q::m' panicked at x.rs:1:1:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n\nfailures:\n    q::m\n";
         assert_eq!(libtest_failure(output, "q::m"), "thread 'q::m' panicked at x.rs:1:1:\nboom");
     }
 

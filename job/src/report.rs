@@ -319,6 +319,10 @@ impl JobReport {
                         let entry = caught.entry(*backend).or_default();
                         entry.1 += 1;
                         match &cell.detection {
+                            Some(detection) if detection.schedules == 0 => {
+                                entry.0 += 1;
+                                format!("**caught** by its property test, {}", human_seconds(detection.elapsed))
+                            }
                             Some(detection) => {
                                 entry.0 += 1;
                                 entry.2.push(detection.schedules);
@@ -435,6 +439,8 @@ fn test_label(binary: &str, test: &str) -> String {
 fn cell_text(cell: &Cell) -> String {
     let star = if cell.cut_short { "*" } else { "" };
     match (cell.verdict, &cell.detection) {
+        // A property test's assertion, outside any check: no schedules to count.
+        (Verdict::Caught, Some(detection)) if detection.schedules == 0 => format!("caught · {}", human_seconds(detection.elapsed)),
         (Verdict::Caught, Some(detection)) => format!("caught @{} · {}", thousands(detection.schedules), human_seconds(detection.elapsed)),
         (Verdict::NotRun | Verdict::Interrupted | Verdict::Crash, _) => cell.verdict.word().to_owned(),
         (Verdict::Timeout, _) => format!("TIMEOUT {}", human_seconds(cell.elapsed)),

@@ -335,11 +335,12 @@ pub fn escaped_mutants(rows: &[Row]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A mutant test: in a `mutants` module and named `<what is wrong>_is_caught`.
+/// A mutant test: in a `mutants` module and named `<what is wrong>_is_caught` (or
+/// `_are_caught`). Other tests there (a scaffold's soundness check) are models.
 pub fn is_mutant_test(name: &str) -> bool {
     let mut segments = name.split("::");
     let last = name.rsplit("::").next().unwrap_or(name);
-    segments.any(|segment| segment == "mutants") && last.ends_with("_is_caught")
+    segments.any(|segment| segment == "mutants") && (last.ends_with("_is_caught") || last.ends_with("_are_caught"))
 }
 
 /// The pattern a test belongs to: the first segment of its path.
@@ -417,6 +418,7 @@ pub(crate) mod tests {
     fn mutant_tests_are_recognised_by_module_and_name() {
         assert!(is_mutant_test("queue::mutants::a_close_that_wakes_nobody_is_caught"));
         assert!(is_mutant_test("retry::schedule_properties::mutants::jitter_outside_the_band_is_caught"));
+        assert!(is_mutant_test("log_store::mutants::counters_updated_outside_the_lock_are_caught"));
         assert!(!is_mutant_test("pool::mutants::the_mutant_scaffold_is_sound_without_a_bug"));
         assert!(!is_mutant_test("queue::a_lost_wakeup_is_caught"));
         assert_eq!(pattern_of("retry::threads::x"), "retry");
