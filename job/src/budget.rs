@@ -232,9 +232,11 @@ pub fn human_duration(duration: Duration) -> String {
     human_seconds(duration.as_secs_f64())
 }
 
-/// Seconds for people: `0.031 s`, `2.4 s`, `1m 05s`, `1h 02m`.
+/// Seconds for people: `<1 ms`, `0.031 s`, `2.4 s`, `1m 05s`, `1h 02m`.
 pub fn human_seconds(secs: f64) -> String {
-    if secs < 0.1 {
+    if secs < 0.0005 {
+        "<1 ms".to_owned()
+    } else if secs < 0.1 {
         format!("{secs:.3} s")
     } else if secs < 60.0 {
         format!("{secs:.1} s")
@@ -323,5 +325,6 @@ mod tests {
         assert_eq!(thousands(12), "12");
         assert_eq!(human_seconds(65.0), "1m 05s");
         assert_eq!(human_seconds(0.0314), "0.031 s");
+        assert_eq!(human_seconds(0.0001), "<1 ms");
     }
 }

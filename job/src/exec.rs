@@ -196,7 +196,9 @@ impl Runner {
         };
         let last_failure = checks.iter().rev().filter_map(|line| line.failure.as_ref()).find(|failure| !failure.replayed);
         let replay = match outcome {
-            Outcome::Failed | Outcome::Crashed | Outcome::TimedOut if !run.case.mutant => last_failure.map(|failure| {
+            // A failed check is what failed the test (or what it was reporting when it
+            // died); a timeout is about the whole test, so its rerun is the reproduction.
+            Outcome::Failed | Outcome::Crashed if !run.case.mutant => last_failure.map(|failure| {
                 let mut command = failure.replay.command.clone();
                 if run.case.ignored && !command.contains("--include-ignored") {
                     command.push_str(" --include-ignored");

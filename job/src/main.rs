@@ -289,6 +289,10 @@ fn run(args: RunArgs, list_only: bool) -> Result<ExitCode> {
     if args.iterations == Some(0) {
         bail!("--iterations 0 would run nothing and pass vacuously: use at least 1");
     }
+    // Logs of an earlier run would be mistaken for this one's.
+    for backend in &context.backends {
+        let _ = std::fs::remove_dir_all(context.out.join("logs").join(backend.name()));
+    }
     let (built, builds) = context.build_all();
     let mut cases = context.cases(&built, |test| plan::matches_pattern(test, &args.pattern))?;
     if let Some(shard) = args.shard {
