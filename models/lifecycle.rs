@@ -4,7 +4,7 @@
 //! Each scenario is generic over [`LifecycleUnderTest`], so the mutants in [`mutants`] run
 //! the very scenarios the real application passes.
 
-use crate::support::{expect_caught, expect_sound};
+use crate::support::{expect_caught, expect_each_sound, expect_sound};
 use racekit::lifecycle::{Application, Component, ComponentError, LifecyclePhase};
 use racekit::model::Model;
 use racekit::sync::{thread, Arc, Mutex};
@@ -314,16 +314,15 @@ mod mutants {
 
     #[test]
     fn the_mutant_scaffold_is_sound_without_a_bug() {
-        // One model per scenario: loom counts every thread an execution spawns.
-        let scenarios: [(&str, fn()); 4] = [
-            ("rollback", rollback_racing_a_failed_start::<MutantApplication<0>>),
-            ("concurrent starts", concurrent_starts::<MutantApplication<0>>),
-            ("restart", stop_racing_a_restart::<MutantApplication<0>>),
-            ("re-entrant", components_call_back_into_the_application::<MutantApplication<0>>),
-        ];
-        for (name, scenario) in scenarios {
-            expect_sound(Model::named(format!("lifecycle: scaffold, {name}")).preemption_bound(1), scenario);
-        }
+        expect_each_sound(
+            "lifecycle: scaffold",
+            &[
+                ("rollback", rollback_racing_a_failed_start::<MutantApplication<0>>),
+                ("concurrent starts", concurrent_starts::<MutantApplication<0>>),
+                ("restart", stop_racing_a_restart::<MutantApplication<0>>),
+                ("re-entrant", components_call_back_into_the_application::<MutantApplication<0>>),
+            ],
+        );
     }
 
     #[test]

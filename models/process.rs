@@ -6,7 +6,7 @@
 //! threads with a fake [`Spawner`] (shuttle does not model processes; loom cannot run
 //! tokio); the stress suite runs it with real processes.
 
-use crate::support::{expect_caught, expect_sound};
+use crate::support::{expect_caught, expect_each_sound, expect_sound};
 use racekit::model::Model;
 use racekit::output::{OutputLine, OutputStream};
 use racekit::process::callbacks::{CallbackId, OutputCallbacks};
@@ -422,15 +422,14 @@ mod mutants {
 
     #[test]
     fn the_mutant_scaffolds_are_sound_without_a_bug() {
-        // One model per scenario: loom counts every thread an execution spawns.
-        let scenarios: [(&str, fn()); 3] = [
-            ("reserve racing close", reserve_racing_close::<MutantTable<0>>),
-            ("adds racing adds", adds_racing_adds::<MutantCallbacks<0>>),
-            ("re-entrant callback", reentrant_callback_racing_removal::<MutantCallbacks<0>>),
-        ];
-        for (name, scenario) in scenarios {
-            expect_sound(Model::named(format!("process: scaffold, {name}")).preemption_bound(1), scenario);
-        }
+        expect_each_sound(
+            "process: scaffold",
+            &[
+                ("reserve racing close", reserve_racing_close::<MutantTable<0>>),
+                ("adds racing adds", adds_racing_adds::<MutantCallbacks<0>>),
+                ("re-entrant callback", reentrant_callback_racing_removal::<MutantCallbacks<0>>),
+            ],
+        );
     }
 
     #[test]

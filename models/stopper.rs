@@ -4,7 +4,7 @@
 //! Each scenario is generic over [`StopperUnderTest`], so the mutants in [`mutants`] run the
 //! very scenarios the real stopper passes.
 
-use crate::support::{expect_caught, expect_sound};
+use crate::support::{expect_caught, expect_each_sound, expect_sound};
 use racekit::model::Model;
 use racekit::stopper::Stopper;
 use racekit::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -422,17 +422,16 @@ mod mutants {
     fn the_mutant_scaffold_is_sound_without_a_bug() {
         // With no bug switched on the scaffold passes every scenario, so each mutant below
         // is caught for its one bug, not for a flaw in the scaffold.
-        // One model per scenario: loom counts every thread an execution spawns.
-        let scenarios: [(&str, fn()); 5] = [
-            ("admission", admission_racing_stop::<MutantStopper<0>>),
-            ("two tasks", two_tasks_and_stop::<MutantStopper<0>>),
-            ("closer racing stop", closer_added_racing_stop::<MutantStopper<0>>),
-            ("concurrent stops", concurrent_stops_with_a_reentrant_closer::<MutantStopper<0>>),
-            ("token", token_racing_quiesce::<MutantStopper<0>>),
-        ];
-        for (name, scenario) in scenarios {
-            expect_sound(Model::named(format!("stopper: scaffold, {name}")).preemption_bound(1), scenario);
-        }
+        expect_each_sound(
+            "stopper: scaffold",
+            &[
+                ("admission", admission_racing_stop::<MutantStopper<0>>),
+                ("two tasks", two_tasks_and_stop::<MutantStopper<0>>),
+                ("closer racing stop", closer_added_racing_stop::<MutantStopper<0>>),
+                ("concurrent stops", concurrent_stops_with_a_reentrant_closer::<MutantStopper<0>>),
+                ("token", token_racing_quiesce::<MutantStopper<0>>),
+            ],
+        );
     }
 
     fn mentions_any(failure: &racekit::model::Failure, needles: &[&str]) -> bool {

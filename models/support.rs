@@ -43,3 +43,13 @@ pub fn scenario_cases(default_cases: u32) -> proptest::test_runner::Config {
         ..proptest::test_runner::Config::default()
     }
 }
+
+/// Runs each named scenario as a sound model of its own, at preemption bound 1 (for mutant
+/// scaffolds: the scenarios with no bug switched on). One model per scenario, not one body
+/// chaining them: loom counts every thread an execution spawns.
+#[track_caller]
+pub fn expect_each_sound(prefix: &str, scenarios: &[(&str, fn())]) {
+    for &(name, scenario) in scenarios {
+        expect_sound(Model::named(format!("{prefix}, {name}")).preemption_bound(1), scenario);
+    }
+}

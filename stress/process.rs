@@ -49,6 +49,8 @@ enum Op {
     Stop(usize),
     /// Waits for the n-th started process to end on its own (only for kinds that do).
     Wait(usize),
+    /// Kills the n-th started process through its handle and waits for the reap.
+    Kill(usize),
     StopAll,
     /// Adds a callback that counts lines, and removes it at the next such op.
     ToggleCallback,
@@ -66,6 +68,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => kind.prop_map(Op::Start),
         2 => (0usize..8).prop_map(Op::Stop),
         2 => (0usize..8).prop_map(Op::Wait),
+        1 => (0usize..8).prop_map(Op::Kill),
         1 => Just(Op::StopAll),
         1 => Just(Op::ToggleCallback),
     ]
@@ -150,6 +153,12 @@ async fn run_case(ops: Vec<Op>) {
                     }
                 }
             }
+            Op::Kill(n) if !started.is_empty() => {
+                let handle = &started[n % started.len()].handle;
+                handle.kill();
+                let exit = handle.wait().await.expect("the wait succeeds");
+                assert!(exit.killed || exit.signal.is_none(), "{exit:?}");
+            }
             Op::StopAll => {
                 let stopped = manager.stop_all().await.expect("every stop succeeds");
                 assert!(stopped.iter().all(|(_, exit)| exit.killed || exit.signal.is_none()));
@@ -161,7 +170,7 @@ async fn run_case(ops: Vec<Op>) {
                     extra = Some(manager.add_callback(move |_: &OutputLine| *counted.lock().unwrap() += 1));
                 }
             },
-            Op::Stop(_) | Op::Wait(_) => {}
+            Op::Stop(_) | Op::Wait(_) | Op::Kill(_) => {}
         }
     }
     manager.shutdown().await.expect("every stop succeeds");

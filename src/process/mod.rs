@@ -50,6 +50,7 @@ pub use tokio_child::{PipeLines, TokioChild, TokioSpawner};
 
 use crate::error_collector::{ErrorCollector, Errors};
 use crate::output::{OutputLine, OutputStream};
+use crate::stopper::CancelToken;
 use crate::sync::Arc;
 use crate::time::Clock;
 use callbacks::{CallbackId, OutputCallbacks};
@@ -223,6 +224,7 @@ pub trait OutputSource: Send + 'static {
 pub struct ProcessHandle {
     name: std::sync::Arc<str>,
     pid: Option<u32>,
+    kill: CancelToken,
     exit: Arc<ExitSlot>,
 }
 
@@ -235,6 +237,12 @@ impl ProcessHandle {
     /// Its operating-system process id.
     pub fn pid(&self) -> Option<u32> {
         self.pid
+    }
+
+    /// Asks its supervisor to kill it (and its process group), without waiting; a no-op once
+    /// it has ended. [`wait`](Self::wait) then reports the reap.
+    pub fn kill(&self) {
+        self.kill.cancel();
     }
 
     /// How it ended, if it has.
@@ -340,14 +348,13 @@ impl<S: Spawner> ProcessManager<S> {
         let (child, output) = match shared.spawner.spawn(spec) {
             Ok(spawned) => spawned,
             Err(source) => {
-                let error = ProcessFailure::from(io::Error::new(source.kind(), source.to_string()));
-                shared.table.finish(&entry, Err(error));
+                shared.table.finish(&entry, Err(ProcessFailure { kind: source.kind(), message: source.to_string() }));
                 return Err(StartError::Spawn { name: name.to_owned(), source });
             }
         };
         let pid = child.pid();
         shared.table.set_pid(&entry, pid);
-        let handle = ProcessHandle { name: entry.name.clone(), pid, exit: entry.exit.clone() };
+        let handle = ProcessHandle { name: entry.name.clone(), pid, kill: entry.kill.clone(), exit: entry.exit.clone() };
         let supervisor = Supervisor { shared: self.shared.clone(), entry, finished: false };
         drop(crate::sync::task::spawn(supervisor.run(child, output)));
         Ok(handle)
