@@ -118,10 +118,18 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
     let deadline = run.deadline();
     let mut phases = Vec::new();
     let mut explored = 0;
-    for (member, iterations) in portfolio(run) {
+    let members = portfolio(run);
+    let count = members.len();
+    for (index, (member, iterations)) in members.into_iter().enumerate() {
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             break;
         }
+        // A time budget is shared by the members still to run: with more schedules than
+        // the time allows, the first member must not take it all from the others.
+        let deadline = deadline.map(|deadline| {
+            let now = Instant::now();
+            now + deadline.saturating_duration_since(now) / (count - index) as u32
+        });
         let executions = Arc::new(AtomicU64::new(0));
         let scheduler = Budgeted { inner: member.scheduler(iterations), executions: executions.clone(), deadline };
         let runner = shuttle::Runner::new(scheduler, config());
