@@ -150,7 +150,7 @@ fn a_close_racing_the_blocking_loop_stops_it_cleanly() {
     static BEFORE_ANY_ATTEMPT: Seen = Seen::new(false);
     static MID_SLEEP: Seen = Seen::new(false);
     static AFTER_A_RETRY: Seen = Seen::new(false);
-    expect_sound(Model::named("retry: close races the blocking loop").preemption_bound(2), || {
+    let report = expect_sound(Model::named("retry: close races the blocking loop").preemption_bound(2), || {
         let outcome = close_races_the_loop::<Real>();
         for (seen, happened) in
             [(&BEFORE_ANY_ATTEMPT, outcome.attempts == 0), (&MID_SLEEP, outcome.sleep_ended_on_close), (&AFTER_A_RETRY, outcome.attempts >= 2)]
@@ -163,8 +163,10 @@ fn a_close_racing_the_blocking_loop_stops_it_cleanly() {
         (&MID_SLEEP, "a close ending a sleep", MODEL_CHECKER),
         (&AFTER_A_RETRY, "a retry before the close", cfg!(racekit_loom)),
     ];
+    // A time budget or a replay explores less than the whole space: then nothing is owed.
+    let explored_fully = crate::support::explored_fully(&report);
     for (seen, what, required) in required {
-        assert!(!required || seen.load(std::sync::atomic::Ordering::Relaxed), "{what} was never explored");
+        assert!(!required || !explored_fully || seen.load(std::sync::atomic::Ordering::Relaxed), "{what} was never explored");
     }
 }
 

@@ -53,3 +53,10 @@ pub fn expect_each_sound(prefix: &str, scenarios: &[(&str, fn())]) {
         expect_sound(Model::named(format!("{prefix}, {name}")).preemption_bound(1), scenario);
     }
 }
+
+/// Whether a check ran its whole budget: every phase complete (no time budget cut it
+/// short) and at least one phase (not skipped by a replay of another check). Tests that
+/// assert what exploration *reached* only owe that when this holds.
+pub fn explored_fully(report: &Report) -> bool {
+    !report.phases.is_empty() && report.phases.iter().all(|phase| phase.complete)
+}

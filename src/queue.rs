@@ -158,6 +158,7 @@ impl Wake<'_> {
 /// microsecond or so then costs no sleep and no wake-up system call. The copy is only a
 /// hint; the waiter always re-checks under the lock. Under the model checkers spinning
 /// would only add states that mean nothing, so it is compiled out.
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
 const SPIN_STEPS: u32 = 10;
 
 #[derive(Debug, Default)]

@@ -195,7 +195,8 @@ impl Selection {
         backends.dedup();
         let interrupted = Arc::new(AtomicBool::new(false));
         let flag = interrupted.clone();
-        // Children run in their own process groups: only the job hears Ctrl-C, and stops
+        // Children run in their own process groups: only the job hears Ctrl-C (and, with
+        // ctrlc's `termination` feature, SIGTERM from a CI runner cancelling it), and stops
         // them itself. (Builds share the job's group: cargo stops on its own.)
         if let Err(error) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
             eprintln!("racekit: Ctrl-C will not stop cleanly: {error}");

@@ -117,11 +117,14 @@ pub(crate) struct Requested {
     pub std_run_timeout: Option<Duration>,
 }
 
-fn var(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Where settings come from: the process environment, or a fixed table in tests.
+type Lookup<'a> = &'a dyn Fn(&'static str) -> Option<String>;
+
+fn process_environment(name: &'static str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
-fn parse_number(name: &'static str, expected: &'static str) -> Result<Option<u64>, SettingsError> {
+fn parse_number(var: Lookup<'_>, name: &'static str, expected: &'static str) -> Result<Option<u64>, SettingsError> {
     match var(name) {
         None => Ok(None),
         Some(value) => value.trim().parse::<u64>().map(Some).map_err(|_| SettingsError::InvalidEnvironment {
@@ -132,7 +135,7 @@ fn parse_number(name: &'static str, expected: &'static str) -> Result<Option<u64
     }
 }
 
-fn parse_seconds(name: &'static str) -> Result<Option<Duration>, SettingsError> {
+fn parse_seconds(var: Lookup<'_>, name: &'static str) -> Result<Option<Duration>, SettingsError> {
     match var(name) {
         None => Ok(None),
         Some(value) => match value.trim().parse::<f64>() {
@@ -149,7 +152,14 @@ fn parse_seconds(name: &'static str) -> Result<Option<Duration>, SettingsError> 
 impl Settings {
     /// Resolves the settings for the current backend.
     pub(crate) fn resolve(requested: &Requested) -> Result<Settings, SettingsError> {
-        let preemption_bound = parse_number("LOOM_MAX_PREEMPTIONS", "a preemption bound such as 2")?
+        Settings::resolve_with(requested, &process_environment)
+    }
+
+    /// Resolves against `lookup` instead of the process environment.
+    fn resolve_with(requested: &Requested, lookup: Lookup<'_>) -> Result<Settings, SettingsError> {
+        let non_empty = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
+        let var: Lookup<'_> = &non_empty;
+        let preemption_bound = parse_number(var, "LOOM_MAX_PREEMPTIONS", "a preemption bound such as 2")?
             .map(|n| n as usize)
             .or(requested.preemption_bound)
             .unwrap_or(DEFAULT_PREEMPTION_BOUND);
@@ -158,7 +168,7 @@ impl Settings {
         } else {
             DEFAULT_SHUTTLE_ITERATIONS
         };
-        let iterations = parse_number("RACEKIT_ITERATIONS", "a number of schedules such as 2000")?
+        let iterations = parse_number(var, "RACEKIT_ITERATIONS", "a number of schedules such as 2000")?
             .map(|n| n as usize)
             .or(requested.iterations)
             .unwrap_or(default_iterations);
@@ -173,7 +183,7 @@ impl Settings {
             })?,
             None => requested.scheduler.unwrap_or(SchedulerChoice::Portfolio),
         };
-        let pct_depth = parse_number("RACEKIT_PCT_DEPTH", "a PCT depth such as 3")?
+        let pct_depth = parse_number(var, "RACEKIT_PCT_DEPTH", "a PCT depth such as 3")?
             .map(|n| n as usize)
             .or(requested.pct_depth)
             .unwrap_or(DEFAULT_PCT_DEPTH);
@@ -189,8 +199,8 @@ impl Settings {
             })?,
             None => requested.seed.unwrap_or(DEFAULT_SEED),
         };
-        let time_budget = parse_seconds("RACEKIT_TIME_BUDGET")?.or(requested.time_budget);
-        let std_run_timeout = parse_seconds("RACEKIT_STD_RUN_TIMEOUT")?
+        let time_budget = parse_seconds(var, "RACEKIT_TIME_BUDGET")?.or(requested.time_budget);
+        let std_run_timeout = parse_seconds(var, "RACEKIT_STD_RUN_TIMEOUT")?
             .or(requested.std_run_timeout)
             .unwrap_or(DEFAULT_STD_RUN_TIMEOUT);
         Ok(Settings {
@@ -204,5 +214,43 @@ impl Settings {
             replay: var("RACEKIT_REPLAY"),
             report_file: var("RACEKIT_REPORT_FILE").map(Into::into),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(requested: &Requested, environment: &[(&'static str, &str)]) -> Result<Settings, SettingsError> {
+        let lookup = |name: &'static str| environment.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned());
+        Settings::resolve_with(requested, &lookup)
+    }
+
+    #[test]
+    fn a_zero_budget_is_refused_with_what_to_do() {
+        let error = resolve(&Requested { iterations: Some(0), ..Requested::default() }, &[]).unwrap_err();
+        assert_eq!(error, SettingsError::ZeroBudget { what: "the number of iterations" });
+        assert!(error.to_string().contains("use at least 1"), "{error}");
+        let error = resolve(&Requested { pct_depth: Some(0), ..Requested::default() }, &[]).unwrap_err();
+        assert!(error.to_string().contains("depth of at least 1"), "{error}");
+    }
+
+    #[test]
+    fn invalid_environment_values_name_the_variable_and_what_it_takes() {
+        let error = resolve(&Requested::default(), &[("RACEKIT_SCHEDULER", "fifo")]).unwrap_err();
+        assert!(error.to_string().contains("RACEKIT_SCHEDULER=\"fifo\"") && error.to_string().contains("portfolio, pct or random"), "{error}");
+        let error = resolve(&Requested::default(), &[("RACEKIT_TIME_BUDGET", "-3")]).unwrap_err();
+        assert!(error.to_string().contains("positive number of seconds"), "{error}");
+        let error = resolve(&Requested::default(), &[("LOOM_MAX_PREEMPTIONS", "two")]).unwrap_err();
+        assert!(error.to_string().contains("LOOM_MAX_PREEMPTIONS"), "{error}");
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_builder_and_the_builder_over_the_defaults() {
+        let requested = Requested { iterations: Some(10), preemption_bound: Some(1), ..Requested::default() };
+        let settings = resolve(&requested, &[("RACEKIT_ITERATIONS", "99")]).unwrap();
+        assert_eq!((settings.iterations, settings.preemption_bound), (99, 1));
+        let settings = resolve(&Requested::default(), &[("RACEKIT_SEED", " ")]).unwrap();
+        assert_eq!(settings.seed, DEFAULT_SEED, "a blank variable counts as unset");
     }
 }
