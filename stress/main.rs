@@ -15,6 +15,7 @@ mod lifecycle;
 mod log_store;
 mod pool;
 mod process;
+mod process_logs;
 mod queue;
 mod retry;
 mod stopper;
