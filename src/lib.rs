@@ -57,8 +57,21 @@
 //!
 //! ## The patterns
 //!
-//! Each is built on the facade, so each is model-checked by the same harness:
-//! [`error_collector`], [`bounded_slice`], [`queue`] (more in the modules below).
+//! Each is built on the facade, so each is model-checked by the same harness, and each
+//! module documents its guarantees, invariants and lock order:
+//!
+//! | module | pattern |
+//! |---|---|
+//! | [`queue`] | bounded blocking MPMC queue with close, drain and evict-oldest |
+//! | [`error_collector`] | errors of concurrent operations, every one kept |
+//! | [`bounded_slice`] | a collection keeping the newest items, evictions counted |
+//! | [`event_bus`] | handlers per event kind, a bounded worker pool, backpressure policies |
+//! | [`stopper`] | task admission until quiesce, cancel tokens, closers exactly once |
+//! | [`lifecycle`] | ordered start with rollback, reverse stop |
+//! | [`process`] | real child processes, output callbacks, no orphans |
+//! | [`retry`] | jittered exponential backoff with injected clock and RNG |
+//! | [`pool`] | connection pool with Go `database/sql` semantics, FIFO waiters |
+//! | [`log_store`] | bounded log ring with a per-process index |
 //!
 //! ## Backends and what they cannot see
 //!
