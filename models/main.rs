@@ -17,6 +17,7 @@
 mod support;
 
 mod bounded_slice;
+mod detectors;
 mod error_collector;
 mod event_bus;
 mod harness;

@@ -11,9 +11,10 @@
 //!   called `check`, so the thread-local current context is already the check's; on real
 //!   threads a spawned thread installs its parent's context for its lifetime.
 
+use crate::sync::lock_order::LockOrder;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// State shared by every task of one run of a check body.
 #[derive(Debug)]
@@ -31,6 +32,8 @@ pub(crate) struct CheckContext {
     /// model checkers fail an execution on any thread's panic themselves).
     #[cfg(not(any(racekit_loom, racekit_shuttle)))]
     panics: Mutex<Vec<String>>,
+    /// Locks held and lock-order edges of this run.
+    lock_order: Mutex<LockOrder>,
 }
 
 thread_local! {
@@ -48,6 +51,7 @@ impl CheckContext {
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             #[cfg(not(any(racekit_loom, racekit_shuttle)))]
             panics: Mutex::new(Vec::new()),
+            lock_order: Mutex::new(LockOrder::default()),
         })
     }
 
@@ -60,6 +64,12 @@ impl CheckContext {
         self.loom_choices.store(0, Ordering::Relaxed);
         self.seed.store(seed, Ordering::Relaxed);
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = fastrand::Rng::with_seed(seed);
+        *self.lock_order() = LockOrder::default();
+    }
+
+    /// The lock-order state of the current run.
+    pub(crate) fn lock_order(&self) -> MutexGuard<'_, LockOrder> {
+        self.lock_order.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes one of the execution's loom choice threads; `false` once they are spent.

@@ -20,6 +20,10 @@
 //! - **shuttle**: every atomic access is `SeqCst` (no weak-memory bugs); its `Arc` is std's
 //!   (no leak detection); time is not modelled; PCT needs two or more threads and can starve
 //!   a freshly spawned thread (the portfolio's random scheduler covers that).
+//! - **all**: a lock taken again by its holder or in an order that can deadlock with
+//!   another thread's is reported from any schedule (see
+//!   [lock-order checking](crate::sync#lock-order-checking)); plain shared fields in a
+//!   [`RaceCell`](crate::sync::RaceCell) are checked for data races.
 //! - **std**: finds only what happens to occur; use it for load, leaks and bounds, not for
 //!   proof. A std replay fixes the seed (every random choice), not the OS interleaving, so
 //!   it is retried up to ten times.

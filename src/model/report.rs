@@ -58,13 +58,18 @@ pub enum FailureKind {
     StepBound,
     /// A run on real threads did not finish within the run timeout.
     Hang,
+    /// Two accesses to a [`RaceCell`](crate::sync::RaceCell), one of them a write, were not
+    /// ordered by the program's synchronization.
+    DataRace,
 }
 
 impl FailureKind {
     /// Classifies a panic message from the body or a model checker.
     pub(crate) fn classify(message: &str) -> FailureKind {
         let lower = message.to_ascii_lowercase();
-        if lower.contains("deadlock") {
+        if lower.contains("data race") || lower.contains("causality violation") {
+            FailureKind::DataRace
+        } else if lower.contains("deadlock") {
             FailureKind::Deadlock
         } else if lower.starts_with("leaked task") {
             FailureKind::LeakedTasks
@@ -84,6 +89,7 @@ impl fmt::Display for FailureKind {
             FailureKind::LeakedTasks => "leaked tasks",
             FailureKind::StepBound => "step bound exceeded (livelock?)",
             FailureKind::Hang => "hang",
+            FailureKind::DataRace => "data race",
         })
     }
 }

@@ -1,8 +1,9 @@
 //! Condition variable over the selected backend, taking the facade's [`MutexGuard`].
 
-use super::backend::{self, LeakOnUnwind};
+use super::backend;
 use super::lock::MutexGuard;
 use super::perturb;
+use std::panic::Location;
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
@@ -58,17 +59,16 @@ impl Condvar {
     }
 
     /// Releases the lock, blocks until notified (or woken spuriously), and re-acquires it.
+    #[track_caller]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         perturb::point();
-        let lock = guard.lock;
-        let inner = self
-            .inner
-            .wait(guard.inner.into_inner())
-            .unwrap_or_else(PoisonError::into_inner);
-        MutexGuard { inner: LeakOnUnwind::new(inner), lock }
+        let (inner, lock) = guard.into_wait();
+        let inner = self.inner.wait(inner).unwrap_or_else(PoisonError::into_inner);
+        MutexGuard::after_wait(inner, lock, Location::caller())
     }
 
     /// Waits until `blocked` returns `false`, re-checking after every wake-up.
+    #[track_caller]
     pub fn wait_while<'a, T, F>(&self, mut guard: MutexGuard<'a, T>, mut blocked: F) -> MutexGuard<'a, T>
     where
         F: FnMut(&mut T) -> bool,
@@ -90,6 +90,7 @@ impl Condvar {
     /// thread would notify reports a deadlock: code that only makes progress through its
     /// timeouts is polling, and the checker says so. Under loom the choice costs one model
     /// thread (of loom's five).
+    #[track_caller]
     pub fn wait_timeout<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -99,7 +100,7 @@ impl Condvar {
         {
             let _ = timeout;
             if crate::model::choose() {
-                let lock = guard.lock;
+                let lock = guard.mutex();
                 drop(guard);
                 super::thread::yield_now();
                 (lock.lock(), true)
@@ -110,17 +111,15 @@ impl Condvar {
         #[cfg(not(any(racekit_loom, racekit_shuttle)))]
         {
             perturb::point();
-            let lock = guard.lock;
-            let (inner, result) = self
-                .inner
-                .wait_timeout(guard.inner.into_inner(), timeout)
-                .unwrap_or_else(PoisonError::into_inner);
-            (MutexGuard { inner: LeakOnUnwind::new(inner), lock }, result.timed_out())
+            let (inner, lock) = guard.into_wait();
+            let (inner, result) = self.inner.wait_timeout(inner, timeout).unwrap_or_else(PoisonError::into_inner);
+            (MutexGuard::after_wait(inner, lock, Location::caller()), result.timed_out())
         }
     }
 
     /// Waits for a notification or until `deadline`; returns the guard and whether the
     /// deadline passed. See [`wait_timeout`](Self::wait_timeout) for the model checkers.
+    #[track_caller]
     pub fn wait_until<'a, T>(&self, guard: MutexGuard<'a, T>, deadline: Deadline) -> (MutexGuard<'a, T>, bool) {
         self.wait_timeout(guard, deadline.remaining())
     }

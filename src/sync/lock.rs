@@ -1,15 +1,19 @@
 //! `Mutex` and `RwLock` without poisoning, over the selected backend.
 
 use super::backend::{self, LeakOnUnwind};
+use super::lock_order::{new_lock_id, HeldLock, LockId, Mode};
 use super::perturb;
 use std::fmt;
+use std::panic::Location;
 use std::ops::{Deref, DerefMut};
 use std::sync::PoisonError;
 
 /// A mutual-exclusion lock over the selected backend.
 ///
 /// Unlike `std::sync::Mutex`, [`lock`](Mutex::lock) returns the guard directly: a panic
-/// while the lock is held does not poison it.
+/// while the lock is held does not poison it. Inside a check, taking it again on the thread
+/// that holds it, or taking locks in an order that can deadlock with another thread, fails
+/// the check before the thread blocks (see [lock-order checking](crate::sync#lock-order-checking)).
 ///
 /// # Examples
 ///
@@ -20,21 +24,22 @@ use std::sync::PoisonError;
 /// *counter.lock() += 1;
 /// assert_eq!(*counter.lock(), 1);
 /// ```
-#[derive(Default)]
 pub struct Mutex<T: ?Sized> {
+    id: LockId,
     inner: backend::Mutex<T>,
 }
 
 /// The guard of a [`Mutex`]; the lock is released when it is dropped.
 pub struct MutexGuard<'a, T: ?Sized> {
-    pub(super) inner: LeakOnUnwind<backend::MutexGuard<'a, T>>,
-    pub(super) lock: &'a Mutex<T>,
+    inner: LeakOnUnwind<backend::MutexGuard<'a, T>>,
+    lock: &'a Mutex<T>,
+    _held: HeldLock,
 }
 
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`.
     pub fn new(value: T) -> Self {
-        Mutex { inner: backend::Mutex::new(value) }
+        Mutex { id: new_lock_id(), inner: backend::Mutex::new(value) }
     }
 
     /// Consumes the mutex and returns its value.
@@ -45,13 +50,16 @@ impl<T> Mutex<T> {
 
 impl<T: ?Sized> Mutex<T> {
     /// Blocks until the lock is acquired.
+    #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         perturb::point();
+        let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        MutexGuard { inner: LeakOnUnwind::new(guard), lock: self }
+        MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held }
     }
 
     /// Acquires the lock if it is free, without blocking.
+    #[track_caller]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         perturb::point();
         let guard = match self.inner.try_lock() {
@@ -59,12 +67,43 @@ impl<T: ?Sized> Mutex<T> {
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        Some(MutexGuard { inner: LeakOnUnwind::new(guard), lock: self })
+        let held = HeldLock::acquired_without_blocking(self.id, Mode::Exclusive, Location::caller());
+        Some(MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held })
     }
 
     /// Mutable access without locking (the borrow proves exclusivity).
     pub fn get_mut(&mut self) -> &mut T {
         self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// For a condition-variable wait: the backend guard to wait with and the lock it
+    /// belongs to. The lock no longer counts as held by this thread.
+    pub(super) fn into_wait(self) -> (backend::MutexGuard<'a, T>, &'a Mutex<T>) {
+        (self.inner.into_inner(), self.lock)
+    }
+
+    /// After a condition-variable wait re-acquired the lock: a blocking acquisition.
+    pub(super) fn after_wait(
+        inner: backend::MutexGuard<'a, T>,
+        lock: &'a Mutex<T>,
+        at: &'static Location<'static>,
+    ) -> Self {
+        let held = HeldLock::acquire(lock.id, Mode::Exclusive, at);
+        MutexGuard { inner: LeakOnUnwind::new(inner), lock, _held: held }
+    }
+
+    /// The lock this guard holds.
+    #[cfg(any(racekit_loom, racekit_shuttle))]
+    pub(super) fn mutex(&self) -> &'a Mutex<T> {
+        self.lock
     }
 }
 
@@ -105,21 +144,27 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 /// config.write().push(3);
 /// assert_eq!(*config.read(), [1, 2, 3]);
 /// ```
-#[derive(Default)]
 pub struct RwLock<T: ?Sized> {
+    id: LockId,
     inner: backend::RwLock<T>,
 }
 
 /// Shared access to the value of an [`RwLock`].
-pub struct RwLockReadGuard<'a, T: ?Sized>(LeakOnUnwind<backend::RwLockReadGuard<'a, T>>);
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    inner: LeakOnUnwind<backend::RwLockReadGuard<'a, T>>,
+    _held: HeldLock,
+}
 
 /// Exclusive access to the value of an [`RwLock`].
-pub struct RwLockWriteGuard<'a, T: ?Sized>(LeakOnUnwind<backend::RwLockWriteGuard<'a, T>>);
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    inner: LeakOnUnwind<backend::RwLockWriteGuard<'a, T>>,
+    _held: HeldLock,
+}
 
 impl<T> RwLock<T> {
     /// A new unlocked lock holding `value`.
     pub fn new(value: T) -> Self {
-        RwLock { inner: backend::RwLock::new(value) }
+        RwLock { id: new_lock_id(), inner: backend::RwLock::new(value) }
     }
 
     /// Consumes the lock and returns its value.
@@ -130,24 +175,32 @@ impl<T> RwLock<T> {
 
 impl<T: ?Sized> RwLock<T> {
     /// Blocks until shared access is granted.
+    #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         perturb::point();
-        RwLockReadGuard(LeakOnUnwind::new(
-            self.inner.read().unwrap_or_else(PoisonError::into_inner),
-        ))
+        let held = HeldLock::acquire(self.id, Mode::Shared, Location::caller());
+        let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        RwLockReadGuard { inner: LeakOnUnwind::new(guard), _held: held }
     }
 
     /// Blocks until exclusive access is granted.
+    #[track_caller]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         perturb::point();
-        RwLockWriteGuard(LeakOnUnwind::new(
-            self.inner.write().unwrap_or_else(PoisonError::into_inner),
-        ))
+        let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
+        let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        RwLockWriteGuard { inner: LeakOnUnwind::new(guard), _held: held }
     }
 
     /// Mutable access without locking (the borrow proves exclusivity).
     pub fn get_mut(&mut self) -> &mut T {
         self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    fn default() -> Self {
+        RwLock::new(T::default())
     }
 }
 
@@ -160,19 +213,19 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
 impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        self.0.get()
+        self.inner.get()
     }
 }
 
 impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
-        self.0.get()
+        self.inner.get()
     }
 }
 
 impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
-        self.0.get_mut()
+        self.inner.get_mut()
     }
 }

@@ -29,6 +29,24 @@
 //!   a panic (a detected deadlock, for one). Leaking them on that path keeps a failing model
 //!   a reported failure instead of an abort.
 //!
+//! # Data races on plain fields
+//!
+//! Atomics and locks are checked by the backends themselves; the plain fields a program
+//! shares go in a [`RaceCell`], and an access not ordered against a conflicting one fails
+//! the check with "data race" (loom and shuttle by happens-before, real threads when the
+//! accesses overlap in time).
+//!
+//! # Lock-order checking
+//!
+//! Inside a check, every blocking [`Mutex::lock`], [`RwLock::read`] and [`RwLock::write`]
+//! records which locks the thread already holds. The acquisition fails the check (as a
+//! "deadlock", before the thread blocks) when the thread already holds that lock, or when
+//! taking it closes a cycle with other threads' lock orders (A then B on one thread, B
+//! then A on another): the deadlock is reported from any schedule in which both orders
+//! occur, not only from the one where the threads collide. Cycles all of whose edges were
+//! taken under one common lock, and cycles where two readers would share a lock, cannot
+//! deadlock and are not reported. Outside a check nothing is recorded.
+//!
 //! # Invariants
 //!
 //! The wrappers add no synchronization of their own: every happens-before edge comes from
@@ -47,7 +65,9 @@ mod backend;
 mod condvar;
 mod latch;
 mod lock;
+pub(crate) mod lock_order;
 pub mod mpsc;
+mod race_cell;
 pub(crate) mod perturb;
 pub mod task;
 pub mod thread;
@@ -57,6 +77,7 @@ pub use arc::Arc;
 pub use condvar::{Condvar, Deadline};
 pub use latch::Latch;
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use race_cell::RaceCell;
 pub use unwind::catch_unwind;
 
 /// Atomic integer and boolean types of the selected backend.
@@ -65,9 +86,34 @@ pub use unwind::catch_unwind;
 /// are treated as `AcqRel` (see the crate documentation for what each backend cannot see).
 pub mod atomic {
     pub use super::backend::atomic::{
-        AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize,
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize,
         Ordering,
     };
+}
+
+/// Hints to the scheduler of the selected backend.
+pub mod hint {
+    /// Marks one turn of a busy-wait loop: the processor's spin hint on real threads, a
+    /// yield under the model checkers (which otherwise report a spin loop as a livelock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use racekit::sync::{atomic::{AtomicBool, Ordering}, hint};
+    ///
+    /// let ready = AtomicBool::new(true);
+    /// while !ready.load(Ordering::Acquire) {
+    ///     hint::spin_loop();
+    /// }
+    /// ```
+    pub fn spin_loop() {
+        #[cfg(racekit_loom)]
+        loom::hint::spin_loop();
+        #[cfg(racekit_shuttle)]
+        shuttle::hint::spin_loop();
+        #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+        std::hint::spin_loop();
+    }
 }
 
 /// Async primitives (tokio's `sync` module). Under `--cfg racekit_shuttle` these are

@@ -20,15 +20,25 @@ mod imp {
     }
 
     pub(crate) fn point() {
+        // One point in 64 sleeps briefly: long enough for the other core's thread to run a
+        // whole critical section.
+        linger(64, 15, std::time::Duration::from_micros(20));
+    }
+
+    /// Inside an access to a [`RaceCell`](crate::sync::RaceCell): lingers often, so that an
+    /// unsynchronized access from another thread lands while this one is in progress.
+    pub(crate) fn access_window() {
+        linger(8, 3, std::time::Duration::from_micros(50));
+    }
+
+    /// Inside a check: one roll in `out_of` sleeps for `sleep`, `yields` rolls yield.
+    fn linger(out_of: u32, yields: u32, sleep: std::time::Duration) {
         if ACTIVE_CHECKS.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let roll = RNG.with(|rng| rng.borrow_mut().as_mut().map(|rng| rng.u32(..64)));
-        match roll {
-            // One point in 64 sleeps briefly: long enough for the other core's thread to
-            // run a whole critical section.
-            Some(0) => std::thread::sleep(std::time::Duration::from_micros(20)),
-            Some(1..=15) => std::thread::yield_now(),
+        match RNG.with(|rng| rng.borrow_mut().as_mut().map(|rng| rng.u32(..out_of))) {
+            Some(0) => std::thread::sleep(sleep),
+            Some(roll) if roll <= yields => std::thread::yield_now(),
             _ => {}
         }
     }
@@ -60,6 +70,9 @@ mod imp {
 mod imp {
     #[inline(always)]
     pub(crate) fn point() {}
+
+    #[inline(always)]
+    pub(crate) fn access_window() {}
 }
 
 pub(crate) use imp::*;

@@ -1,7 +1,9 @@
 //! Threads over the selected backend, counted as live tasks of the surrounding check.
 
 use super::backend;
+use super::perturb;
 use crate::model::context;
+use std::time::Duration;
 
 /// Owned permission to join a thread spawned with [`spawn`].
 #[derive(Debug)]
@@ -53,6 +55,74 @@ where
 /// livelock (step bound exceeded).
 pub fn yield_now() {
     backend::thread::yield_now();
+}
+
+/// Sleeps for `duration` on real threads. Under the model checkers time is not modelled:
+/// the call is a scheduling point (like [`yield_now`]) and returns at once, so a model
+/// that needs "the other thread ran meanwhile" gets that from the checker, not the clock.
+pub fn sleep(duration: Duration) {
+    #[cfg(any(racekit_loom, racekit_shuttle))]
+    {
+        let _ = duration;
+        backend::thread::yield_now();
+    }
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    std::thread::sleep(duration);
+}
+
+/// Blocks the calling thread until its [`Thread::unpark`] is called (or spuriously, as
+/// `std::thread::park` may). A token makes an `unpark` before the `park` count: the park
+/// then returns at once. Always re-check the condition you parked for in a loop.
+///
+/// Under the model checkers a thread parked with no unpark coming is a deadlock, and is
+/// reported as one: the lost-wakeup bugs of hand-written parkers are what this finds.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::{thread, atomic::{AtomicBool, Ordering}, Arc};
+///
+/// let ready = Arc::new(AtomicBool::new(false));
+/// let waiter = thread::current();
+/// let setter = {
+///     let ready = ready.clone();
+///     thread::spawn(move || {
+///         ready.store(true, Ordering::Release);
+///         waiter.unpark();
+///     })
+/// };
+/// while !ready.load(Ordering::Acquire) {
+///     thread::park();
+/// }
+/// setter.join().unwrap();
+/// ```
+pub fn park() {
+    perturb::point();
+    backend::thread::park();
+}
+
+/// A handle to a thread of the selected backend: what [`park`] waits on.
+#[derive(Clone, Debug)]
+pub struct Thread {
+    inner: backend::thread::Thread,
+}
+
+impl Thread {
+    /// Wakes the thread if it is parked, or makes its next [`park`] return at once.
+    pub fn unpark(&self) {
+        perturb::point();
+        self.inner.unpark();
+    }
+
+    /// The thread's identifier.
+    pub fn id(&self) -> ThreadId {
+        ThreadId(self.inner.id())
+    }
+}
+
+/// The handle of the calling thread (send it to the thread that will unpark it).
+pub fn current() -> Thread {
+    Thread { inner: backend::thread::current() }
 }
 
 /// Identifies a thread of the selected backend (a model thread under loom and shuttle, an

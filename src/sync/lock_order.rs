@@ -1,0 +1,325 @@
+//! Lock-order checking: a deadlock is reported when its ingredients appear, not only when
+//! a schedule happens to close the cycle.
+//!
+//! Inside a check every blocking acquisition of a facade [`Mutex`](super::Mutex) or
+//! [`RwLock`](super::RwLock) records an edge "held lock → acquired lock" for the acquiring
+//! thread. The acquisition fails the check, before it blocks, when:
+//!
+//! - the thread already holds that lock in a conflicting mode (a self-deadlock, which on
+//!   real threads would hang until the run timeout), or
+//! - the new edge closes a cycle with edges of *other* threads: each thread could hold one
+//!   lock of the cycle and wait for the next ("lock order inversion", the classic AB/BA
+//!   deadlock). Real threads rarely hit that window and the model checkers need a
+//!   preemption at the right place; the cycle itself shows up in every schedule.
+//!
+//! Two refinements keep correct programs passing: a cycle whose edges were all taken under
+//! one common lock held by both threads cannot deadlock (the "gate lock" serializes them),
+//! and at every lock of the cycle at least one of the two sides must be exclusive (two
+//! readers do not block each other).
+//!
+//! # Invariants
+//!
+//! - The bookkeeping belongs to the harness: plain `std` locks, never a scheduling point.
+//! - Outside a check nothing is recorded: the cost is one thread-local read per acquisition.
+//! - A lock's identity is a number drawn when it is created, never its address (which a
+//!   later lock of the same run could reuse).
+
+use crate::model::context::{self, CheckContext};
+use crate::sync::thread::{self, ThreadId};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The identity of one facade lock.
+pub(crate) type LockId = u64;
+
+static NEXT_LOCK_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh lock identity.
+pub(crate) fn new_lock_id() -> LockId {
+    NEXT_LOCK_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// How a lock is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A `RwLock` read guard.
+    Shared,
+    /// A `Mutex` guard or a `RwLock` write guard.
+    Exclusive,
+}
+
+impl Mode {
+    fn conflicts_with(self, other: Mode) -> bool {
+        self == Mode::Exclusive || other == Mode::Exclusive
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    lock: LockId,
+    mode: Mode,
+    at: &'static Location<'static>,
+}
+
+/// "While holding `from`, a thread acquired `to`".
+#[derive(Clone, Debug)]
+struct Edge {
+    from: Held,
+    to: Held,
+    thread: ThreadId,
+    /// The other locks the thread held at the time.
+    guards: Vec<LockId>,
+}
+
+/// The lock-order state of one run of a check body.
+#[derive(Debug, Default)]
+pub(crate) struct LockOrder {
+    held: HashMap<ThreadId, Vec<Held>>,
+    /// Edges by their `from` lock; one per (from, to, thread).
+    edges: HashMap<LockId, Vec<Edge>>,
+}
+
+/// The longest cycle searched for: a loom model has at most five threads.
+const MAX_CYCLE: usize = 5;
+
+impl LockOrder {
+    /// Records a blocking acquisition; `Err` describes the deadlock it can cause.
+    fn acquire(&mut self, thread: ThreadId, wanted: Held) -> Result<(), String> {
+        let held = self.held.entry(thread).or_default().clone();
+        if let Some(same) = held.iter().find(|h| h.lock == wanted.lock && h.mode.conflicts_with(wanted.mode)) {
+            return Err(format!(
+                "deadlock: a thread acquires lock #{} at {} while it already holds it (acquired at {}); \
+                 the facade's locks are not re-entrant",
+                wanted.lock, wanted.at, same.at
+            ));
+        }
+        for from in held.iter().filter(|h| h.lock != wanted.lock) {
+            let guards: Vec<LockId> = held.iter().map(|h| h.lock).filter(|&l| l != from.lock).collect();
+            let edge = Edge { from: *from, to: wanted, thread, guards };
+            if let Some(cycle) = self.cycle_through(&edge) {
+                return Err(describe(&edge, &cycle));
+            }
+            let known = self.edges.entry(from.lock).or_default();
+            if !known.iter().any(|e| e.to.lock == wanted.lock && e.thread == thread && e.from.mode == from.mode && e.to.mode == wanted.mode) {
+                known.push(edge);
+            }
+        }
+        self.record(thread, wanted);
+        Ok(())
+    }
+
+    /// Records a lock taken without blocking (`try_lock`): held, but adds no edge.
+    fn record(&mut self, thread: ThreadId, held: Held) {
+        self.held.entry(thread).or_default().push(held);
+    }
+
+    fn release(&mut self, thread: ThreadId, lock: LockId) {
+        if let Some(held) = self.held.get_mut(&thread) {
+            if let Some(index) = held.iter().rposition(|h| h.lock == lock) {
+                held.remove(index);
+            }
+        }
+    }
+
+    /// A path of other threads' edges from `new.to` back to `new.from` that closes a
+    /// cycle able to deadlock.
+    fn cycle_through(&self, new: &Edge) -> Option<Vec<Edge>> {
+        let mut path = Vec::new();
+        self.search(new, new.to, &mut path).then_some(path)
+    }
+
+    /// Depth-first search for edges continuing from `at` (the lock the previous thread
+    /// wants, in its mode) that lead back to the new edge's `from` lock.
+    fn search(&self, new: &Edge, at: Held, path: &mut Vec<Edge>) -> bool {
+        if path.len() >= MAX_CYCLE {
+            return false;
+        }
+        for edge in self.edges.get(&at.lock).into_iter().flatten() {
+            let independent = edge.thread != new.thread
+                && path.iter().all(|p| p.thread != edge.thread)
+                && !edge.guards.iter().any(|g| new.guards.contains(g) || path.iter().any(|p| p.guards.contains(g)));
+            if !independent || !edge.from.mode.conflicts_with(at.mode) {
+                continue;
+            }
+            path.push(edge.clone());
+            if edge.to.lock == new.from.lock && edge.to.mode.conflicts_with(new.from.mode) {
+                return true;
+            }
+            if path.iter().all(|p| p.from.lock != edge.to.lock) && self.search(new, edge.to, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+}
+
+fn describe(new: &Edge, cycle: &[Edge]) -> String {
+    let mut text = format!(
+        "potential deadlock: lock order inversion. This thread ({:?}) acquires lock #{} at {} while \
+         holding lock #{} (acquired at {}), but",
+        new.thread, new.to.lock, new.to.at, new.from.lock, new.from.at
+    );
+    for (i, edge) in cycle.iter().enumerate() {
+        let _ = write!(
+            text,
+            "{} thread {:?} acquired lock #{} at {} while holding lock #{} (acquired at {})",
+            if i == 0 { "" } else { ", and" },
+            edge.thread,
+            edge.to.lock,
+            edge.to.at,
+            edge.from.lock,
+            edge.from.at
+        );
+    }
+    text.push_str(
+        ". In some schedule each thread holds one of these locks and waits for the next: take them in one \
+         global order everywhere (or under one common lock)",
+    );
+    text
+}
+
+/// One facade lock held by the current thread of a check; releases its record on drop.
+#[derive(Debug)]
+pub(crate) struct HeldLock {
+    record: Option<(Arc<CheckContext>, ThreadId, LockId)>,
+}
+
+impl HeldLock {
+    /// Before a blocking acquisition: records it, and panics with the deadlock it can
+    /// cause. Outside a check it records nothing.
+    pub(crate) fn acquire(lock: LockId, mode: Mode, at: &'static Location<'static>) -> HeldLock {
+        Self::register(lock, mode, at, true)
+    }
+
+    /// After a successful non-blocking acquisition (`try_lock`).
+    pub(crate) fn acquired_without_blocking(lock: LockId, mode: Mode, at: &'static Location<'static>) -> HeldLock {
+        Self::register(lock, mode, at, false)
+    }
+
+    fn register(lock: LockId, mode: Mode, at: &'static Location<'static>, blocking: bool) -> HeldLock {
+        let Some(context) = context::current() else {
+            return HeldLock { record: None };
+        };
+        let me = thread::current_id();
+        let held = Held { lock, mode, at };
+        let verdict = {
+            let mut order = context.lock_order();
+            if blocking {
+                order.acquire(me, held)
+            } else {
+                order.record(me, held);
+                Ok(())
+            }
+        };
+        if let Err(deadlock) = verdict {
+            panic!("{deadlock}");
+        }
+        HeldLock { record: Some((context, me, lock)) }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if let Some((context, thread, lock)) = self.record.take() {
+            context.lock_order().release(thread, lock);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(lock: LockId, mode: Mode) -> Held {
+        Held { lock, mode, at: Location::caller() }
+    }
+
+    /// `thread` takes `locks` nested, in order, then releases them in reverse.
+    fn nested(order: &mut LockOrder, thread: ThreadId, locks: &[LockId], mode: Mode) {
+        for &lock in locks {
+            order.acquire(thread, held(lock, mode)).unwrap();
+        }
+        for &lock in locks.iter().rev() {
+            order.release(thread, lock);
+        }
+    }
+
+    /// Two thread identities (the test thread's and a spawned one's).
+    fn two_threads() -> (ThreadId, ThreadId) {
+        let me = thread::current_id();
+        let other = std::thread::spawn(thread::current_id).join().unwrap();
+        (me, other)
+    }
+
+    #[test]
+    fn opposite_orders_on_two_threads_are_an_inversion() {
+        let (t1, t2) = two_threads();
+        let mut order = LockOrder::default();
+        nested(&mut order, t1, &[1, 2], Mode::Exclusive);
+        order.acquire(t2, held(2, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t2, held(1, Mode::Exclusive)).unwrap_err();
+        assert!(error.contains("lock order inversion"), "{error}");
+    }
+
+    #[test]
+    fn one_global_order_passes() {
+        let (t1, t2) = two_threads();
+        let mut order = LockOrder::default();
+        for t in [t1, t2, t1] {
+            nested(&mut order, t, &[1, 2], Mode::Exclusive);
+        }
+    }
+
+    #[test]
+    fn a_common_gate_lock_prevents_the_deadlock() {
+        let (t1, t2) = two_threads();
+        let mut order = LockOrder::default();
+        nested(&mut order, t1, &[9, 1, 2], Mode::Exclusive);
+        nested(&mut order, t2, &[9, 2, 1], Mode::Exclusive);
+    }
+
+    #[test]
+    fn readers_in_opposite_orders_do_not_block_each_other() {
+        let (t1, t2) = two_threads();
+        let mut order = LockOrder::default();
+        nested(&mut order, t1, &[1, 2], Mode::Shared);
+        nested(&mut order, t2, &[2, 1], Mode::Shared);
+        // A writer on one side makes the same orders a deadlock.
+        order.acquire(t1, held(1, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t1, held(2, Mode::Shared));
+        assert!(error.is_ok(), "t2 held 2 shared, t1 wants 2 shared: no conflict at lock 2");
+        order.release(t1, 2);
+        order.release(t1, 1);
+        order.acquire(t2, held(2, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t2, held(1, Mode::Shared)).unwrap_err();
+        assert!(error.contains("lock order inversion"), "{error}");
+    }
+
+    #[test]
+    fn a_three_thread_cycle_is_found() {
+        let (t1, t2) = two_threads();
+        let t3 = std::thread::spawn(thread::current_id).join().unwrap();
+        let mut order = LockOrder::default();
+        nested(&mut order, t1, &[1, 2], Mode::Exclusive);
+        nested(&mut order, t2, &[2, 3], Mode::Exclusive);
+        order.acquire(t3, held(3, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t3, held(1, Mode::Exclusive)).unwrap_err();
+        assert!(error.contains("lock #2"), "the cycle goes through lock 2: {error}");
+    }
+
+    #[test]
+    fn re_acquiring_a_held_lock_is_a_self_deadlock() {
+        let (t1, _) = two_threads();
+        let mut order = LockOrder::default();
+        order.acquire(t1, held(1, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t1, held(1, Mode::Exclusive)).unwrap_err();
+        assert!(error.contains("already holds it"), "{error}");
+        let mut order = LockOrder::default();
+        order.acquire(t1, held(1, Mode::Shared)).unwrap();
+        order.acquire(t1, held(1, Mode::Shared)).expect("two read guards on one thread do not conflict");
+    }
+}
