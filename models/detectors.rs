@@ -264,3 +264,37 @@ fn a_spin_loop_with_the_hint_terminates_under_the_model_checkers() {
         assert!(spins.load(std::sync::atomic::Ordering::Relaxed) > 0, "some schedule ran the spin loop");
     }
 }
+
+/// A consumer waits for one item; `recheck` selects `while` (correct) or `if` (the bug: a
+/// wait may return without a notification).
+fn wait_for_item(recheck: bool) {
+    let shared = Arc::new((Mutex::new(Vec::<u32>::new()), racekit::sync::Condvar::new()));
+    let producer = {
+        let shared = shared.clone();
+        thread::spawn(move || {
+            shared.0.lock().push(7);
+            shared.1.notify_one();
+        })
+    };
+    let mut items = shared.0.lock();
+    if recheck {
+        while items.is_empty() {
+            items = shared.1.wait(items);
+        }
+    } else if items.is_empty() {
+        items = shared.1.wait(items);
+    }
+    assert_eq!(items.pop(), Some(7), "woke up without an item");
+    drop(items);
+    producer.join().unwrap();
+}
+
+#[test]
+fn a_wait_under_if_instead_of_while_is_caught_by_spurious_wakeups() {
+    expect_sound(Model::named("wait under while").preemption_bound(2).iterations(500), || wait_for_item(true));
+    // loom does not produce spurious wake-ups; shuttle does, as a recorded choice.
+    if Backend::CURRENT == Backend::Shuttle {
+        let failure = expect_caught(Model::named("wait under if").iterations(500), || wait_for_item(false));
+        assert!(failure.message.contains("woke up without an item"), "{failure}");
+    }
+}

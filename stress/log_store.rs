@@ -62,7 +62,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
 /// The `k`th line of `producer`: its process, and a text that names both (padded to `length`).
 fn line(producer: usize, spec: &Producer, k: usize, length: usize) -> OutputLine {
     let process = format!("p{producer}-{}", k % spec.processes);
-    let text = format!("{producer}.{k}:{}", "x".repeat(length));
+    // Exactly as long as its capacity: the store charges capacity, and the sink stores a
+    // clone (whose capacity is its length), so both paths must be charged the same.
+    let text = format!("{producer}.{k}:{}", "x".repeat(length)).as_str().to_owned();
     let stream = if k % 2 == 0 { OutputStream::Stdout } else { OutputStream::Stderr };
     OutputLine { process: process.into(), stream, at: Instant::now(), line: text }
 }

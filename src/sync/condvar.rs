@@ -59,12 +59,39 @@ impl Condvar {
     }
 
     /// Releases the lock, blocks until notified (or woken spuriously), and re-acquires it.
+    ///
+    /// Spurious wake-ups are not only allowed, as in `std`, but produced: inside a check,
+    /// shuttle returns from one wait in four without a notification (a recorded choice, so
+    /// it replays) and real threads one in sixteen, so code that waits under `if` instead
+    /// of `while` fails. loom does not produce them (a choice costs it a model thread).
     #[track_caller]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         perturb::point();
+        if spurious_wakeup() {
+            return self.wake_spuriously(guard);
+        }
         let (inner, lock) = guard.into_wait();
         let inner = self.inner.wait(inner).unwrap_or_else(PoisonError::into_inner);
         MutexGuard::after_wait(inner, lock, Location::caller())
+    }
+
+    /// Releases the lock, lets other threads run, and re-acquires it: a wait that no
+    /// notification ended.
+    #[track_caller]
+    fn wake_spuriously<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        #[cfg(any(racekit_loom, racekit_shuttle))]
+        {
+            let lock = guard.mutex();
+            drop(guard);
+            super::thread::yield_now();
+            lock.lock()
+        }
+        #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+        {
+            let (inner, lock) = guard.into_wait();
+            let (inner, _) = self.inner.wait_timeout(inner, Duration::ZERO).unwrap_or_else(PoisonError::into_inner);
+            MutexGuard::after_wait(inner, lock, Location::caller())
+        }
     }
 
     /// Waits until `blocked` returns `false`, re-checking after every wake-up.
@@ -100,10 +127,7 @@ impl Condvar {
         {
             let _ = timeout;
             if crate::model::choose() {
-                let lock = guard.mutex();
-                drop(guard);
-                super::thread::yield_now();
-                (lock.lock(), true)
+                (self.wake_spuriously(guard), true)
             } else {
                 (self.wait(guard), false)
             }
@@ -134,5 +158,22 @@ impl Condvar {
     pub fn notify_all(&self) {
         perturb::point();
         self.inner.notify_all();
+    }
+}
+
+/// Whether the wait about to start returns without a notification (see [`Condvar::wait`]).
+fn spurious_wakeup() -> bool {
+    #[cfg(racekit_shuttle)]
+    {
+        use shuttle::rand::RngCore;
+        crate::model::context::current().is_some() && shuttle::rand::thread_rng().next_u32() % 4 == 0
+    }
+    #[cfg(racekit_loom)]
+    {
+        false
+    }
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    {
+        perturb::spurious_wakeup()
     }
 }

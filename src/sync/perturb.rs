@@ -31,6 +31,13 @@ mod imp {
         linger(8, 3, std::time::Duration::from_micros(50));
     }
 
+    /// Inside a check: whether a condition-variable wait returns without a notification
+    /// (one in sixteen).
+    pub(crate) fn spurious_wakeup() -> bool {
+        ACTIVE_CHECKS.load(Ordering::Relaxed) > 0
+            && RNG.with(|rng| rng.borrow_mut().as_mut().is_some_and(|rng| rng.u32(..16) == 0))
+    }
+
     /// Inside a check: one roll in `out_of` sleeps for `sleep`, `yields` rolls yield.
     fn linger(out_of: u32, yields: u32, sleep: std::time::Duration) {
         if ACTIVE_CHECKS.load(Ordering::Relaxed) == 0 {
