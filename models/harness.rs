@@ -301,3 +301,56 @@ fn an_async_lost_update_is_caught() {
     let failure = expect_caught(Model::named("async lost update").iterations(500), || async_increments(false));
     assert!(failure.message.contains("async increment was lost"), "{failure}");
 }
+
+/// A producer sends 0, 1, 2 through a bounded channel and then drops its sender.
+fn bounded_channel_round(bound: usize) {
+    let (sender, receiver) = racekit::sync::mpsc::sync_channel(bound);
+    let producer = thread::spawn(move || {
+        for n in 0..3u32 {
+            sender.send(n).unwrap();
+        }
+    });
+    assert_eq!(receiver.iter().collect::<Vec<_>>(), [0, 1, 2]);
+    producer.join().unwrap();
+}
+
+#[test]
+fn a_bounded_channel_delivers_in_order_and_a_rendezvous_completes() {
+    for bound in [0, 1] {
+        let report = Model::named(format!("sync channel, bound {bound}")).preemption_bound(2).iterations(300).check(move || {
+            bounded_channel_round(bound)
+        });
+        assert!(report.schedules > 1, "{report}");
+    }
+    // A full channel refuses `try_send`; a dropped receiver fails a blocked `send`.
+    Model::named("sync channel, full and disconnected").preemption_bound(2).iterations(300).check(|| {
+        let (sender, receiver) = racekit::sync::mpsc::sync_channel(1);
+        sender.send(1u32).unwrap();
+        assert!(matches!(sender.try_send(2), Err(racekit::sync::mpsc::TrySendError::Full(2))));
+        let blocked = thread::spawn(move || sender.send(3));
+        assert_eq!(receiver.recv(), Ok(1));
+        drop(receiver);
+        // Either the send found room before the drop (and its value was discarded with the
+        // receiver) or it failed and handed the value back.
+        assert!(matches!(blocked.join().unwrap(), Ok(()) | Err(racekit::sync::mpsc::SendError(3))));
+    });
+}
+
+#[test]
+fn two_threads_that_rendezvous_send_to_each_other_first_deadlock() {
+    if !MODEL_CHECKER {
+        return;
+    }
+    let failure = expect_caught(Model::named("crossed rendezvous").preemption_bound(1).iterations(200), || {
+        let (to_other, from_me) = racekit::sync::mpsc::sync_channel::<u32>(0);
+        let (to_me, from_other) = racekit::sync::mpsc::sync_channel::<u32>(0);
+        let other = thread::spawn(move || {
+            to_me.send(1).unwrap();
+            from_me.recv().unwrap()
+        });
+        to_other.send(2).unwrap();
+        from_other.recv().unwrap();
+        other.join().unwrap();
+    });
+    assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
+}
