@@ -354,3 +354,23 @@ fn two_threads_that_rendezvous_send_to_each_other_first_deadlock() {
     });
     assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
 }
+
+#[test]
+fn a_model_pct_finds_no_contention_in_still_passes() {
+    // Oldest-task-first, this body never has two runnable threads: PCT has nothing to
+    // prioritize (and shuttle's PCT asserts as much). The member's schedules go to the
+    // random scheduler instead of failing a correct model.
+    let report = Model::named("no contention for PCT").iterations(40).check(|| {
+        let flag = Arc::new(AtomicUsize::new(0));
+        let setter = {
+            let flag = flag.clone();
+            thread::spawn(move || flag.store(1, Ordering::SeqCst))
+        };
+        setter.join().unwrap();
+        assert_eq!(flag.load(Ordering::SeqCst), 1);
+    });
+    if racekit::sync::Backend::CURRENT == racekit::sync::Backend::Shuttle {
+        assert!(report.phases.iter().any(|phase| phase.label.contains("random for the rest")), "{report}");
+        assert_eq!(report.schedules, 40, "{report}");
+    }
+}

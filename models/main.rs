@@ -17,6 +17,7 @@
 mod support;
 
 mod bounded_slice;
+mod bug_shapes;
 mod detectors;
 mod error_collector;
 mod event_bus;

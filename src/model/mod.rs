@@ -17,9 +17,12 @@
 //!   treated as `AcqRel`; no time (a timed wait's timeout is a choice, see
 //!   [`Condvar::wait_timeout`](crate::sync::Condvar::wait_timeout)); no tokio; the state
 //!   space explodes past bound 2-3.
-//! - **shuttle**: every atomic access is `SeqCst` (no weak-memory bugs); its `Arc` is std's
-//!   (no leak detection); time is not modelled; PCT needs two or more threads and can starve
-//!   a freshly spawned thread (the portfolio's random scheduler covers that).
+//! - **shuttle**: every atomic access is `SeqCst` (no weak-memory bugs); the facade's `Arc`
+//!   is std's with scheduling points at its count operations (no leak detection, and a drop
+//!   is not a scheduling point); time is not modelled; PCT can starve a freshly spawned
+//!   thread, and a model whose first, oldest-task-first run never has two runnable threads
+//!   gives PCT nothing to prioritize (that member's schedules then go to the random
+//!   scheduler; the portfolio's random members cover both).
 //! - **all**: a lock taken again by its holder or in an order that can deadlock with
 //!   another thread's is reported from any schedule (see
 //!   [lock-order checking](crate::sync#lock-order-checking)); plain shared fields in a

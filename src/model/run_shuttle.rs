@@ -12,24 +12,56 @@
 use super::context::{self, CheckContext};
 use super::{instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run, SchedulerChoice};
 use shuttle::scheduler::{PctScheduler, RandomScheduler, ReplayScheduler, Schedule, Scheduler, Task, TaskId};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Counts executions and stops the run at the deadline.
-#[derive(Debug)]
-struct Budgeted<S> {
-    inner: S,
+/// PCT's own assertion when its first (oldest-task-first) execution never had two
+/// runnable tasks: it cannot place priority change points, and ends the run by panicking.
+const PCT_FOUND_NO_CONCURRENCY: &str = "test closure did not exercise any concurrency";
+
+/// Counts executions and stops the run at the deadline. When PCT finds nothing to
+/// prioritize (see [`PCT_FOUND_NO_CONCURRENCY`]), the member's remaining schedules go to
+/// the random scheduler with the same seed instead of failing a correct model.
+struct Budgeted {
+    inner: Box<dyn Scheduler + Send>,
+    member: Member,
+    iterations: usize,
     executions: Arc<AtomicU64>,
+    fell_back: Arc<AtomicBool>,
     deadline: Option<Instant>,
 }
 
-impl<S: Scheduler> Scheduler for Budgeted<S> {
+impl Budgeted {
+    fn next_schedule(&mut self) -> Option<Schedule> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.inner.new_execution())) {
+            Ok(schedule) => schedule,
+            Err(payload) if panic_message(&*payload) == PCT_FOUND_NO_CONCURRENCY && !self.fell_back.load(Ordering::Relaxed) => {
+                self.fell_back.store(true, Ordering::Relaxed);
+                let done = self.executions.load(Ordering::Relaxed) as usize;
+                let seed = match self.member {
+                    Member::Random { seed } | Member::Pct { seed, .. } => seed,
+                };
+                self.inner = Member::Random { seed }.scheduler(self.iterations.saturating_sub(done));
+                self.inner.new_execution()
+            }
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+}
+
+impl std::fmt::Debug for Budgeted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budgeted").field("member", &self.member).finish_non_exhaustive()
+    }
+}
+
+impl Scheduler for Budgeted {
     fn new_execution(&mut self) -> Option<Schedule> {
         if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return None;
         }
-        let schedule = self.inner.new_execution();
+        let schedule = self.next_schedule();
         if schedule.is_some() {
             self.executions.fetch_add(1, Ordering::Relaxed);
         }
@@ -131,7 +163,15 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
             now + deadline.saturating_duration_since(now) / (count - index) as u32
         });
         let executions = Arc::new(AtomicU64::new(0));
-        let scheduler = Budgeted { inner: member.scheduler(iterations), executions: executions.clone(), deadline };
+        let fell_back = Arc::new(AtomicBool::new(false));
+        let scheduler = Budgeted {
+            inner: member.scheduler(iterations),
+            member,
+            iterations,
+            executions: executions.clone(),
+            fell_back: fell_back.clone(),
+            deadline,
+        };
         let runner = shuttle::Runner::new(scheduler, config());
         let execution_body = instrumented(body.clone(), context.clone(), run.settings.seed);
         let started = Instant::now();
@@ -140,7 +180,11 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
         explored += schedules;
         match result {
             Ok(_) => phases.push(Phase {
-                label: member.label(),
+                label: if fell_back.load(Ordering::Relaxed) {
+                    format!("{} (no contention for PCT to prioritize: random for the rest)", member.label())
+                } else {
+                    member.label()
+                },
                 schedules,
                 elapsed: started.elapsed(),
                 complete: schedules >= iterations as u64,
