@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `--cfg racekit_loom` | loom explores every execution within preemption bound 1, then 2, ... up to `LOOM_MAX_PREEMPTIONS` (default 2): shallow bugs are found at bound 1 in milliseconds, before the larger bounds' state space is entered |
 //! | `--cfg racekit_shuttle` | shuttle runs a portfolio of schedulers (random and PCT, several seeds; or one of them), `RACEKIT_ITERATIONS` schedules in all |
-//! | default | the body runs `RACEKIT_ITERATIONS` times (default 50) on real threads, each run on its own thread with a seed that drives the facade's random yields, the injected `Rng` and [`choose`] |
+//! | default | the body runs `RACEKIT_ITERATIONS` times (default 200) on real threads, each run on its own thread with a seed that drives the facade's random yields, the injected `Rng` and [`choose`] |
 //!
 //! Every failure is returned (or, from [`check`], panicked) as a [`Failure`] carrying a
 //! shell command that reproduces it: shuttle's encoded schedule, loom's checkpoint file, or

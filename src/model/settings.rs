@@ -11,7 +11,7 @@ use thiserror::Error;
 /// Default number of schedules (shuttle, split across the portfolio) or runs (std).
 pub const DEFAULT_SHUTTLE_ITERATIONS: usize = 2_000;
 /// Default number of runs of the body on real threads.
-pub const DEFAULT_STD_ITERATIONS: usize = 50;
+pub const DEFAULT_STD_ITERATIONS: usize = 200;
 /// Default largest loom preemption bound (bounds 1..=this are explored in turn).
 pub const DEFAULT_PREEMPTION_BOUND: usize = 2;
 /// Default PCT bug depth.
@@ -24,7 +24,7 @@ pub const DEFAULT_STD_RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// The environment variables racekit reads, with what each means.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("LOOM_MAX_PREEMPTIONS", "loom: largest preemption bound; bounds 1, 2, ... up to it are explored in turn (default 2)"),
-    ("RACEKIT_ITERATIONS", "shuttle: schedules per model, split across the portfolio (default 2000); std: runs of the body (default 50)"),
+    ("RACEKIT_ITERATIONS", "shuttle: schedules per model, split across the portfolio (default 2000); std: runs of the body (default 200)"),
     ("RACEKIT_SCHEDULER", "shuttle: portfolio | pct | random (default portfolio: random and PCT, several seeds)"),
     ("RACEKIT_PCT_DEPTH", "shuttle: PCT bug depth (default 3)"),
     ("RACEKIT_SEED", "shuttle and std: base seed, a number or `random` (default 24301)"),
