@@ -8,8 +8,10 @@
 //! find. A drop is not one: a thread's final drops stay part of its last step, as they
 //! were, so a thread that signalled its end is not reported as still running.
 //!
-//! Loom's `Arc` cannot coerce to a trait object; to share `dyn` values portably, put the
-//! `Box<dyn Trait>` inside a sized struct and share that.
+//! Under loom and shuttle the facade's `Arc` is a wrapper and cannot coerce to a trait
+//! object; to share `dyn` values portably, put the `Box<dyn Trait>` inside a sized struct
+//! and share that. (Code that only runs under shuttle and std may also keep
+//! `std::sync::Arc<dyn Trait>`: shuttle then misses only its count operations.)
 
 #[cfg(not(any(racekit_loom, racekit_shuttle)))]
 pub use std::sync::Arc;

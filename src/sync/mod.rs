@@ -80,14 +80,14 @@ pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use race_cell::RaceCell;
 pub use unwind::catch_unwind;
 
-/// Atomic integer and boolean types of the selected backend.
+/// Atomic integer, boolean and pointer types of the selected backend, and `fence`.
 ///
 /// Under shuttle every ordering behaves as `SeqCst`; under loom `SeqCst` loads and stores
 /// are treated as `AcqRel` (see the crate documentation for what each backend cannot see).
 pub mod atomic {
     pub use super::backend::atomic::{
-        fence, AtomicBool, AtomicI32, AtomicI64, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize,
-        Ordering,
+        fence, AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicPtr,
+        AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
 }
 
