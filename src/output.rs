@@ -2,6 +2,8 @@
 //! its callbacks and the [log store](crate::log_store) keeps.
 
 use std::fmt;
+// std's `Arc`, not the facade's: a line is immutable once made, so sharing it has nothing
+// to model, and the facade's `Arc` under loom and shuttle cannot hold a `str`.
 use std::sync::Arc;
 use std::time::Instant;
 

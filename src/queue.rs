@@ -18,7 +18,7 @@
 //!
 //! Lock order: there is one lock; no user code runs under it.
 
-use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
+use crate::sync::{Condvar, Deadline, Mutex};
 use std::collections::VecDeque;
 use std::time::Duration;
 use thiserror::Error;
@@ -184,9 +184,11 @@ impl SpinHint {
         let _ = (len, closed);
     }
 
-    /// Spins until `ready(len, closed)` holds or the budget (255 spin hints, about a
-    /// microsecond) is spent. It never yields: on an oversubscribed machine a yield hands
-    /// the core to a thread that may not be the one this waiter waits for.
+    /// Spins until `ready(len, closed)` holds or the budget is spent: rounds of 1, 2, 4 ...
+    /// 32 spin hints (63 in all, about a microsecond), then up to four yields. Spinning
+    /// comes first because on an oversubscribed machine a yield hands the core to a thread
+    /// that may not be the one this waiter waits for. The hint is std atomics on purpose:
+    /// it exists only on real threads (see [`SPIN_STEPS`]).
     fn spin_until(&self, ready: impl Fn(usize, bool) -> bool) {
         #[cfg(not(any(racekit_loom, racekit_shuttle)))]
         {
@@ -204,15 +206,6 @@ impl SpinHint {
         }
         #[cfg(any(racekit_loom, racekit_shuttle))]
         let _ = ready;
-    }
-}
-
-/// Waits on `condvar` until notified, or until `deadline` if there is one; returns the
-/// guard and whether the deadline passed.
-fn wait<'a, S>(condvar: &Condvar, state: MutexGuard<'a, S>, deadline: Option<Deadline>) -> (MutexGuard<'a, S>, bool) {
-    match deadline {
-        None => (condvar.wait(state), false),
-        Some(deadline) => condvar.wait_until(state, deadline),
     }
 }
 
@@ -339,7 +332,7 @@ impl<T> BoundedQueue<T> {
                 continue;
             }
             state.waiting_producers += 1;
-            let (mut woken, timed_out) = wait(&self.not_full, state, deadline);
+            let (mut woken, timed_out) = self.not_full.wait_until_some(state, deadline);
             woken.waiting_producers -= 1;
             state = woken;
             if timed_out && !state.closed && state.items.len() >= self.capacity {
@@ -402,7 +395,7 @@ impl<T> BoundedQueue<T> {
                 continue;
             }
             state.waiting_consumers += 1;
-            let (mut woken, timed_out) = wait(&self.not_empty, state, deadline);
+            let (mut woken, timed_out) = self.not_empty.wait_until_some(state, deadline);
             woken.waiting_consumers -= 1;
             state = woken;
             if timed_out && state.items.is_empty() && !state.closed {

@@ -146,17 +146,12 @@ impl<C: Connector> Shared<C> {
                         drop(state);
                         break outcome;
                     }
-                    state = match deadline {
-                        None => condvar.wait(state),
-                        Some(deadline) => {
-                            let (state, timed_out) = condvar.wait_until(state, deadline);
-                            if timed_out {
-                                // A grant that arrived with the timeout is used, not dropped.
-                                break Self::give_up(this, state, id, true);
-                            }
-                            state
-                        }
-                    };
+                    let (next, timed_out) = condvar.wait_until_some(state, deadline);
+                    if timed_out {
+                        // A grant that arrived with the timeout is used, not dropped.
+                        break Self::give_up(this, next, id, true);
+                    }
+                    state = next;
                 };
                 this.record_wait(since);
                 outcome
@@ -183,20 +178,14 @@ impl<C: Connector> Shared<C> {
         let mut state = self.state.lock();
         while !state.is_drained() {
             state.wait_for_drain(&mut ticket, Wake::Thread(condvar.clone()));
-            state = match deadline {
-                None => condvar.wait(state),
-                Some(deadline) => {
-                    let (state, timed_out) = condvar.wait_until(state, deadline);
-                    if timed_out && !state.is_drained() {
-                        let mut state = state;
-                        if let Some(id) = ticket {
-                            state.stop_waiting_for_drain(id);
-                        }
-                        return false;
-                    }
-                    state
+            let (next, timed_out) = condvar.wait_until_some(state, deadline);
+            state = next;
+            if timed_out && !state.is_drained() {
+                if let Some(id) = ticket {
+                    state.stop_waiting_for_drain(id);
                 }
-            };
+                return false;
+            }
         }
         true
     }

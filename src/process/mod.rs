@@ -222,7 +222,7 @@ pub trait OutputSource: Send + 'static {
 /// A started process: its name, pid, and a way to wait for its end.
 #[derive(Clone, Debug)]
 pub struct ProcessHandle {
-    name: std::sync::Arc<str>,
+    name: table::Name,
     pid: Option<u32>,
     kill: CancelToken,
     exit: Arc<ExitSlot>,

@@ -19,7 +19,7 @@ use crate::stopper::{CancelToken, Signal};
 use crate::sync::{Arc, Mutex};
 /// Names are immutable shared text, as in [`OutputLine`](crate::output::OutputLine): std's
 /// `Arc<str>` (loom's `Arc` cannot hold a `str`, and there is nothing to model in it).
-type Name = std::sync::Arc<str>;
+pub(super) type Name = std::sync::Arc<str>;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;

@@ -505,16 +505,11 @@ impl Stopper {
                     })
                 }
                 Step::Wait => {
-                    state = match deadline {
-                        None => self.shared.changed.wait(state),
-                        Some(deadline) => {
-                            // A timeout re-checks the state once more before giving up, so
-                            // a wake-up racing the deadline is never lost.
-                            let (state, timed_out) = self.shared.changed.wait_until(state, deadline);
-                            gave_up = timed_out;
-                            state
-                        }
-                    }
+                    // A timeout re-checks the state once more before giving up, so a
+                    // wake-up racing the deadline is never lost.
+                    let (next, timed_out) = self.shared.changed.wait_until_some(state, deadline);
+                    state = next;
+                    gave_up = timed_out;
                 }
             }
         }

@@ -148,6 +148,20 @@ impl Condvar {
         self.wait_timeout(guard, deadline.remaining())
     }
 
+    /// [`wait`](Self::wait) without a deadline, [`wait_until`](Self::wait_until) with one;
+    /// returns the guard and whether the deadline passed.
+    #[track_caller]
+    pub(crate) fn wait_until_some<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<Deadline>,
+    ) -> (MutexGuard<'a, T>, bool) {
+        match deadline {
+            None => (self.wait(guard), false),
+            Some(deadline) => self.wait_until(guard, deadline),
+        }
+    }
+
     /// Wakes one waiting thread.
     pub fn notify_one(&self) {
         perturb::point();

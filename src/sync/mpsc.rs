@@ -282,17 +282,8 @@ impl<T> Receiver<T> {
                 return Err(RecvTimeoutError::Disconnected);
             }
             state.receiver_waiting = true;
-            let timed_out = match deadline {
-                None => {
-                    state = self.shared.available.wait(state);
-                    false
-                }
-                Some(deadline) => {
-                    let (next, timed_out) = self.shared.available.wait_until(state, deadline);
-                    state = next;
-                    timed_out
-                }
-            };
+            let (next, timed_out) = self.shared.available.wait_until_some(state, deadline);
+            state = next;
             state.receiver_waiting = false;
             if timed_out && state.items.is_empty() && state.senders > 0 {
                 return Err(RecvTimeoutError::Timeout);

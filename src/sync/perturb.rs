@@ -34,20 +34,25 @@ mod imp {
     /// Inside a check: whether a condition-variable wait returns without a notification
     /// (one in sixteen).
     pub(crate) fn spurious_wakeup() -> bool {
-        ACTIVE_CHECKS.load(Ordering::Relaxed) > 0
-            && RNG.with(|rng| rng.borrow_mut().as_mut().is_some_and(|rng| rng.u32(..16) == 0))
+        roll(16) == Some(0)
     }
 
     /// Inside a check: one roll in `out_of` sleeps for `sleep`, `yields` rolls yield.
     fn linger(out_of: u32, yields: u32, sleep: std::time::Duration) {
-        if ACTIVE_CHECKS.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        match RNG.with(|rng| rng.borrow_mut().as_mut().map(|rng| rng.u32(..out_of))) {
+        match roll(out_of) {
             Some(0) => std::thread::sleep(sleep),
             Some(roll) if roll <= yields => std::thread::yield_now(),
             _ => {}
         }
+    }
+
+    /// A draw in `0..out_of` from this thread's perturbation stream; `None` outside a
+    /// check (or on a thread no check seeded).
+    fn roll(out_of: u32) -> Option<u32> {
+        if ACTIVE_CHECKS.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        RNG.with(|rng| rng.borrow_mut().as_mut().map(|rng| rng.u32(..out_of)))
     }
 
     /// Seeds this thread's perturbation stream (a thread outside any check is never
