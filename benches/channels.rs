@@ -146,7 +146,12 @@ mod suite {
     }
 
     /// Producers and consumers on their own threads, one crew per benchmark.
-    fn thread_contender<H: Handoff>(id: &str, producers: usize, consumers: usize, capacity: usize) -> Contender<'static> {
+    fn thread_contender<H: Handoff>(
+        id: &str,
+        producers: usize,
+        consumers: usize,
+        capacity: usize,
+    ) -> Contender<'static> {
         Contender::crew(id, producers + consumers, move || {
             let (tx, rx) = H::channel(capacity);
             move |index| -> Work {

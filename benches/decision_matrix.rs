@@ -44,10 +44,14 @@ mod suite {
 
     /// The handler registry: event type 0 has `HANDLERS` handlers of `units` spin each.
     fn registry(units: u64) -> HashMap<u8, Arc<[Handler]>> {
-        let handlers: Vec<Handler> = (0..HANDLERS).map(|_| Arc::new(move |event: u64| {
-            black_box(event);
-            spin(units);
-        }) as Handler).collect();
+        let handlers: Vec<Handler> = (0..HANDLERS)
+            .map(|_| {
+                Arc::new(move |event: u64| {
+                    black_box(event);
+                    spin(units);
+                }) as Handler
+            })
+            .collect();
         HashMap::from([(0u8, handlers.into())])
     }
 
@@ -103,9 +107,18 @@ mod suite {
             });
             let cell = Cell::new(
                 format!("handler{}", ns_label(handler_ns)),
-                params(PUBLISHERS + workers, json!({ "publishers": PUBLISHERS, "workers": workers, "handlers": HANDLERS, "handler_ns": handler_ns })),
+                params(
+                    PUBLISHERS + workers,
+                    json!({ "publishers": PUBLISHERS, "workers": workers, "handlers": HANDLERS, "handler_ns": handler_ns }),
+                ),
             );
-            suite.compare("matrix/event-bus", &cell, "channel-worker-pool", Some("channel-worker-pool"), &[pool, snapshot, under_mutex]);
+            suite.compare(
+                "matrix/event-bus",
+                &cell,
+                "channel-worker-pool",
+                Some("channel-worker-pool"),
+                &[pool, snapshot, under_mutex],
+            );
         }
     }
 
@@ -214,8 +227,15 @@ mod suite {
                     })
                 }
             });
-            let contenders = [log_channel_contender("hybrid-channel", producers, true), log_channel_contender("bounded-channel", producers, false), locked];
-            let cell = Cell::new(format!("p{producers}"), params(producers, json!({ "producers": producers, "ring": RING, "channel": 256 })));
+            let contenders = [
+                log_channel_contender("hybrid-channel", producers, true),
+                log_channel_contender("bounded-channel", producers, false),
+                locked,
+            ];
+            let cell = Cell::new(
+                format!("p{producers}"),
+                params(producers, json!({ "producers": producers, "ring": RING, "channel": 256 })),
+            );
             suite.compare("matrix/log-store", &cell, "hybrid-channel", Some("hybrid-channel"), &contenders);
         }
     }
@@ -262,7 +282,11 @@ mod suite {
     }
 
     /// `threads` threads doing the workload's operations on one shared map `M`.
-    fn map_contender<W: MapWorkload, M: SharedMap<W::Key, W::Value>>(id: &str, threads: usize, workload: Arc<W>) -> Contender<'static> {
+    fn map_contender<W: MapWorkload, M: SharedMap<W::Key, W::Value>>(
+        id: &str,
+        threads: usize,
+        workload: Arc<W>,
+    ) -> Contender<'static> {
         Contender::crew(id, threads, move || {
             let map = Arc::new(M::from_map(workload.initial()));
             let workload = workload.clone();
@@ -295,7 +319,9 @@ mod suite {
         type Key = u32;
         type Value = Status;
         fn initial(&self) -> HashMap<u32, Status> {
-            (0..TRACKED).map(|id| (id, Status { pid: 1000 + id, state: 0, restarts: 0, since: 0, name: [b'p'; 32] })).collect()
+            (0..TRACKED)
+                .map(|id| (id, Status { pid: 1000 + id, state: 0, restarts: 0, since: 0, name: [b'p'; 32] }))
+                .collect()
         }
         fn operate<M: SharedMap<u32, Status>>(&self, map: &M, rng: &mut fastrand::Rng) {
             let id = rng.u32(0..TRACKED);
@@ -333,7 +359,9 @@ mod suite {
                         let mut done = 0;
                         while done < threads {
                             match rx.recv().expect("clients live as long as the crew") {
-                                StatusRequest::Get(id, reply) => reply.send(map.get(&id).copied()).expect("the client waits for its reply"),
+                                StatusRequest::Get(id, reply) => {
+                                    reply.send(map.get(&id).copied()).expect("the client waits for its reply")
+                                }
                                 StatusRequest::Set(id, state) => {
                                     if let Some(status) = map.get_mut(&id) {
                                         status.state = state;
@@ -353,7 +381,8 @@ mod suite {
                     for _ in 0..share(total, threads, index) {
                         let id = rng.u32(0..TRACKED);
                         if rng.u8(0..100) < reads_pct {
-                            tx.send(StatusRequest::Get(id, reply_tx.clone())).expect("the owner lives as long as the crew");
+                            tx.send(StatusRequest::Get(id, reply_tx.clone()))
+                                .expect("the owner lives as long as the crew");
                             black_box(reply_rx.recv().expect("the owner replies"));
                         } else {
                             tx.send(StatusRequest::Set(id, rng.u8(0..4))).expect("the owner lives as long as the crew");
@@ -374,7 +403,10 @@ mod suite {
                     map_contender::<_, RwLock<HashMap<u32, Status>>>("rwlock-map", threads, workload),
                     owner_contender(threads, reads_pct),
                 ];
-                let cell = Cell::new(format!("t{threads}-r{reads_pct}"), params(threads, json!({ "reads_pct": reads_pct, "processes": TRACKED })));
+                let cell = Cell::new(
+                    format!("t{threads}-r{reads_pct}"),
+                    params(threads, json!({ "reads_pct": reads_pct, "processes": TRACKED })),
+                );
                 suite.compare("matrix/process-status", &cell, "mutex-map", Some("mutex-map"), &contenders);
             }
         }
@@ -403,7 +435,8 @@ mod suite {
             let url = &self.urls[rng.usize(0..self.urls.len())];
             if rng.u8(0..100) < self.writes_pct {
                 // Registration: a new mapping for the URL (the key is built outside the lock).
-                let (key, mapping) = (url.clone(), Mapping { port: rng.u16(3000..4000), proxy_port: rng.u16(20000..30000) });
+                let (key, mapping) =
+                    (url.clone(), Mapping { port: rng.u16(3000..4000), proxy_port: rng.u16(20000..30000) });
                 black_box(map.write(|map| map.insert(key, mapping)));
             } else {
                 black_box(map.read(|map| map.get(url.as_str()).map(|mapping| mapping.proxy_port)));
@@ -420,7 +453,13 @@ mod suite {
                     map_contender::<_, Mutex<HashMap<String, Mapping>>>("mutex-map", threads, workload.clone()),
                     map_contender::<_, RwLock<HashMap<String, Mapping>>>("rwlock-map", threads, workload),
                 ];
-                let cell = Cell::new(format!("t{threads}-w{writes_pct}"), params(threads, json!({ "writes_pct": writes_pct, "reads_pct": 100 - writes_pct, "urls": urls.len() })));
+                let cell = Cell::new(
+                    format!("t{threads}-w{writes_pct}"),
+                    params(
+                        threads,
+                        json!({ "writes_pct": writes_pct, "reads_pct": 100 - writes_pct, "urls": urls.len() }),
+                    ),
+                );
                 suite.compare("matrix/url-registration", &cell, "mutex-map", Some("mutex-map"), &contenders);
             }
         }
@@ -504,7 +543,8 @@ mod suite {
                     Box::new(move |metric, last| {
                         batch.push(metric);
                         if batch.len() == BATCH || last {
-                            tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).expect("the collector lives as long as the crew");
+                            tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                                .expect("the collector lives as long as the crew");
                         }
                     })
                 };
@@ -551,8 +591,17 @@ mod suite {
                     black_box(&sums);
                 })
             });
-            let cell = Cell::new(format!("p{producers}"), params(producers + 1, json!({ "producers": producers, "channel": 1024, "batch": BATCH })));
-            suite.compare("matrix/telemetry", &cell, "buffered-channel", Some("buffered-channel"), &[buffered, locked, batches]);
+            let cell = Cell::new(
+                format!("p{producers}"),
+                params(producers + 1, json!({ "producers": producers, "channel": 1024, "batch": BATCH })),
+            );
+            suite.compare(
+                "matrix/telemetry",
+                &cell,
+                "buffered-channel",
+                Some("buffered-channel"),
+                &[buffered, locked, batches],
+            );
         }
     }
 

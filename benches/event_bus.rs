@@ -41,7 +41,8 @@ mod throughput {
     /// A bus of `WORKERS` workers and `CAPACITY` slots whose one handler counts events.
     fn counting_bus() -> (EventBus<u8, u64>, Arc<AtomicU64>) {
         let handled = Arc::new(AtomicU64::new(0));
-        let bus = EventBus::new(BusConfig { workers: WORKERS, capacity: CAPACITY, policy: Backpressure::Block }).unwrap();
+        let bus =
+            EventBus::new(BusConfig { workers: WORKERS, capacity: CAPACITY, policy: Backpressure::Block }).unwrap();
         let counter = handled.clone();
         bus.subscribe(0, move |event| {
             black_box(event);
@@ -52,7 +53,11 @@ mod throughput {
 
     /// The async form of [`time_batches`]: `publish` sends one event; waiting yields to the
     /// runtime.
-    async fn time_async_batches<F: Future<Output = ()>>(iters: u64, handled: &AtomicU64, mut publish: impl FnMut(u64) -> F) -> Duration {
+    async fn time_async_batches<F: Future<Output = ()>>(
+        iters: u64,
+        handled: &AtomicU64,
+        mut publish: impl FnMut(u64) -> F,
+    ) -> Duration {
         let start = Instant::now();
         for _ in 0..iters {
             let target = handled.load(Ordering::Acquire) + EVENTS;

@@ -20,7 +20,10 @@ mod common;
 
 #[cfg(not(any(racekit_loom, racekit_shuttle)))]
 mod suite {
-    use super::common::{cores, ns_label, oversubscribed, share, spin, thread_axis, thread_params, Cell, Contender, Suite, TaskWork, Work};
+    use super::common::{
+        cores, ns_label, oversubscribed, share, spin, thread_axis, thread_params, Cell, Contender, Suite, TaskWork,
+        Work,
+    };
     use serde_json::json;
     use std::hint::black_box;
     use std::sync::Arc;
@@ -129,7 +132,13 @@ mod suite {
         }
     }
 
-    fn async_contender(id: &str, tasks: usize, reads_pct: u8, units: u64, make: fn() -> AsyncLock) -> Contender<'static> {
+    fn async_contender(
+        id: &str,
+        tasks: usize,
+        reads_pct: u8,
+        units: u64,
+        make: fn() -> AsyncLock,
+    ) -> Contender<'static> {
         Contender::tasks(id, tasks, move || -> TaskWork {
             let lock = Arc::new(make());
             Arc::new(move |index, total| {
@@ -180,8 +189,12 @@ mod suite {
                     let units = spin.units(section_ns);
                     let contenders = [
                         async_contender("std-mutex", tasks, reads_pct, units, || AsyncLock::Std(Default::default())),
-                        async_contender("tokio-mutex", tasks, reads_pct, units, || AsyncLock::TokioMutex(Default::default())),
-                        async_contender("tokio-rwlock", tasks, reads_pct, units, || AsyncLock::TokioRwLock(Default::default())),
+                        async_contender("tokio-mutex", tasks, reads_pct, units, || {
+                            AsyncLock::TokioMutex(Default::default())
+                        }),
+                        async_contender("tokio-rwlock", tasks, reads_pct, units, || {
+                            AsyncLock::TokioRwLock(Default::default())
+                        }),
                     ];
                     let cell = Cell::new(format!("tasks{tasks}-cs{}-r{reads_pct}", ns_label(section_ns)), params);
                     suite.compare("locks/async", &cell, "std-mutex", None, &contenders);

@@ -202,14 +202,26 @@ mod ingest {
 
     /// Fills `store` to capacity, so that every timed add evicts.
     fn filled<S: Ingest>(store: S) -> Arc<S> {
-        let line = OutputLine { process: "warm-up".into(), stream: OutputStream::Stdout, at: Instant::now(), line: "x".into() };
+        let line = OutputLine {
+            process: "warm-up".into(),
+            stream: OutputStream::Stdout,
+            at: Instant::now(),
+            line: "x".into(),
+        };
         (0..MAX_ENTRIES).for_each(|_| store.add(line.clone()));
         Arc::new(store)
     }
 
-    fn bench_contender<S: Ingest>(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>, id: &str, producers: usize, store: Arc<S>) {
+    fn bench_contender<S: Ingest>(
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        id: &str,
+        producers: usize,
+        store: Arc<S>,
+    ) {
         let crew = Crew::new(&store, producers);
-        group.bench_function(BenchmarkId::new(id, format!("{producers} producers")), |b| b.iter_custom(|iters| crew.time(&*store, iters)));
+        group.bench_function(BenchmarkId::new(id, format!("{producers} producers")), |b| {
+            b.iter_custom(|iters| crew.time(&*store, iters))
+        });
     }
 
     fn ingest(c: &mut Criterion) {
@@ -220,7 +232,10 @@ mod ingest {
             bench_contender(&mut group, "mutex_vecdeque", producers, filled(MutexVecDeque::new()));
             let hybrid = filled(SeedHybrid::new(store()));
             bench_contender(&mut group, "seed_hybrid", producers, hybrid.clone());
-            eprintln!("seed_hybrid, {producers} producers: {} synchronous fallbacks", hybrid.fallbacks.load(Ordering::Relaxed));
+            eprintln!(
+                "seed_hybrid, {producers} producers: {} synchronous fallbacks",
+                hybrid.fallbacks.load(Ordering::Relaxed)
+            );
         }
         group.finish();
     }
@@ -231,12 +246,19 @@ mod ingest {
         // Every 100th line is the rare process's; the rest come from 8 busy ones.
         for n in 0..MAX_ENTRIES {
             let process = if n % 100 == 0 { "rare".to_string() } else { format!("busy-{}", n % 8) };
-            let line = OutputLine { process: process.into(), stream: OutputStream::Stdout, at: Instant::now(), line: n.to_string() };
+            let line = OutputLine {
+                process: process.into(),
+                stream: OutputStream::Stdout,
+                at: Instant::now(),
+                line: n.to_string(),
+            };
             Ingest::add(&store, line.clone());
             plain.add(line);
         }
         let parameter = format!("{} of {MAX_ENTRIES} entries", MAX_ENTRIES / 100);
-        group.bench_function(BenchmarkId::new("racekit", &parameter), |b| b.iter(|| black_box(store.by_process("rare"))));
+        group.bench_function(BenchmarkId::new("racekit", &parameter), |b| {
+            b.iter(|| black_box(store.by_process("rare")))
+        });
         // A plain store scans every entry and copies the matches out of its lock.
         group.bench_function(BenchmarkId::new("mutex_vecdeque_scan", &parameter), |b| {
             b.iter(|| {

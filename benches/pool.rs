@@ -68,7 +68,11 @@ mod contenders {
         async fn create(&self) -> io::Result<TcpStream> {
             self.0.connect_async().await
         }
-        async fn recycle(&self, stream: &mut TcpStream, _: &deadpool::managed::Metrics) -> deadpool::managed::RecycleResult<io::Error> {
+        async fn recycle(
+            &self,
+            stream: &mut TcpStream,
+            _: &deadpool::managed::Metrics,
+        ) -> deadpool::managed::RecycleResult<io::Error> {
             if AsyncTcpConnector::is_usable(stream) {
                 Ok(())
             } else {
@@ -178,32 +182,36 @@ mod contenders {
     impl Workload for Contended {
         const GROUP: &'static str = "pool/throughput_contended";
         fn bench<P: BenchPool>(group: &mut Group<'_>, id: &str, server: &TestServer) {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+            let runtime =
+                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
             let pool = P::build(server.addr(), CONTENDED_POOL, &runtime);
             warm_up(&pool, CONTENDED_POOL, &runtime);
-            group.bench_function(BenchmarkId::new(id, format!("{CONTENDED_TASKS}_tasks_{CONTENDED_POOL}_connections")), |b| {
-                b.iter_custom(|iters| {
-                    let per_task = iters.div_ceil(CONTENDED_TASKS);
-                    runtime.block_on(async {
-                        let start = Instant::now();
-                        let tasks: Vec<_> = (0..CONTENDED_TASKS)
-                            .map(|_| {
-                                let pool = pool.clone();
-                                tokio::spawn(async move {
-                                    for _ in 0..per_task {
-                                        pool.get_and_return(1).await;
-                                    }
+            group.bench_function(
+                BenchmarkId::new(id, format!("{CONTENDED_TASKS}_tasks_{CONTENDED_POOL}_connections")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        let per_task = iters.div_ceil(CONTENDED_TASKS);
+                        runtime.block_on(async {
+                            let start = Instant::now();
+                            let tasks: Vec<_> = (0..CONTENDED_TASKS)
+                                .map(|_| {
+                                    let pool = pool.clone();
+                                    tokio::spawn(async move {
+                                        for _ in 0..per_task {
+                                            pool.get_and_return(1).await;
+                                        }
+                                    })
                                 })
-                            })
-                            .collect();
-                        for task in tasks {
-                            task.await.expect("a bench task");
-                        }
-                        // Scaled to the `iters` criterion asked for (the tasks may do a few more).
-                        start.elapsed().mul_f64(iters as f64 / (per_task * CONTENDED_TASKS) as f64)
+                                .collect();
+                            for task in tasks {
+                                task.await.expect("a bench task");
+                            }
+                            // Scaled to the `iters` criterion asked for (the tasks may do a few more).
+                            start.elapsed().mul_f64(iters as f64 / (per_task * CONTENDED_TASKS) as f64)
+                        })
                     })
-                })
-            });
+                },
+            );
         }
     }
 

@@ -108,7 +108,8 @@ mod contenders {
     }
 
     fn two_workers(c: &mut Criterion) {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
         compare(c, "stopper/spawn_complete_2_workers", &runtime);
     }
 

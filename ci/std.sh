@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== std: format"
+cargo fmt --all --check
 echo "== std: clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== std: docs"

@@ -46,7 +46,11 @@ fn writers_and_reader<S: SliceUnderTest>() {
             let seen = slice.snapshot();
             assert!(seen.len() <= 1, "a reader saw {seen:?}, above capacity 1");
             let (added, stored, evicted) = slice.accounting();
-            assert_eq!(added, stored as u64 + evicted, "not conserved mid-run: added {added}, stored {stored}, evicted {evicted}");
+            assert_eq!(
+                added,
+                stored as u64 + evicted,
+                "not conserved mid-run: added {added}, stored {stored}, evicted {evicted}"
+            );
         })
     };
     let mine = slice.add(2);
@@ -139,19 +143,34 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn an_eviction_decided_outside_the_write_lock_is_caught() {
-        expect_caught(Model::named("bounded slice: check-then-act"), writers_and_reader::<MutantSlice<EVICTS_IN_A_SEPARATE_CRITICAL_SECTION>>);
+        expect_caught(
+            Model::named("bounded slice: check-then-act"),
+            writers_and_reader::<MutantSlice<EVICTS_IN_A_SEPARATE_CRITICAL_SECTION>>,
+        );
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_count_updated_outside_the_write_lock_is_caught() {
-        expect_caught(Model::named("bounded slice: lost count"), writers_and_reader::<MutantSlice<COUNTS_OUTSIDE_THE_WRITE_LOCK>>);
+        expect_caught(
+            Model::named("bounded slice: lost count"),
+            writers_and_reader::<MutantSlice<COUNTS_OUTSIDE_THE_WRITE_LOCK>>,
+        );
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_ring_overfull_in_view_of_readers_is_caught() {
         let failure = expect_caught(
             Model::named("bounded slice: overfull in view"),

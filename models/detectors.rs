@@ -5,8 +5,8 @@
 use crate::support::{expect_caught, expect_sound, MODEL_CHECKER};
 use racekit::model::{FailureKind, Model};
 use racekit::sync::atomic::{fence, AtomicBool, Ordering};
-use racekit::sync::{thread, Arc, Latch, Mutex, RaceCell, RwLock};
 use racekit::sync::Backend;
+use racekit::sync::{thread, Arc, Latch, Mutex, RaceCell, RwLock};
 
 /// A value handed from a writer thread to the main thread through a flag with the given
 /// orderings: a race unless the store releases and the load acquires.
@@ -150,39 +150,40 @@ fn a_lock_order_inversion_is_reported_even_when_no_schedule_deadlocks() {
 
 #[test]
 fn one_lock_order_a_gate_lock_or_two_readers_pass() {
-    let report = expect_sound(Model::named("lock orders that cannot deadlock").preemption_bound(2).iterations(300), || {
-        let gate = Arc::new(Mutex::new(()));
-        let pair = Arc::new((Mutex::new(0u32), Mutex::new(0u32)));
-        let tables = Arc::new((RwLock::new(0u32), RwLock::new(0u32)));
-        let other = {
-            let (gate, pair, tables) = (gate.clone(), pair.clone(), tables.clone());
-            thread::spawn(move || {
-                // a then b, everywhere.
-                *pair.0.lock() += 1;
-                let _a = pair.0.lock();
-                let _b = pair.1.lock();
-                drop((_b, _a));
-                // b then a, but only under the gate the other thread also holds.
+    let report =
+        expect_sound(Model::named("lock orders that cannot deadlock").preemption_bound(2).iterations(300), || {
+            let gate = Arc::new(Mutex::new(()));
+            let pair = Arc::new((Mutex::new(0u32), Mutex::new(0u32)));
+            let tables = Arc::new((RwLock::new(0u32), RwLock::new(0u32)));
+            let other = {
+                let (gate, pair, tables) = (gate.clone(), pair.clone(), tables.clone());
+                thread::spawn(move || {
+                    // a then b, everywhere.
+                    *pair.0.lock() += 1;
+                    let _a = pair.0.lock();
+                    let _b = pair.1.lock();
+                    drop((_b, _a));
+                    // b then a, but only under the gate the other thread also holds.
+                    let _gate = gate.lock();
+                    let _b = pair.1.lock();
+                    let _a = pair.0.lock();
+                    drop((_a, _b, _gate));
+                    // readers in either order.
+                    let _x = tables.0.read();
+                    let _y = tables.1.read();
+                })
+            };
+            {
                 let _gate = gate.lock();
-                let _b = pair.1.lock();
                 let _a = pair.0.lock();
-                drop((_a, _b, _gate));
-                // readers in either order.
-                let _x = tables.0.read();
+                let _b = pair.1.lock();
+            }
+            {
                 let _y = tables.1.read();
-            })
-        };
-        {
-            let _gate = gate.lock();
-            let _a = pair.0.lock();
-            let _b = pair.1.lock();
-        }
-        {
-            let _y = tables.1.read();
-            let _x = tables.0.read();
-        }
-        other.join().unwrap();
-    });
+                let _x = tables.0.read();
+            }
+            other.join().unwrap();
+        });
     assert!(report.schedules > 1, "{report}");
 }
 
@@ -233,7 +234,8 @@ fn park_until_ready(announce_first: bool) {
 
 #[test]
 fn park_and_unpark_are_model_checked() {
-    let report = expect_sound(Model::named("park until ready").preemption_bound(2).iterations(300), || park_until_ready(true));
+    let report =
+        expect_sound(Model::named("park until ready").preemption_bound(2).iterations(300), || park_until_ready(true));
     assert!(report.schedules > 1, "{report}");
     if MODEL_CHECKER {
         let failure = expect_caught(Model::named("lost unpark").preemption_bound(2).iterations(1_000), || {

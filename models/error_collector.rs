@@ -130,7 +130,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_copy_modify_write_back_add_is_caught() {
         let failure = expect_caught(
             Model::named("error collector: lost error"),
@@ -140,7 +143,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_count_with_a_separate_load_and_store_is_caught() {
         let failure = expect_caught(
             Model::named("error collector: lost count"),

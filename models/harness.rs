@@ -73,7 +73,8 @@ fn loom_explores_bounds_in_turn_and_shuttle_runs_a_portfolio() {
     let labels: Vec<&str> = report.phases.iter().map(|p| p.label.as_str()).collect();
     match racekit::sync::Backend::CURRENT {
         racekit::sync::Backend::Loom => {
-            let expected: Vec<String> = (1..=bound.max(1)).map(|b| format!("loom bound {}", if bound == 0 { 0 } else { b })).collect();
+            let expected: Vec<String> =
+                (1..=bound.max(1)).map(|b| format!("loom bound {}", if bound == 0 { 0 } else { b })).collect();
             assert_eq!(labels, expected);
         }
         racekit::sync::Backend::Shuttle => {
@@ -176,13 +177,10 @@ fn a_hang_on_real_threads_is_reported() {
     if MODEL_CHECKER {
         return;
     }
-    let failure = expect_caught(
-        Model::named("hang").iterations(1).std_run_timeout(Duration::from_millis(200)),
-        || {
-            let gate = racekit::sync::Latch::new();
-            gate.wait_timeout(Duration::from_secs(5));
-        },
-    );
+    let failure = expect_caught(Model::named("hang").iterations(1).std_run_timeout(Duration::from_millis(200)), || {
+        let gate = racekit::sync::Latch::new();
+        gate.wait_timeout(Duration::from_secs(5));
+    });
     assert_eq!(failure.kind, FailureKind::Hang, "{failure}");
 }
 
@@ -209,7 +207,6 @@ fn a_timed_wait_explores_both_the_timeout_and_the_notification() {
         assert!(NOTIFIED.load(std::sync::atomic::Ordering::Relaxed), "the notified branch was never explored");
     }
 }
-
 
 #[test]
 fn a_panic_in_a_thread_nobody_joins_fails_the_check() {
@@ -317,9 +314,10 @@ fn bounded_channel_round(bound: usize) {
 #[test]
 fn a_bounded_channel_delivers_in_order_and_a_rendezvous_completes() {
     for bound in [0, 1] {
-        let report = Model::named(format!("sync channel, bound {bound}")).preemption_bound(2).iterations(300).check(move || {
-            bounded_channel_round(bound)
-        });
+        let report = Model::named(format!("sync channel, bound {bound}"))
+            .preemption_bound(2)
+            .iterations(300)
+            .check(move || bounded_channel_round(bound));
         assert!(report.schedules > 1, "{report}");
     }
     // A full channel refuses `try_send`; a dropped receiver fails a blocked `send`.

@@ -112,7 +112,8 @@ fn components(journal: &Arc<Journal>, names: &[&'static str], failing: Option<&s
     names
         .iter()
         .map(|&name| {
-            Box::new(TestComponent { name, fails: Some(name) == failing, journal: journal.clone() }) as Box<dyn Component>
+            Box::new(TestComponent { name, fails: Some(name) == failing, journal: journal.clone() })
+                as Box<dyn Component>
         })
         .collect()
 }
@@ -210,7 +211,10 @@ fn a_stop_racing_a_restart_leaves_a_consistent_application() {
 
 #[test]
 fn components_that_call_back_into_the_application_do_not_deadlock() {
-    expect_sound(Model::named("lifecycle: re-entrant components"), components_call_back_into_the_application::<Application>);
+    expect_sound(
+        Model::named("lifecycle: re-entrant components"),
+        components_call_back_into_the_application::<Application>,
+    );
 }
 
 /// Buggy variants of the application, each wrong in one place.
@@ -239,7 +243,11 @@ mod mutants {
         }
 
         /// Waits for a settled phase and claims `transition` unless already at `target`.
-        fn claim(&self, target: LifecyclePhase, transition: LifecyclePhase) -> Option<racekit::sync::MutexGuard<'_, LifecyclePhase>> {
+        fn claim(
+            &self,
+            target: LifecyclePhase,
+            transition: LifecyclePhase,
+        ) -> Option<racekit::sync::MutexGuard<'_, LifecyclePhase>> {
             let mut phase = self.changed.wait_while(self.phase.lock(), |phase| {
                 matches!(phase, LifecyclePhase::Starting | LifecyclePhase::Stopping)
             });
@@ -326,7 +334,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_rollback_in_start_order_is_caught() {
         let failure = expect_caught(
             Model::named("lifecycle: rollback in start order"),
@@ -336,25 +347,39 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_failed_start_without_rollback_is_caught() {
         let failure = expect_caught(
             Model::named("lifecycle: no rollback"),
             rollback_racing_a_failed_start::<MutantApplication<NO_ROLLBACK>>,
         );
-        assert!(failure.message.contains("reverse") || failure.message.contains("left components running"), "{failure}");
+        assert!(
+            failure.message.contains("reverse") || failure.message.contains("left components running"),
+            "{failure}"
+        );
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_phase_checked_outside_the_lock_is_caught() {
-        let failure =
-            expect_caught(Model::named("lifecycle: check-then-act"), concurrent_starts::<MutantApplication<PHASE_CHECKED_OUTSIDE_THE_LOCK>>);
+        let failure = expect_caught(
+            Model::named("lifecycle: check-then-act"),
+            concurrent_starts::<MutantApplication<PHASE_CHECKED_OUTSIDE_THE_LOCK>>,
+        );
         assert!(failure.message.contains("started twice"), "{failure}");
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn stopped_marked_before_stopping_is_caught() {
         let failure = expect_caught(
             Model::named("lifecycle: stopped marked early"),
@@ -365,7 +390,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn components_run_under_the_lock_is_caught() {
         // The seed's design: a component reading the application's phase from its start
         // waits for the lock its own start holds.

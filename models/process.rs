@@ -62,7 +62,12 @@ impl CallbacksUnderTest for OutputCallbacks {
 }
 
 fn line(text: &str) -> OutputLine {
-    OutputLine { process: "p".into(), stream: OutputStream::Stdout, at: ManualClock::new().now(), line: text.to_owned() }
+    OutputLine {
+        process: "p".into(),
+        stream: OutputStream::Stdout,
+        at: ManualClock::new().now(),
+        line: text.to_owned(),
+    }
 }
 
 /// A start reserves its name on one thread while the main thread shuts down: it is refused,
@@ -148,7 +153,9 @@ fn a_callback_calling_back_in_racing_its_removal_does_not_deadlock() {
 #[cfg(not(racekit_loom))]
 mod manager {
     use super::*;
-    use racekit::process::{ChildProcess, OutputSource, ProcessExit, ProcessManager, ProcessSpec, Spawner, StartError, StopError};
+    use racekit::process::{
+        ChildProcess, OutputSource, ProcessExit, ProcessManager, ProcessSpec, Spawner, StartError, StopError,
+    };
     use racekit::stopper::CancelToken;
     use racekit::sync::task;
     use std::collections::VecDeque;
@@ -234,7 +241,10 @@ mod manager {
     }
 
     /// A manager over a fake spawner, with a callback recording every line.
-    fn fake_manager(lines: usize, exits: bool) -> (ProcessManager<FakeSpawner>, Arc<Children>, Arc<Mutex<Vec<String>>>) {
+    fn fake_manager(
+        lines: usize,
+        exits: bool,
+    ) -> (ProcessManager<FakeSpawner>, Arc<Children>, Arc<Mutex<Vec<String>>>) {
         let children = Arc::new(Children::default());
         let spawner = FakeSpawner { children: children.clone(), lines, exits };
         let manager = ProcessManager::with_spawner(spawner, Box::new(ManualClock::new()));
@@ -262,7 +272,9 @@ mod manager {
                 let (manager, children, seen) = fake_manager(2, false);
                 let starter = {
                     let manager = manager.clone();
-                    task::spawn(async move { manager.start("p", &ProcessSpec::new("fake")).map(|handle| handle.name().to_owned()) })
+                    task::spawn(async move {
+                        manager.start("p", &ProcessSpec::new("fake")).map(|handle| handle.name().to_owned())
+                    })
                 };
                 let stopped = manager.shutdown().await.expect("fake children stop cleanly");
                 match starter.await.unwrap() {
@@ -293,7 +305,9 @@ mod manager {
                 let exit = handle.wait().await.expect("the fake wait never fails");
                 match stopper.await.unwrap() {
                     Ok(stopped) => assert_eq!(stopped, exit, "the stop and the handle saw different ends"),
-                    Err(StopError::NotRunning { .. }) => assert!(!exit.killed, "killed, yet the stop found nothing to stop"),
+                    Err(StopError::NotRunning { .. }) => {
+                        assert!(!exit.killed, "killed, yet the stop found nothing to stop")
+                    }
                     Err(other) => panic!("unexpected {other}"),
                 }
                 assert_eq!(*seen.lock(), ["p: line 0", "p: line 1"], "output lost or repeated");
@@ -433,7 +447,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn closed_checked_outside_the_lock_is_caught() {
         let failure = expect_caught(
             Model::named("process table: closed checked outside the lock"),
@@ -443,7 +460,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_close_that_collects_before_closing_is_caught() {
         let failure = expect_caught(
             Model::named("process table: collect before close"),
@@ -453,7 +473,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn callbacks_called_under_the_lock_is_caught() {
         let failure = expect_caught(
             Model::named("callbacks: called under the lock"),
@@ -465,7 +488,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_callback_list_copied_outside_the_lock_is_caught() {
         let failure = expect_caught(
             Model::named("callbacks: copy outside the lock"),

@@ -281,16 +281,23 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_pop_that_forgets_to_wake_producers_is_caught() {
-        let failure = expect_caught(Model::named("queue: lost notify"), hand_off::<MutantQueue<POP_FORGETS_TO_WAKE_PRODUCERS>>);
+        let failure =
+            expect_caught(Model::named("queue: lost notify"), hand_off::<MutantQueue<POP_FORGETS_TO_WAKE_PRODUCERS>>);
         if MODEL_CHECKER {
             assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
         }
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_capacity_check_separate_from_the_insert_is_caught() {
         let failure = expect_caught(
             Model::named("queue: check-then-act"),
@@ -300,21 +307,32 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_close_that_wakes_nobody_is_caught() {
-        let failure =
-            expect_caught(Model::named("queue: close wakes nobody"), close_releases_a_blocked_consumer::<MutantQueue<CLOSE_WAKES_NOBODY>>);
+        let failure = expect_caught(
+            Model::named("queue: close wakes nobody"),
+            close_releases_a_blocked_consumer::<MutantQueue<CLOSE_WAKES_NOBODY>>,
+        );
         if MODEL_CHECKER {
             assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
         }
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_push_that_wakes_before_admitting_is_caught() {
         // The consumer wakes to an empty queue and sleeps again; the notify that should
         // have released it was spent before the item existed.
-        let failure = expect_caught(Model::named("queue: wake before admit"), hand_off::<MutantQueue<PUSH_WAKES_BEFORE_ADMITTING>>);
+        let failure = expect_caught(
+            Model::named("queue: wake before admit"),
+            hand_off::<MutantQueue<PUSH_WAKES_BEFORE_ADMITTING>>,
+        );
         if MODEL_CHECKER {
             assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
         }

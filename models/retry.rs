@@ -106,13 +106,21 @@ impl SleepUnlessClosed for Watched {
 
 /// A blocking loop the scenario runs: the real one and the mutant.
 trait LoopUnderTest {
-    fn run(options: &Options, clock: Watched, attempt: impl FnMut(u32) -> Result<(), u32>) -> Result<(), RetryError<u32>>;
+    fn run(
+        options: &Options,
+        clock: Watched,
+        attempt: impl FnMut(u32) -> Result<(), u32>,
+    ) -> Result<(), RetryError<u32>>;
 }
 
 struct Real;
 
 impl LoopUnderTest for Real {
-    fn run(options: &Options, clock: Watched, attempt: impl FnMut(u32) -> Result<(), u32>) -> Result<(), RetryError<u32>> {
+    fn run(
+        options: &Options,
+        clock: Watched,
+        attempt: impl FnMut(u32) -> Result<(), u32>,
+    ) -> Result<(), RetryError<u32>> {
         options.start(clock, SeededRng::new(0)).expect("valid options").run(attempt)
     }
 }
@@ -152,9 +160,11 @@ fn a_close_racing_the_blocking_loop_stops_it_cleanly() {
     static AFTER_A_RETRY: Seen = Seen::new(false);
     let report = expect_sound(Model::named("retry: close races the blocking loop").preemption_bound(2), || {
         let outcome = close_races_the_loop::<Real>();
-        for (seen, happened) in
-            [(&BEFORE_ANY_ATTEMPT, outcome.attempts == 0), (&MID_SLEEP, outcome.sleep_ended_on_close), (&AFTER_A_RETRY, outcome.attempts >= 2)]
-        {
+        for (seen, happened) in [
+            (&BEFORE_ANY_ATTEMPT, outcome.attempts == 0),
+            (&MID_SLEEP, outcome.sleep_ended_on_close),
+            (&AFTER_A_RETRY, outcome.attempts >= 2),
+        ] {
             seen.fetch_or(happened, std::sync::atomic::Ordering::Relaxed);
         }
     });
@@ -166,7 +176,10 @@ fn a_close_racing_the_blocking_loop_stops_it_cleanly() {
     // A time budget or a replay explores less than the whole space: then nothing is owed.
     let explored_fully = crate::support::explored_fully(&report);
     for (seen, what, required) in required {
-        assert!(!required || !explored_fully || seen.load(std::sync::atomic::Ordering::Relaxed), "{what} was never explored");
+        assert!(
+            !required || !explored_fully || seen.load(std::sync::atomic::Ordering::Relaxed),
+            "{what} was never explored"
+        );
     }
 }
 
@@ -214,8 +227,8 @@ fn a_close_racing_the_async_loop_stops_it_cleanly() {
 }
 
 mod mutants {
-    use super::*;
     use super::checks_only_before_sleeping::attempt_then_ask;
+    use super::*;
     use racekit::model::FailureKind;
     use std::ops::ControlFlow;
 
@@ -224,7 +237,11 @@ mod mutants {
     struct ChecksOnlyBeforeSleeping;
 
     impl LoopUnderTest for ChecksOnlyBeforeSleeping {
-        fn run(options: &Options, clock: Watched, mut attempt: impl FnMut(u32) -> Result<(), u32>) -> Result<(), RetryError<u32>> {
+        fn run(
+            options: &Options,
+            clock: Watched,
+            mut attempt: impl FnMut(u32) -> Result<(), u32>,
+        ) -> Result<(), RetryError<u32>> {
             let closer = options.closer.clone().expect("the scenario passes a closer");
             let mut schedule = options.schedule(clock.clone(), SeededRng::new(0)).expect("valid options");
             for n in 1.. {
@@ -238,14 +255,15 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn cancellation_checked_only_before_sleeping_is_caught() {
-        let failure = expect_caught(
-            Model::named("retry: cancellation checked only before sleeping").preemption_bound(2),
-            || {
+        let failure =
+            expect_caught(Model::named("retry: cancellation checked only before sleeping").preemption_bound(2), || {
                 close_races_the_loop::<ChecksOnlyBeforeSleeping>();
-            },
-        );
+            });
         assert_eq!(failure.kind, FailureKind::Panic, "{failure}");
         assert!(failure.message.contains("after the loop's sleep ended on the close"), "{failure}");
     }

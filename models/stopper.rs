@@ -222,7 +222,9 @@ fn async_tasks_and_a_spawn_racing_stop_async() {
             let stopper = Stopper::new();
             let spawner = {
                 let stopper = stopper.clone();
-                task::spawn(async move { stopper.spawn_task("late", |cancel| async move { cancel.cancelled().await }).ok() })
+                task::spawn(
+                    async move { stopper.spawn_task("late", |cancel| async move { cancel.cancelled().await }).ok() },
+                )
             };
             let worker = stopper
                 .spawn_task("worker", |cancel| async move {
@@ -313,7 +315,12 @@ mod mutants {
     impl<const BUG: u8> StopperUnderTest for MutantStopper<BUG> {
         fn create() -> Self {
             MutantStopper {
-                state: Mutex::new(State { phase: StopperPhase::Running, live: 0, closers: Vec::new(), tokens: Vec::new() }),
+                state: Mutex::new(State {
+                    phase: StopperPhase::Running,
+                    live: 0,
+                    closers: Vec::new(),
+                    tokens: Vec::new(),
+                }),
                 changed: Condvar::new(),
             }
         }
@@ -446,7 +453,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn closers_run_under_the_lock_is_caught() {
         // The closer's call back into the stopper waits for the lock its caller holds.
         let failure = expect_caught(
@@ -457,7 +467,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn admission_checked_outside_the_lock_is_caught() {
         let failure = expect_caught(
             Model::named("stopper: admission outside the lock"),
@@ -467,15 +480,23 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_task_counted_down_twice_is_caught() {
-        let failure =
-            expect_caught(Model::named("stopper: double count-down"), two_tasks_and_stop::<MutantStopper<TASK_COUNTED_DOWN_TWICE>>);
+        let failure = expect_caught(
+            Model::named("stopper: double count-down"),
+            two_tasks_and_stop::<MutantStopper<TASK_COUNTED_DOWN_TWICE>>,
+        );
         assert!(mentions_any(&failure, &["after the closers", "task running"]), "{failure}");
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn closer_list_read_without_the_lock_is_caught() {
         let failure = expect_caught(
             Model::named("stopper: closer list read outside the stopping section"),
@@ -485,7 +506,10 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_second_stop_returning_early_is_caught() {
         let failure = expect_caught(
             Model::named("stopper: second stop returns early"),
@@ -495,15 +519,23 @@ mod mutants {
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_last_task_that_wakes_nobody_is_caught() {
-        let failure =
-            expect_caught(Model::named("stopper: lost wake-up"), admission_racing_stop::<MutantStopper<LAST_TASK_WAKES_NOBODY>>);
+        let failure = expect_caught(
+            Model::named("stopper: lost wake-up"),
+            admission_racing_stop::<MutantStopper<LAST_TASK_WAKES_NOBODY>>,
+        );
         assert_deadlock(&failure);
     }
 
     #[test]
-    #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
+    #[cfg_attr(
+        not(any(racekit_loom, racekit_shuttle)),
+        ignore = "real threads find races by chance; the job runs this"
+    )]
     fn a_token_registered_after_the_phase_check_is_caught() {
         let failure = expect_caught(
             Model::named("stopper: token check-then-act"),

@@ -72,9 +72,8 @@ impl ManualClock {
     pub fn advance(&self, duration: Duration) {
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         // Relaxed: the clock is a value, not a synchronization point between threads.
-        let _ = self
-            .offset_nanos
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| Some(now.saturating_add(nanos)));
+        let _ =
+            self.offset_nanos.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| Some(now.saturating_add(nanos)));
     }
 
     /// Time advanced since the clock was made.

@@ -9,7 +9,9 @@
 
 use crate::support::cases;
 use proptest::prelude::*;
-use racekit::event_bus::{Backpressure, BusConfig, BusHandle, BusStats, EventBus, Published, PublishError, SubscriptionId};
+use racekit::event_bus::{
+    Backpressure, BusConfig, BusHandle, BusStats, EventBus, PublishError, Published, SubscriptionId,
+};
 use racekit::model::Model;
 use racekit::probe::{live_tasks, HighWater};
 use racekit::sync::{thread, RwLock};
@@ -93,7 +95,8 @@ impl StressBus for SpawnPerEvent {
     }
     fn publish(&self, kind: u8, event: u32, _policy: Backpressure) -> Outcome {
         self.published.fetch_add(1, Ordering::SeqCst);
-        let handlers: Vec<_> = self.handlers.read().1.values().filter(|(k, _)| *k == kind).map(|(_, h)| h.clone()).collect();
+        let handlers: Vec<_> =
+            self.handlers.read().1.values().filter(|(k, _)| *k == kind).map(|(_, h)| h.clone()).collect();
         for handler in handlers {
             let delivered = self.delivered.clone();
             // Detached, unbounded, panics unhandled: the seed's three faults.
@@ -231,13 +234,17 @@ fn run<B: StressBus>(scenario: &Scenario) {
                 let mut outcomes = Vec::new();
                 for (n, op) in ops.into_iter().enumerate() {
                     match op {
-                        Op::Subscribe(kind, behaviour) => subscriptions.push(bus.subscribe(kind, observed.handler(behaviour))),
+                        Op::Subscribe(kind, behaviour) => {
+                            subscriptions.push(bus.subscribe(kind, observed.handler(behaviour)))
+                        }
                         Op::Unsubscribe(pick) if !subscriptions.is_empty() => {
                             let id = subscriptions.swap_remove(pick % subscriptions.len());
                             bus.unsubscribe(id);
                         }
                         Op::Unsubscribe(_) => {}
-                        Op::Publish(kind, policy) => outcomes.push(bus.publish(kind, (index * 1000 + n) as u32, policy)),
+                        Op::Publish(kind, policy) => {
+                            outcomes.push(bus.publish(kind, (index * 1000 + n) as u32, policy))
+                        }
                     }
                 }
                 outcomes
@@ -293,15 +300,13 @@ fn the_seeds_spawn_per_event_design_fails_the_probes() {
         .into_iter()
         .chain(std::iter::repeat_n(Op::Publish(0, Backpressure::Block), 40))
         .collect();
-    let scenario = Scenario { workers: 1, capacity: 4, threads: vec![ops; 4], stop_while_publishing: false, deadline: None };
+    let scenario =
+        Scenario { workers: 1, capacity: 4, threads: vec![ops; 4], stop_while_publishing: false, deadline: None };
     let real = scenario.clone();
     Model::named("event bus stress: fixed scenario").iterations(3).check(move || run::<Bus>(&real));
     let failure = Model::named("event bus stress: the seed's design")
         .iterations(3)
         .run(move || run::<SpawnPerEvent>(&scenario))
         .expect_err("the probes catch a thread per event");
-    assert!(
-        ["at once", "outlived", "leaked task"].iter().any(|probe| failure.message.contains(probe)),
-        "{failure}"
-    );
+    assert!(["at once", "outlived", "leaked task"].iter().any(|probe| failure.message.contains(probe)), "{failure}");
 }

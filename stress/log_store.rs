@@ -50,7 +50,11 @@ fn producer() -> impl Strategy<Value = Producer> {
     // Mostly short lines, some long enough to be refused by a small byte bound.
     let length = prop_oneof![8 => 0usize..40, 1 => 200usize..600];
     let burst = prop::collection::vec(length, 1..40);
-    (ingest, prop::collection::vec(burst, 1..8), 1usize..4).prop_map(|(ingest, bursts, processes)| Producer { ingest, bursts, processes })
+    (ingest, prop::collection::vec(burst, 1..8), 1usize..4).prop_map(|(ingest, bursts, processes)| Producer {
+        ingest,
+        bursts,
+        processes,
+    })
 }
 
 fn scenario() -> impl Strategy<Value = Scenario> {
@@ -219,8 +223,13 @@ fn run(scenario: &Scenario) {
         assert_eq!(stats.stored, admitted.min(scenario.max_entries), "{stats:?}");
     }
     for (producer, accepted) in accepted.iter().enumerate() {
-        let kept: Vec<usize> = snapshot.entries.iter().map(author).filter(|(p, _)| *p == producer).map(|(_, k)| k).collect();
-        assert_eq!(kept, accepted[accepted.len() - kept.len()..], "producer {producer}'s surviving lines are not its newest");
+        let kept: Vec<usize> =
+            snapshot.entries.iter().map(author).filter(|(p, _)| *p == producer).map(|(_, k)| k).collect();
+        assert_eq!(
+            kept,
+            accepted[accepted.len() - kept.len()..],
+            "producer {producer}'s surviving lines are not its newest"
+        );
     }
 }
 

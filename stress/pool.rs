@@ -19,7 +19,9 @@ use fake::{FakeConnector, Ledger};
 use proptest::prelude::*;
 use racekit::model::Model;
 use racekit::pool::tcp::{ping, ping_async, AsyncTcpConnector, TcpConnector, TestServer};
-use racekit::pool::{AsyncConnector, BlockingConnector, ConfigError, Connector, GetError, Pool, PoolBuilder, PoolStats};
+use racekit::pool::{
+    AsyncConnector, BlockingConnector, ConfigError, Connector, GetError, Pool, PoolBuilder, PoolStats,
+};
 use racekit::sync::{task, thread};
 use racekit::time::ManualClock;
 use std::io;
@@ -40,7 +42,13 @@ struct Flaky<C> {
 
 impl<C> Flaky<C> {
     fn new(inner: C, fail_every: u64) -> Self {
-        Flaky { inner, fail_every, started: AtomicU64::new(0), finished: AtomicU64::new(0), injected: AtomicU64::new(0) }
+        Flaky {
+            inner,
+            fail_every,
+            started: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+        }
     }
 
     fn started(&self) -> u64 {
@@ -192,7 +200,9 @@ async fn run_task(pool: Pool<Flaky<AsyncTcpConnector>>, steps: Vec<(Ask, Use)>, 
 fn assert_pool_after_close(stats: PoolStats, seen: &Seen, steps: usize, injected: u64, cut: bool) {
     assert!(stats.is_drained() && stats.is_conserved(), "connections left after close: {stats:?}");
     assert!(stats.peak_open <= stats.max_open, "more open than max_open: {stats:?}");
-    let total = seen.served.load(Ordering::SeqCst) + seen.gave_up.load(Ordering::SeqCst) + seen.connect_failed.load(Ordering::SeqCst);
+    let total = seen.served.load(Ordering::SeqCst)
+        + seen.gave_up.load(Ordering::SeqCst)
+        + seen.connect_failed.load(Ordering::SeqCst);
     assert_eq!(total, steps as u64, "a request ended without an outcome: {seen:?}");
     assert_eq!(seen.connect_failed.load(Ordering::SeqCst), injected, "a connect failure did not reach its caller");
     assert_eq!(stats.connect_failures, injected, "{stats:?}");
@@ -213,7 +223,16 @@ struct Scenario {
 
 fn scenario() -> impl Strategy<Value = Scenario> {
     let workers = || prop::collection::vec(prop::collection::vec(step(), 1..24), 1..5);
-    (1usize..4, 1usize..4, 0usize..=2, 0usize..=2, prop_oneof![Just(0u64), 3u64..8], any::<bool>(), workers(), workers())
+    (
+        1usize..4,
+        1usize..4,
+        0usize..=2,
+        0usize..=2,
+        prop_oneof![Just(0u64), 3u64..8],
+        any::<bool>(),
+        workers(),
+        workers(),
+    )
         .prop_map(|(open_a, open_b, idle_a, idle_b, fail_every, cut_midway, threads, tasks)| Scenario {
             max_open: (open_a, open_b),
             idle_fraction: (idle_a, idle_b),
@@ -230,8 +249,16 @@ fn build<C: Connector>(connector: C, max_open: usize, idle_fraction: usize) -> P
 
 fn run(scenario: Scenario) {
     let server = TestServer::start().expect("a loopback listener");
-    let blocking = build(Flaky::new(TcpConnector::new(server.addr()), scenario.fail_every), scenario.max_open.0, scenario.idle_fraction.0);
-    let asynchronous = build(Flaky::new(AsyncTcpConnector::new(server.addr()), scenario.fail_every), scenario.max_open.1, scenario.idle_fraction.1);
+    let blocking = build(
+        Flaky::new(TcpConnector::new(server.addr()), scenario.fail_every),
+        scenario.max_open.0,
+        scenario.idle_fraction.0,
+    );
+    let asynchronous = build(
+        Flaky::new(AsyncTcpConnector::new(server.addr()), scenario.fail_every),
+        scenario.max_open.1,
+        scenario.idle_fraction.1,
+    );
     let (thread_seen, task_seen) = (Arc::new(Seen::default()), Arc::new(Seen::default()));
 
     let threads: Vec<_> = scenario
@@ -268,19 +295,39 @@ fn run(scenario: Scenario) {
     let bound = (scenario.max_open.0 + scenario.max_open.1) as u64;
     let ghosts = asynchronous.connector().cancelled();
     if !scenario.cut_midway {
-        assert!(server.peak_live() as u64 <= bound + ghosts, "the server held {} connections, bound {bound}", server.peak_live());
+        assert!(
+            server.peak_live() as u64 <= bound + ghosts,
+            "the server held {} connections, bound {bound}",
+            server.peak_live()
+        );
     }
 
     blocking.close();
     task::block_on(asynchronous.close_async());
     let steps = |workers: &[Vec<(Ask, Use)>]| workers.iter().map(Vec::len).sum::<usize>();
-    assert_pool_after_close(blocking.stats(), &thread_seen, steps(&scenario.threads), blocking.connector().injected(), scenario.cut_midway);
-    assert_pool_after_close(asynchronous.stats(), &task_seen, steps(&scenario.tasks), asynchronous.connector().injected(), scenario.cut_midway);
+    assert_pool_after_close(
+        blocking.stats(),
+        &thread_seen,
+        steps(&scenario.threads),
+        blocking.connector().injected(),
+        scenario.cut_midway,
+    );
+    assert_pool_after_close(
+        asynchronous.stats(),
+        &task_seen,
+        steps(&scenario.tasks),
+        asynchronous.connector().injected(),
+        scenario.cut_midway,
+    );
 
     // The other side of the socket agrees: nothing is left, and it accepted exactly the
     // connections the pools opened, the ones failed on purpose, and (at most) the ones
     // whose connect was cancelled midway.
-    assert!(server.wait_for_live_at_most(0, Duration::from_secs(10)), "the server still holds {} connections", server.live());
+    assert!(
+        server.wait_for_live_at_most(0, Duration::from_secs(10)),
+        "the server still holds {} connections",
+        server.live()
+    );
     let opened = blocking.stats().opened + asynchronous.stats().opened;
     let injected = blocking.connector().injected() + asynchronous.connector().injected();
     let accepted = server.accepted();
@@ -321,12 +368,14 @@ type Configure = fn(PoolBuilder<FakeConnector>) -> PoolBuilder<FakeConnector>;
 
 #[test]
 fn bad_limits_are_typed_errors_that_say_what_to_do() {
-    let build = |configure: Configure| {
-        configure(Pool::builder(FakeConnector::reliable())).build().map(drop)
-    };
+    let build = |configure: Configure| configure(Pool::builder(FakeConnector::reliable())).build().map(drop);
     let cases: [(Configure, ConfigError, &str); 4] = [
         (|b| b.max_open(0), ConfigError::ZeroMaxOpen, "pass 1 or more"),
-        (|b| b.max_open(2).max_idle(3), ConfigError::MaxIdleAboveMaxOpen { max_idle: 3, max_open: 2 }, "lower max_idle"),
+        (
+            |b| b.max_open(2).max_idle(3),
+            ConfigError::MaxIdleAboveMaxOpen { max_idle: 3, max_open: 2 },
+            "lower max_idle",
+        ),
         (|b| b.max_lifetime(Duration::ZERO), ConfigError::ZeroMaxLifetime, "leave it unset"),
         (|b| b.idle_timeout(Duration::ZERO), ConfigError::ZeroIdleTimeout, "max_idle(0)"),
     ];
@@ -342,7 +391,9 @@ fn bad_limits_are_typed_errors_that_say_what_to_do() {
 mod expiry {
     use super::*;
 
-    fn pool_with_clock(configure: impl FnOnce(PoolBuilder<FakeConnector>) -> PoolBuilder<FakeConnector>) -> (Pool<FakeConnector>, Arc<ManualClock>, Arc<Ledger>) {
+    fn pool_with_clock(
+        configure: impl FnOnce(PoolBuilder<FakeConnector>) -> PoolBuilder<FakeConnector>,
+    ) -> (Pool<FakeConnector>, Arc<ManualClock>, Arc<Ledger>) {
         let connector = FakeConnector::reliable();
         let ledger = connector.ledger.clone();
         let clock = Arc::new(ManualClock::new());

@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use racekit::output::OutputLine;
 use racekit::process::{ProcessHandle, ProcessManager, ProcessSpec, StopError};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::os::unix::process::CommandExt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug)]
@@ -137,7 +137,9 @@ async fn run_case(ops: Vec<Op>) {
                 let process = &started[n % started.len()];
                 match manager.stop(process.handle.name()).await {
                     Ok(exit) => assert!(exit.killed || process.handle.exit().is_some(), "{exit:?}"),
-                    Err(StopError::NotRunning { .. }) => assert!(process.handle.exit().is_some(), "not running, yet no exit"),
+                    Err(StopError::NotRunning { .. }) => {
+                        assert!(process.handle.exit().is_some(), "not running, yet no exit")
+                    }
                     Err(other) => panic!("{other}"),
                 }
                 assert!(process.handle.exit().is_some(), "stop returned before the reap");
@@ -252,12 +254,20 @@ fn a_program_that_does_not_exist_is_a_typed_error_and_leaves_nothing_behind() {
 fn the_os_probe_sees_an_unreaped_child_and_a_live_group_member() {
     // The checks above can fail: a child not yet reaped (a zombie) is seen, and so is a
     // live member of a process group.
-    let mut child = std::process::Command::new("sh").args(["-c", "sleep 30 & echo $!; exit 0"]).stdout(std::process::Stdio::piped()).process_group(0).spawn().unwrap();
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "sleep 30 & echo $!; exit 0"])
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let mut first = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
     let grandchild: u32 = first.trim().parse().unwrap();
-    assert!(eventually(|| stat(pid).is_some_and(|(state, _, _)| state == 'Z')), "the exited, unreaped child is a zombie");
+    assert!(
+        eventually(|| stat(pid).is_some_and(|(state, _, _)| state == 'Z')),
+        "the exited, unreaped child is a zombie"
+    );
     assert!(is_our_child(pid), "a zombie child is seen");
     assert!(is_alive_in_group(grandchild, pid), "the background grandchild is seen in the group");
     child.wait().unwrap();

@@ -16,8 +16,9 @@ fn run_children(processes: usize, lines: usize, max_entries: usize) -> LogStore 
         let manager = ProcessManager::new();
         manager.add_callback(store.sink());
         let script = format!("i=0; while [ $i -lt {lines} ]; do echo out$i; echo err$i >&2; i=$((i+1)); done");
-        let handles: Vec<_> =
-            (0..processes).map(|n| manager.start(&format!("child-{n}"), &ProcessSpec::shell(script.clone())).unwrap()).collect();
+        let handles: Vec<_> = (0..processes)
+            .map(|n| manager.start(&format!("child-{n}"), &ProcessSpec::shell(script.clone())).unwrap())
+            .collect();
         for handle in &handles {
             assert!(handle.wait().await.expect("the child ran").success());
         }

@@ -61,7 +61,9 @@ fn run_case(tasks: &[Task], stoppers: usize, stubborn: bool) {
             Task::ThreadPanics => threads.push(stopper.spawn_thread(name, |_| panic!("a task fails")).unwrap()),
             Task::ThreadUntilCancelled => threads.push(stopper.spawn_thread(name, |cancel| cancel.wait()).unwrap()),
             Task::AsyncReturns => asyncs.push(stopper.spawn_task(name, |_| tokio::task::yield_now()).unwrap()),
-            Task::AsyncPanics => asyncs.push(stopper.spawn_task(name, |_| async { panic!("an async task fails") }).unwrap()),
+            Task::AsyncPanics => {
+                asyncs.push(stopper.spawn_task(name, |_| async { panic!("an async task fails") }).unwrap())
+            }
             Task::AsyncUntilCancelled => {
                 asyncs.push(stopper.spawn_task(name, |cancel| async move { cancel.cancelled().await }).unwrap())
             }

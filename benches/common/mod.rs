@@ -372,7 +372,11 @@ impl<'a> Contender<'a> {
 
     /// A contender run by a [`Crew`] of `threads` threads. `setup` is called once per
     /// benchmark: it builds the shared state and returns the maker of each thread's work.
-    pub fn crew<M: FnMut(usize) -> Work>(id: impl Into<String>, threads: usize, setup: impl Fn() -> M + 'a) -> Contender<'a> {
+    pub fn crew<M: FnMut(usize) -> Work>(
+        id: impl Into<String>,
+        threads: usize,
+        setup: impl Fn() -> M + 'a,
+    ) -> Contender<'a> {
         Contender::new(id, move |probe| Crew::spawn(threads, probe, setup()))
     }
 
@@ -409,14 +413,8 @@ struct MachineSample {
 impl MachineSample {
     fn now() -> MachineSample {
         let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let cpu: Vec<u64> = stat
-            .lines()
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .skip(1)
-            .map(|f| f.parse().unwrap_or(0))
-            .collect();
+        let cpu: Vec<u64> =
+            stat.lines().next().unwrap_or("").split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0)).collect();
         let field = |i: usize| cpu.get(i).copied().unwrap_or(0);
         // user nice system idle iowait irq softirq steal: idle and iowait are the free time.
         let busy_ticks = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
@@ -453,7 +451,9 @@ fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|line| line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|line| {
+            line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -524,9 +524,8 @@ impl Suite {
     /// machine's state before the run.
     pub fn new(bench: &str) -> Suite {
         let args: Vec<String> = std::env::args().collect();
-        let mode = std::env::var("RACEKIT_BENCH_MODE").unwrap_or_else(|_| {
-            if args.iter().any(|a| a == "--quick") { "quick" } else { "full" }.to_string()
-        });
+        let mode = std::env::var("RACEKIT_BENCH_MODE")
+            .unwrap_or_else(|_| if args.iter().any(|a| a == "--quick") { "quick" } else { "full" }.to_string());
         let quick = mode == "quick";
         let rounds = std::env::var("RACEKIT_BENCH_ROUNDS")
             .ok()
@@ -535,8 +534,11 @@ impl Suite {
             .unwrap_or(if quick { 1 } else { 4 });
         // Full: four short rounds rather than two long ones, so a slow phase of a shared
         // machine (seconds long) lands in one round of a cell, not in half of it.
-        let (warm_up, measurement, samples) =
-            if quick { (Duration::from_millis(10), Duration::from_millis(30), 10) } else { (Duration::from_millis(30), Duration::from_millis(120), 20) };
+        let (warm_up, measurement, samples) = if quick {
+            (Duration::from_millis(10), Duration::from_millis(30), 10)
+        } else {
+            (Duration::from_millis(30), Duration::from_millis(120), 20)
+        };
         let criterion = Criterion::default()
             .warm_up_time(warm_up)
             .measurement_time(measurement)
@@ -568,13 +570,21 @@ impl Suite {
     /// Benchmarks every contender of `cell` in group `group`, in alternating rounds.
     /// `baseline` is the contender ratios are taken against; `recommended`, the one a rule
     /// under test recommends (if any).
-    pub fn compare(&mut self, group: &str, cell: &Cell, baseline: &str, recommended: Option<&str>, contenders: &[Contender<'_>]) {
+    pub fn compare(
+        &mut self,
+        group: &str,
+        cell: &Cell,
+        baseline: &str,
+        recommended: Option<&str>,
+        contenders: &[Contender<'_>],
+    ) {
         for round in 0..self.side.rounds {
             let mut order: Vec<&Contender<'_>> = contenders.iter().collect();
             if round % 2 == 1 {
                 order.reverse();
             }
-            let value = if self.side.rounds > 1 { format!("{}-round{}", cell.label, round) } else { cell.label.clone() };
+            let value =
+                if self.side.rounds > 1 { format!("{}-round{}", cell.label, round) } else { cell.label.clone() };
             let mut criterion_group = self.criterion.benchmark_group(group);
             criterion_group.sampling_mode(SamplingMode::Flat);
             for (position, contender) in order.into_iter().enumerate() {
@@ -602,7 +612,8 @@ impl Suite {
                 let cpu_speed = speed_before.min(self.spin.speed());
                 let tally = probe.tally();
                 let per_thread_second = |ns: u64| {
-                    (tally.threads > 0 && !timed.is_zero()).then(|| ns as f64 / (tally.threads as f64 * timed.as_nanos() as f64))
+                    (tally.threads > 0 && !timed.is_zero())
+                        .then(|| ns as f64 / (tally.threads as f64 * timed.as_nanos() as f64))
                 };
                 self.side.entries.push(Entry {
                     group: group.to_string(),

@@ -83,7 +83,13 @@ pub fn cargo_test(root: &Path, base: &Path, backend: Backend) -> Command {
 
 /// Builds `backend`'s test binaries (`cargo test --no-run`), logging cargo's output to
 /// `log`; `progress` hears the name of each crate as it is compiled.
-pub fn build(root: &Path, base: &Path, backend: Backend, log: &Path, mut progress: impl FnMut(&str)) -> Result<Vec<TestBinary>> {
+pub fn build(
+    root: &Path,
+    base: &Path,
+    backend: Backend,
+    log: &Path,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<TestBinary>> {
     let log_file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut command = cargo_test(root, base, backend);
     command.args(["--no-run", "--message-format=json-render-diagnostics", "-p", PACKAGE]);
@@ -105,10 +111,14 @@ pub fn build(root: &Path, base: &Path, backend: Backend, log: &Path, mut progres
                 if let Some(id) = &message.package_id {
                     progress(crate_name(id));
                 }
-                let (Some(target), Some(exe), Some(profile)) = (message.target, message.executable, message.profile) else {
+                let (Some(target), Some(exe), Some(profile)) = (message.target, message.executable, message.profile)
+                else {
                     continue;
                 };
-                if profile.test && target.kind.iter().any(|k| k == "test") && backend.test_targets().contains(&target.name.as_str()) {
+                if profile.test
+                    && target.kind.iter().any(|k| k == "test")
+                    && backend.test_targets().contains(&target.name.as_str())
+                {
                     binaries.push(TestBinary { target: target.name, exe });
                 }
             }
@@ -165,10 +175,7 @@ pub fn list(root: &Path, exe: &Path) -> Result<Vec<ListedTest>> {
             .collect())
     };
     let ignored = names(true)?;
-    Ok(names(false)?
-        .into_iter()
-        .map(|name| ListedTest { ignored: ignored.contains(&name), name })
-        .collect())
+    Ok(names(false)?.into_iter().map(|name| ListedTest { ignored: ignored.contains(&name), name }).collect())
 }
 
 #[cfg(test)]

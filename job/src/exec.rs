@@ -112,10 +112,7 @@ impl Runner {
             }
             std::thread::sleep(POLL);
         }
-        rows.into_iter()
-            .zip(cases)
-            .map(|(row, case)| row.unwrap_or_else(|| self.not_run(case)))
-            .collect()
+        rows.into_iter().zip(cases).map(|(row, case)| row.unwrap_or_else(|| self.not_run(case))).collect()
     }
 
     fn timeout(&self, share: Option<Duration>) -> Duration {
@@ -130,16 +127,16 @@ impl Runner {
     }
 
     fn paths(&self, case: &Case) -> (PathBuf, PathBuf) {
-        let stem: String = case.test.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '.' }).collect();
+        let stem: String =
+            case.test.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '.' }).collect();
         let dir = self.logs.join(case.backend.name()).join(&case.binary);
         (dir.join(format!("{stem}.jsonl")), dir.join(format!("{stem}.log")))
     }
 
     fn spawn(&self, case: &Case, share: Option<Duration>) -> Result<Running> {
-        let env = self.budget.env(
-            TestKind { backend: case.backend, mutant: case.mutant, stress: case.binary == "stress" },
-            share,
-        );
+        let env = self
+            .budget
+            .env(TestKind { backend: case.backend, mutant: case.mutant, stress: case.binary == "stress" }, share);
         let (report, log) = self.paths(case);
         std::fs::create_dir_all(report.parent().expect("a log folder"))?;
         let _ = std::fs::remove_file(&report);
@@ -190,11 +187,14 @@ impl Runner {
         let checks = parse_check_lines(&std::fs::read_to_string(&run.report).unwrap_or_default());
         let output = std::fs::read_to_string(&run.log).unwrap_or_default();
         let (outcome, exit) = match forced {
-            Some(Outcome::TimedOut) => (Outcome::TimedOut, format!("killed at the {} timeout", budget::human_duration(run.timeout))),
+            Some(Outcome::TimedOut) => {
+                (Outcome::TimedOut, format!("killed at the {} timeout", budget::human_duration(run.timeout)))
+            }
             Some(forced) => (forced, "stopped by Ctrl-C".to_owned()),
             None => classify(status, &output),
         };
-        let last_failure = checks.iter().rev().filter_map(|line| line.failure.as_ref()).find(|failure| !failure.replayed);
+        let last_failure =
+            checks.iter().rev().filter_map(|line| line.failure.as_ref()).find(|failure| !failure.replayed);
         let replay = match outcome {
             // A failed check is what failed the test (or what it was reporting when it
             // died); a timeout is about the whole test, so its rerun is the reproduction.
@@ -264,7 +264,12 @@ impl Runner {
     }
 
     fn unstartable(&self, case: &Case, error: &anyhow::Error) -> Row {
-        self.blank_row(case, Outcome::Crashed, "could not start".to_owned(), Some(format!("could not start the test: {error:#}")))
+        self.blank_row(
+            case,
+            Outcome::Crashed,
+            "could not start".to_owned(),
+            Some(format!("could not start the test: {error:#}")),
+        )
     }
 }
 
@@ -320,7 +325,8 @@ fn libtest_failure(output: &str, test: &str) -> String {
     let section = match output.find(&header) {
         Some(start) => {
             let body = &output[start + header.len()..];
-            let end = ["\n\nfailures:", "\n---- "].iter().filter_map(|marker| body.find(marker)).min().unwrap_or(body.len());
+            let end =
+                ["\n\nfailures:", "\n---- "].iter().filter_map(|marker| body.find(marker)).min().unwrap_or(body.len());
             &body[..end]
         }
         None => return tail(output, 15),
@@ -403,7 +409,13 @@ mod tests {
             backtraces: false,
             interrupted: Arc::new(AtomicBool::new(false)),
         };
-        let case = Case::new(crate::results::Backend::Loom, "models", PathBuf::from("x"), "q::mutants::x_is_caught".into(), false);
+        let case = Case::new(
+            crate::results::Backend::Loom,
+            "models",
+            PathBuf::from("x"),
+            "q::mutants::x_is_caught".into(),
+            false,
+        );
         assert_eq!(
             runner.rerun_command(&case, &[("LOOM_MAX_PREEMPTIONS".into(), "3".into())]),
             "RUSTFLAGS='--cfg racekit_loom' CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=3 \

@@ -220,9 +220,10 @@ impl Context {
             let target = cargo::relative(&cargo::target_dir(&self.base, backend), &self.root);
             let spinner = progress::spinner(format!("building {backend} ({target})"));
             let started = Instant::now();
-            let result = cargo::build(&self.root, &self.base, backend, &logs.join(format!("build-{backend}.log")), |name| {
-                spinner.set_message(format!("building {backend} ({target}): {name}"));
-            });
+            let result =
+                cargo::build(&self.root, &self.base, backend, &logs.join(format!("build-{backend}.log")), |name| {
+                    spinner.set_message(format!("building {backend} ({target}): {name}"));
+                });
             spinner.finish_and_clear();
             let seconds = started.elapsed().as_secs_f64();
             match result {
@@ -232,7 +233,11 @@ impl Context {
                     built.push((backend, binaries));
                 }
                 Err(error) => {
-                    let error = if self.interrupted.load(Ordering::SeqCst) { "stopped by Ctrl-C".to_owned() } else { format!("{error:#}") };
+                    let error = if self.interrupted.load(Ordering::SeqCst) {
+                        "stopped by Ctrl-C".to_owned()
+                    } else {
+                        format!("{error:#}")
+                    };
                     eprintln!("the {backend} build failed; the other backends still run.\n{error}");
                     records.push(BuildRecord { backend, ok: false, seconds, error: Some(error) });
                 }
@@ -267,7 +272,9 @@ fn resolve_seed(seed: Option<&str>) -> Result<Option<u64>> {
             eprintln!("seed: {seed} (rerun this job with --seed {seed})");
             Ok(Some(seed))
         }
-        Some(text) => text.trim().parse().map(Some).with_context(|| format!("--seed {text:?}: expected a number or `random`")),
+        Some(text) => {
+            text.trim().parse().map(Some).with_context(|| format!("--seed {text:?}: expected a number or `random`"))
+        }
     }
 }
 
@@ -301,7 +308,13 @@ fn run(args: RunArgs, list_only: bool) -> Result<ExitCode> {
     }
     if list_only {
         for case in &cases {
-            println!("{:<8} {:<7} {}{}", case.backend.name(), case.binary, case.test, if case.mutant { "  (mutant)" } else { "" });
+            println!(
+                "{:<8} {:<7} {}{}",
+                case.backend.name(),
+                case.binary,
+                case.test,
+                if case.mutant { "  (mutant)" } else { "" }
+            );
         }
         eprintln!("{} test run(s)", cases.len());
         return Ok(ExitCode::SUCCESS);

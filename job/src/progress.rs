@@ -50,7 +50,11 @@ impl Progress {
     /// The tests running now.
     pub fn running(&self, labels: impl Iterator<Item = String>) {
         let labels: Vec<String> = labels.collect();
-        self.bar.set_message(if labels.is_empty() { String::new() } else { format!("running: {}", labels.join(" | ")) });
+        self.bar.set_message(if labels.is_empty() {
+            String::new()
+        } else {
+            format!("running: {}", labels.join(" | "))
+        });
     }
 
     /// One test finished.
@@ -86,7 +90,8 @@ impl Progress {
             self.problems.load(Ordering::Relaxed)
         );
         if let Some(end) = self.budget_end {
-            prefix.push_str(&format!(" · budget left {}", human_duration(end.saturating_duration_since(Instant::now()))));
+            prefix
+                .push_str(&format!(" · budget left {}", human_duration(end.saturating_duration_since(Instant::now()))));
         }
         self.bar.set_prefix(prefix);
     }
@@ -112,7 +117,8 @@ pub fn spinner(message: String) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let spinner = ProgressBar::new_spinner();
-    spinner.set_style(ProgressStyle::with_template("{spinner:.green} {elapsed_precise} {msg}").expect("a valid template"));
+    spinner
+        .set_style(ProgressStyle::with_template("{spinner:.green} {elapsed_precise} {msg}").expect("a valid template"));
     spinner.set_message(message);
     spinner.enable_steady_tick(Duration::from_millis(120));
     spinner

@@ -62,7 +62,12 @@ impl Judgement {
 impl JobReport {
     pub fn judge(&self) -> Judgement {
         Judgement {
-            failures: self.rows.iter().filter(|row| row.is_failure()).map(|row| format!("{} {}", row.backend, row.test)).collect(),
+            failures: self
+                .rows
+                .iter()
+                .filter(|row| row.is_failure())
+                .map(|row| format!("{} {}", row.backend, row.test))
+                .collect(),
             escaped: escaped_mutants(&self.rows).into_iter().map(|(_, test)| test).collect(),
             broken_builds: self.builds.iter().filter(|build| !build.ok).map(|build| build.backend).collect(),
         }
@@ -72,7 +77,8 @@ impl JobReport {
     pub fn load(dir: &Path) -> Result<JobReport> {
         let path = dir.join("job.json");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let report: JobReport = serde_json::from_str(&text).with_context(|| format!("{} is not a job report", path.display()))?;
+        let report: JobReport =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a job report", path.display()))?;
         anyhow::ensure!(
             report.version == FORMAT_VERSION,
             "{} has report format {} but this job reads {FORMAT_VERSION}: merge reports of the same racekit version",
@@ -120,17 +126,23 @@ impl JobReport {
     }
 
     fn columns(&self) -> Vec<Backend> {
-        let present: BTreeSet<Backend> = self.rows.iter().map(|row| row.backend).chain(self.backends.iter().copied()).collect();
+        let present: BTreeSet<Backend> =
+            self.rows.iter().map(|row| row.backend).chain(self.backends.iter().copied()).collect();
         present.into_iter().collect()
     }
 
     /// The end-of-run summary for the terminal.
     pub fn summary(&self) -> String {
         let columns = self.columns();
-        let mut table: Vec<Vec<String>> = vec![std::iter::once("model".to_owned()).chain(columns.iter().map(|b| b.name().to_owned())).collect()];
+        let mut table: Vec<Vec<String>> =
+            vec![std::iter::once("model".to_owned()).chain(columns.iter().map(|b| b.name().to_owned())).collect()];
         for ((binary, test), cells) in grid(&self.rows) {
             let mut line = vec![test_label(&binary, &test)];
-            line.extend(columns.iter().map(|backend| cells.get(backend).map_or("-".to_owned(), |rows| cell_text(&Cell::of(rows)))));
+            line.extend(
+                columns
+                    .iter()
+                    .map(|backend| cells.get(backend).map_or("-".to_owned(), |rows| cell_text(&Cell::of(rows)))),
+            );
             table.push(line);
         }
         let mut out = String::new();
@@ -164,7 +176,8 @@ impl JobReport {
 
     fn headline(&self) -> String {
         let tests = grid(&self.rows).len();
-        let shards = if self.shards.is_empty() { String::new() } else { format!(", shard(s) {}", self.shards.join(", ")) };
+        let shards =
+            if self.shards.is_empty() { String::new() } else { format!(", shard(s) {}", self.shards.join(", ")) };
         format!(
             "racekit job: {} test(s) × {} backend(s) = {} run(s) in {}{}{}; budget: {}",
             tests,
@@ -241,7 +254,11 @@ impl JobReport {
     fn problem_rows(&self) -> Vec<&Row> {
         self.rows
             .iter()
-            .filter(|row| row.is_failure() || row.verdict() == Verdict::Timeout || (row.verdict() == Verdict::Escaped && !row.ignored))
+            .filter(|row| {
+                row.is_failure()
+                    || row.verdict() == Verdict::Timeout
+                    || (row.verdict() == Verdict::Escaped && !row.ignored)
+            })
             .collect()
     }
 
@@ -253,7 +270,12 @@ impl JobReport {
         let _ = writeln!(out, "Started {} UTC. {}\n", self.started, self.headline());
         let _ = writeln!(out, "```text{}```\n", self.totals_text());
         for build in self.builds.iter().filter(|build| !build.ok) {
-            let _ = writeln!(out, "**The {} build failed**:\n\n```text\n{}\n```\n", build.backend, build.error.as_deref().unwrap_or(""));
+            let _ = writeln!(
+                out,
+                "**The {} build failed**:\n\n```text\n{}\n```\n",
+                build.backend,
+                build.error.as_deref().unwrap_or("")
+            );
         }
 
         let problems = self.problem_rows();
@@ -295,7 +317,8 @@ impl JobReport {
     /// schedules and how long.
     pub fn detection_markdown(&self) -> String {
         let columns = self.columns();
-        let mutants: BTreeMap<_, _> = grid(&self.rows).into_iter().filter(|(_, cells)| cells.values().flatten().any(|row| row.mutant)).collect();
+        let mutants: BTreeMap<_, _> =
+            grid(&self.rows).into_iter().filter(|(_, cells)| cells.values().flatten().any(|row| row.mutant)).collect();
         let mut out = String::new();
         if mutants.is_empty() {
             out.push_str("No mutant tests ran.\n");
@@ -326,8 +349,16 @@ impl JobReport {
                             Some(detection) => {
                                 entry.0 += 1;
                                 entry.2.push(detection.schedules);
-                                let kind = if detection.kind.is_empty() { String::new() } else { format!(", {}", detection.kind) };
-                                format!("**{}** sched., {}{kind}", thousands(detection.schedules), human_seconds(detection.elapsed))
+                                let kind = if detection.kind.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(", {}", detection.kind)
+                                };
+                                format!(
+                                    "**{}** sched., {}{kind}",
+                                    thousands(detection.schedules),
+                                    human_seconds(detection.elapsed)
+                                )
                             }
                             None => cell_text(&cell),
                         }
@@ -342,7 +373,9 @@ impl JobReport {
             let text = match caught.get_mut(backend) {
                 Some((hits, total, schedules)) => {
                     schedules.sort_unstable();
-                    let median = schedules.get(schedules.len() / 2).map_or(String::new(), |m| format!(", median {} sched.", thousands(*m)));
+                    let median = schedules
+                        .get(schedules.len() / 2)
+                        .map_or(String::new(), |m| format!(", median {} sched.", thousands(*m)));
                     format!("**{hits}/{total}**{median}")
                 }
                 None => "–".to_owned(),
@@ -369,7 +402,11 @@ impl JobReport {
                     Verdict::Pass | Verdict::Caught => TestCaseStatus::success(),
                     Verdict::Escaped if !escaped.contains(&row.test_key()) => {
                         let mut status = TestCaseStatus::skipped();
-                        let why = if row.ignored { "real threads find races only by chance" } else { "another backend or shard caught it" };
+                        let why = if row.ignored {
+                            "real threads find races only by chance"
+                        } else {
+                            "another backend or shard caught it"
+                        };
                         status.set_message(format!("the mutant escaped on {backend} ({why})"));
                         status
                     }
@@ -384,7 +421,8 @@ impl JobReport {
                         status
                     }
                     Verdict::Escaped | Verdict::Timeout | Verdict::Crash | Verdict::Fail => {
-                        let kind = if verdict == Verdict::Crash { NonSuccessKind::Error } else { NonSuccessKind::Failure };
+                        let kind =
+                            if verdict == Verdict::Crash { NonSuccessKind::Error } else { NonSuccessKind::Failure };
                         let mut status = TestCaseStatus::non_success(kind);
                         status.set_message(verdict.word());
                         status.set_description(format!(
@@ -440,11 +478,17 @@ fn cell_text(cell: &Cell) -> String {
     let star = if cell.cut_short { "*" } else { "" };
     match (cell.verdict, &cell.detection) {
         // A property test's assertion, outside any check: no schedules to count.
-        (Verdict::Caught, Some(detection)) if detection.schedules == 0 => format!("caught · {}", human_seconds(detection.elapsed)),
-        (Verdict::Caught, Some(detection)) => format!("caught @{} · {}", thousands(detection.schedules), human_seconds(detection.elapsed)),
+        (Verdict::Caught, Some(detection)) if detection.schedules == 0 => {
+            format!("caught · {}", human_seconds(detection.elapsed))
+        }
+        (Verdict::Caught, Some(detection)) => {
+            format!("caught @{} · {}", thousands(detection.schedules), human_seconds(detection.elapsed))
+        }
         (Verdict::NotRun | Verdict::Interrupted | Verdict::Crash, _) => cell.verdict.word().to_owned(),
         (Verdict::Timeout, _) => format!("TIMEOUT {}", human_seconds(cell.elapsed)),
-        (verdict, _) => format!("{} {}{star} · {}", verdict.word(), thousands(cell.schedules), human_seconds(cell.elapsed)),
+        (verdict, _) => {
+            format!("{} {}{star} · {}", verdict.word(), thousands(cell.schedules), human_seconds(cell.elapsed))
+        }
     }
 }
 
@@ -457,7 +501,8 @@ fn table_header(out: &mut String, first: &str, columns: &[Backend]) {
 
 /// Left-aligned columns, two spaces apart.
 fn aligned(table: &[Vec<String>]) -> String {
-    let width = |column: usize| table.iter().map(|row| row.get(column).map_or(0, |c| c.chars().count())).max().unwrap_or(0);
+    let width =
+        |column: usize| table.iter().map(|row| row.get(column).map_or(0, |c| c.chars().count())).max().unwrap_or(0);
     let widths: Vec<usize> = (0..table.first().map_or(0, Vec::len)).map(width).collect();
     let mut out = String::new();
     for row in table {
@@ -520,7 +565,10 @@ mod tests {
             row(Backend::Std, mutant, Outcome::Failed, true),
         ]);
         assert!(good.judge().ok());
-        let bad = report(vec![row(Backend::Loom, "q::model", Outcome::Failed, false), row(Backend::Shuttle, mutant, Outcome::Failed, false)]);
+        let bad = report(vec![
+            row(Backend::Loom, "q::model", Outcome::Failed, false),
+            row(Backend::Shuttle, mutant, Outcome::Failed, false),
+        ]);
         let judgement = bad.judge();
         assert_eq!(judgement.failures, ["loom q::model"]);
         assert_eq!(judgement.escaped, [mutant]);
@@ -532,7 +580,10 @@ mod tests {
         let mutant = "q::mutants::x_is_caught";
         let mut first = report(vec![row(Backend::Shuttle, mutant, Outcome::Failed, false)]);
         first.shards = vec!["1/2".into()];
-        let mut second = report(vec![row(Backend::Shuttle, mutant, Outcome::Passed, false), row(Backend::Std, "q::m", Outcome::Passed, false)]);
+        let mut second = report(vec![
+            row(Backend::Shuttle, mutant, Outcome::Passed, false),
+            row(Backend::Std, "q::m", Outcome::Passed, false),
+        ]);
         second.shards = vec!["2/2".into()];
         let merged = JobReport::merge(vec![first, second]);
         assert_eq!(merged.shards, ["1/2", "2/2"]);

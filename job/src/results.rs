@@ -285,7 +285,12 @@ impl Row {
             },
             // Caught by an assertion outside any check (a stress suite's probe): the whole
             // test is the detection.
-            None => Detection { schedules: self.schedules, elapsed: self.elapsed, phase: String::new(), kind: "assertion".into() },
+            None => Detection {
+                schedules: self.schedules,
+                elapsed: self.elapsed,
+                phase: String::new(),
+                kind: "assertion".into(),
+            },
         })
     }
 
@@ -328,7 +333,8 @@ pub fn escaped_mutants(rows: &[Row]) -> Vec<(String, String)> {
     by_test
         .into_iter()
         .filter(|(_, rows)| {
-            let concluded: Vec<_> = rows.iter().filter(|row| !matches!(row.verdict(), Verdict::NotRun | Verdict::Interrupted)).collect();
+            let concluded: Vec<_> =
+                rows.iter().filter(|row| !matches!(row.verdict(), Verdict::NotRun | Verdict::Interrupted)).collect();
             !concluded.is_empty() && concluded.iter().all(|row| row.verdict() != Verdict::Caught)
         })
         .map(|(key, _)| key)
@@ -433,7 +439,8 @@ pub(crate) mod tests {
             row(Backend::Std, name, Outcome::Failed, true),
         ];
         assert!(escaped_mutants(&rows).is_empty());
-        let rows = vec![row(Backend::Shuttle, name, Outcome::Failed, false), row(Backend::Std, name, Outcome::Passed, true)];
+        let rows =
+            vec![row(Backend::Shuttle, name, Outcome::Failed, false), row(Backend::Std, name, Outcome::Passed, true)];
         assert_eq!(escaped_mutants(&rows), [("models".to_owned(), name.to_owned())]);
     }
 

@@ -80,7 +80,9 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     }
     quiet.finish();
     if failed == 0 {
-        println!("self-test passed: a broken model shows up as a failure, and its printed command, pasted, reproduces it");
+        println!(
+            "self-test passed: a broken model shows up as a failure, and its printed command, pasted, reproduces it"
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         println!("self-test FAILED on {failed} backend(s)");
@@ -88,11 +90,22 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     }
 }
 
-fn check_backend(context: &Context, runner: &Runner, impatient: &Runner, case: &crate::plan::Case, progress: &Progress) -> Result<()> {
+fn check_backend(
+    context: &Context,
+    runner: &Runner,
+    impatient: &Runner,
+    case: &crate::plan::Case,
+    progress: &Progress,
+) -> Result<()> {
     // 1. The job finds the failure and its reproduce command.
     let row = runner.run(std::slice::from_ref(case), progress).pop().context("no row")?;
     if row.outcome != Outcome::Passed {
-        bail!("the meta-test did not pass ({:?}: {}): see {}", row.outcome, row.exit, row.log.as_deref().unwrap_or("its log"));
+        bail!(
+            "the meta-test did not pass ({:?}: {}): see {}",
+            row.outcome,
+            row.exit,
+            row.log.as_deref().unwrap_or("its log")
+        );
     }
     let failure = row
         .checks
@@ -101,7 +114,15 @@ fn check_backend(context: &Context, runner: &Runner, impatient: &Runner, case: &
         .find(|failure| failure.message.contains(BROKEN_MODEL_MESSAGE))
         .context("the job's report holds no failed check for the broken model")?;
     println!("   1. the job found the failure:");
-    println!("      model `{}` failed under {} ({}) after {} schedule(s): {}: {}", failure.model, failure.backend, failure.phase, failure.schedules, failure.kind, first_line(&failure.message));
+    println!(
+        "      model `{}` failed under {} ({}) after {} schedule(s): {}: {}",
+        failure.model,
+        failure.backend,
+        failure.phase,
+        failure.schedules,
+        failure.kind,
+        first_line(&failure.message)
+    );
     println!("      reproduce with:\n        {}", failure.replay.command);
 
     // 2. The command, pasted into a shell, reproduces it.
@@ -113,13 +134,18 @@ fn check_backend(context: &Context, runner: &Runner, impatient: &Runner, case: &
     let status = exec::paste(&context.root, &failure.replay.command, &[("RACEKIT_REPORT_FILE", &report_file)], &log)?;
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     let lines = parse_check_lines(&std::fs::read_to_string(&report_file).unwrap_or_default());
-    let again = lines
-        .iter()
-        .filter_map(|line| line.failure.as_ref())
-        .find(|again| again.replayed)
-        .with_context(|| format!("the pasted command ({status}) replayed nothing; its output is in {}", log.display()))?;
+    let again =
+        lines.iter().filter_map(|line| line.failure.as_ref()).find(|again| again.replayed).with_context(|| {
+            format!("the pasted command ({status}) replayed nothing; its output is in {}", log.display())
+        })?;
     if again.message != failure.message || again.kind != failure.kind {
-        bail!("the replay failed differently: {}: {} (expected {}: {})", again.kind, again.message, failure.kind, failure.message);
+        bail!(
+            "the replay failed differently: {}: {} (expected {}: {})",
+            again.kind,
+            again.message,
+            failure.kind,
+            failure.message
+        );
     }
     if !output.contains("test result:") {
         bail!("the pasted command did not run the test; see {}", log.display());

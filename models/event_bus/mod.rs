@@ -9,7 +9,7 @@ mod mutants;
 
 use crate::support::expect_sound;
 use racekit::event_bus::{
-    Backpressure, BusConfig, BusHandle, BusStats, EventBus, Published, PublishError, StopError, StopReport,
+    Backpressure, BusConfig, BusHandle, BusStats, EventBus, PublishError, Published, StopError, StopReport,
     SubscriptionId,
 };
 use racekit::model::Model;

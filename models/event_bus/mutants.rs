@@ -378,7 +378,9 @@ fn caught(name: &str, scenario: fn(), deadlock: bool) -> Failure {
 fn spawning_a_thread_per_event_is_caught() {
     let failure = caught("spawn per event", || conservation::<MutantBus<SPAWN_PER_EVENT>>(Backpressure::Block), false);
     assert!(
-        ["at once", "leaked task", "still running", "unaccounted", "outlived"].iter().any(|m| failure.message.contains(m)),
+        ["at once", "leaked task", "still running", "unaccounted", "outlived"]
+            .iter()
+            .any(|m| failure.message.contains(m)),
         "{failure}"
     );
 }
@@ -386,14 +388,16 @@ fn spawning_a_thread_per_event_is_caught() {
 #[test]
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn reading_the_handler_list_when_delivering_is_caught() {
-    let failure = caught("handlers read when delivered", snapshot_at_publish::<MutantBus<HANDLERS_READ_WHEN_DELIVERED>>, false);
+    let failure =
+        caught("handlers read when delivered", snapshot_at_publish::<MutantBus<HANDLERS_READ_WHEN_DELIVERED>>, false);
     assert!(failure.message.contains("missed the event") || failure.message.contains("after publish"), "{failure}");
 }
 
 #[test]
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn a_worker_that_dies_on_a_handler_panic_is_caught() {
-    let failure = expect_caught(panicking_model("worker dies on panic"), panicking_handler::<MutantBus<WORKER_DIES_ON_PANIC>>);
+    let failure =
+        expect_caught(panicking_model("worker dies on panic"), panicking_handler::<MutantBus<WORKER_DIES_ON_PANIC>>);
     assert!(failure.message.contains("not delivered"), "{failure}");
 }
 
@@ -422,7 +426,9 @@ fn a_stop_that_does_not_join_is_caught() {
     // Seen as a worker outliving stop, or as an accepted event not yet delivered when
     // stop returned, depending on the schedule the checker found first.
     assert!(
-        ["leaked task", "still running", "outlived", "left work", "was not delivered"].iter().any(|m| failure.message.contains(m)),
+        ["leaked task", "still running", "outlived", "left work", "was not delivered"]
+            .iter()
+            .any(|m| failure.message.contains(m)),
         "{failure}"
     );
 }

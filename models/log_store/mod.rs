@@ -132,10 +132,15 @@ pub fn producers_and_reader<S: StoreUnderTest>(limits: LogStoreConfig, plan: Pla
     let total: usize = plan.iter().map(|processes| processes.len()).sum();
     assert_eq!(snapshot.stats.added, total as u64, "{:?}", snapshot.stats);
     if limits.max_bytes == usize::MAX {
-        assert_eq!(snapshot.stats.stored, total.min(limits.max_entries), "a store bounded by entries alone keeps the newest max_entries");
+        assert_eq!(
+            snapshot.stats.stored,
+            total.min(limits.max_entries),
+            "a store bounded by entries alone keeps the newest max_entries"
+        );
     }
     for (producer, processes) in plan.iter().enumerate() {
-        let kept: Vec<usize> = snapshot.entries.iter().map(author).filter(|(p, _)| *p == producer).map(|(_, k)| k).collect();
+        let kept: Vec<usize> =
+            snapshot.entries.iter().map(author).filter(|(p, _)| *p == producer).map(|(_, k)| k).collect();
         let newest: Vec<usize> = (processes.len() - kept.len()..processes.len()).collect();
         assert_eq!(kept, newest, "producer {producer}'s surviving lines are not its newest");
     }

@@ -262,19 +262,31 @@ fn an_eviction_that_forgets_the_index_is_caught() {
 #[test]
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn a_last_entry_eviction_counted_twice_is_caught() {
-    caught("eviction counted twice", racing_producers::<MutantStore<LAST_ENTRY_EVICTION_COUNTED_TWICE>>, "not conserved");
+    caught(
+        "eviction counted twice",
+        racing_producers::<MutantStore<LAST_ENTRY_EVICTION_COUNTED_TWICE>>,
+        "not conserved",
+    );
 }
 
 #[test]
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn counters_updated_outside_the_lock_are_caught() {
-    caught("counters outside the lock", racing_producers::<MutantStore<COUNTERS_UPDATED_OUTSIDE_THE_LOCK>>, "not conserved");
+    caught(
+        "counters outside the lock",
+        racing_producers::<MutantStore<COUNTERS_UPDATED_OUTSIDE_THE_LOCK>>,
+        "not conserved",
+    );
 }
 
 #[test]
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn room_made_in_a_separate_critical_section_is_caught() {
-    caught("check-then-act on room", racing_producers::<MutantStore<ROOM_MADE_IN_A_SEPARATE_CRITICAL_SECTION>>, "bound exceeded");
+    caught(
+        "check-then-act on room",
+        racing_producers::<MutantStore<ROOM_MADE_IN_A_SEPARATE_CRITICAL_SECTION>>,
+        "bound exceeded",
+    );
 }
 
 #[test]
@@ -286,5 +298,9 @@ fn an_entry_filled_after_publishing_is_caught() {
 #[test]
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn a_query_resolving_positions_in_a_second_lock_is_caught() {
-    caught("query in two locks", racing_producers::<MutantStore<QUERY_RESOLVES_POSITIONS_IN_A_SECOND_LOCK>>, "another process");
+    caught(
+        "query in two locks",
+        racing_producers::<MutantStore<QUERY_RESOLVES_POSITIONS_IN_A_SECOND_LOCK>>,
+        "another process",
+    );
 }

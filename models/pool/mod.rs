@@ -238,7 +238,10 @@ mod cancellation {
     /// A request that is polled `polls` times (yielding in between), then dropped if it
     /// has not completed: cancelled before queueing (0), while queued, or just after a
     /// connection or capacity was handed to it.
-    async fn request_cancelled_after(pool: Pool<FakeConnector>, polls: usize) -> Option<Result<(), GetError<fake::Refused>>> {
+    async fn request_cancelled_after(
+        pool: Pool<FakeConnector>,
+        polls: usize,
+    ) -> Option<Result<(), GetError<fake::Refused>>> {
         let mut request = pin!(pool.get_async());
         for _ in 0..polls {
             if let Poll::Ready(got) = poll_once(&mut request).await {

@@ -226,7 +226,12 @@ impl<const BUG: u8> PoolUnderTest for MutantPool<BUG> {
     type Lease = MutantLease<BUG>;
 
     fn build(max_open: usize, connector: FakeConnector) -> Self {
-        MutantPool(Arc::new(Inner { connector, max_open, state: Mutex::new(State::default()), drained: Condvar::new() }))
+        MutantPool(Arc::new(Inner {
+            connector,
+            max_open,
+            state: Mutex::new(State::default()),
+            drained: Condvar::new(),
+        }))
     }
 
     fn get(&self, timeout: Option<Duration>) -> Result<Self::Lease, Refusal> {
@@ -279,20 +284,18 @@ fn assert_kind(failure: &racekit::model::Failure, kinds: &[FailureKind]) {
 fn an_idle_check_separate_from_the_wait_is_caught() {
     // The connection comes back between the waiter's check and its wait: it sleeps next
     // to an idle connection, and nobody will wake it.
-    let failure = expect_caught(
-        Model::named("pool: idle check apart from the wait"),
-        || hand_off::<MutantPool<IDLE_CHECK_SEPARATE_FROM_THE_WAIT>>(false),
-    );
+    let failure = expect_caught(Model::named("pool: idle check apart from the wait"), || {
+        hand_off::<MutantPool<IDLE_CHECK_SEPARATE_FROM_THE_WAIT>>(false)
+    });
     assert_kind(&failure, &[FailureKind::Deadlock]);
 }
 
 #[test]
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn a_waiter_dropping_the_connection_it_was_handed_as_it_times_out_is_caught() {
-    let failure = expect_caught(
-        Model::named("pool: timeout drops the hand-off"),
-        || hand_off::<MutantPool<TIMEOUT_AFTER_HAND_OFF_DROPS_THE_CONNECTION>>(true),
-    );
+    let failure = expect_caught(Model::named("pool: timeout drops the hand-off"), || {
+        hand_off::<MutantPool<TIMEOUT_AFTER_HAND_OFF_DROPS_THE_CONNECTION>>(true)
+    });
     assert_kind(&failure, &[FailureKind::Panic]);
     assert!(failure.message.contains("lost") || failure.message.contains("dropped"), "{failure}");
 }
@@ -345,9 +348,8 @@ fn a_close_that_wakes_no_waiter_is_caught() {
 #[cfg_attr(not(any(racekit_loom, racekit_shuttle)), ignore = "real threads find races by chance; the job runs this")]
 fn a_return_that_skips_the_queue_is_caught() {
     // The returned connection goes idle while a request waits for it.
-    let failure = expect_caught(
-        Model::named("pool: return skips the queue"),
-        || hand_off::<MutantPool<RETURN_SKIPS_THE_QUEUE>>(false),
-    );
+    let failure = expect_caught(Model::named("pool: return skips the queue"), || {
+        hand_off::<MutantPool<RETURN_SKIPS_THE_QUEUE>>(false)
+    });
     assert_kind(&failure, &[FailureKind::Deadlock]);
 }

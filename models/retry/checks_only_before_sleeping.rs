@@ -21,6 +21,10 @@ pub fn attempt_then_ask<C: Clock, R: Rng>(
     };
     match schedule.next() {
         Some(delay) => ControlFlow::Continue(delay),
-        None => ControlFlow::Break(Err(RetryError::stopped(schedule.stop_reason().expect("a stopped schedule says why"), error, n))),
+        None => ControlFlow::Break(Err(RetryError::stopped(
+            schedule.stop_reason().expect("a stopped schedule says why"),
+            error,
+            n,
+        ))),
     }
 }

@@ -377,7 +377,12 @@ where
     /// Publishes with `policy`, waiting for room asynchronously (see
     /// [`publish_async`](Self::publish_async) for cancel safety). Under shuttle, time is not
     /// modelled: a [`Backpressure::FailAfter`] wait times out only when the test triggers it.
-    pub async fn publish_async_with(&self, kind: K, event: E, policy: Backpressure) -> Result<Published, PublishError<E>> {
+    pub async fn publish_async_with(
+        &self,
+        kind: K,
+        event: E,
+        policy: Backpressure,
+    ) -> Result<Published, PublishError<E>> {
         self.shared.publish_async(kind, event, policy).await
     }
 

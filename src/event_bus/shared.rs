@@ -2,7 +2,7 @@
 //!
 //! See the parent module for the guarantees, invariants and lock order.
 
-use super::{Backpressure, BusConfig, ConfigError, BusStats, Published, PublishError, StopError, StopReport};
+use super::{Backpressure, BusConfig, BusStats, ConfigError, PublishError, Published, StopError, StopReport};
 use crate::queue::{BoundedQueue, PushError};
 use crate::sync::async_sync::Notify;
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -112,7 +112,12 @@ where
         let shared = Arc::new(Shared {
             policy: config.policy,
             workers: config.workers,
-            registry: RwLock::new(Registry { closed: false, next_id: 0, by_kind: HashMap::new(), kind_of: HashMap::new() }),
+            registry: RwLock::new(Registry {
+                closed: false,
+                next_id: 0,
+                by_kind: HashMap::new(),
+                kind_of: HashMap::new(),
+            }),
             queue,
             counters: Counters::default(),
             running: Mutex::new(config.workers),
@@ -245,7 +250,12 @@ where
         }
     }
 
-    pub(super) async fn publish_async(&self, kind: K, event: E, policy: Backpressure) -> Result<Published, PublishError<E>> {
+    pub(super) async fn publish_async(
+        &self,
+        kind: K,
+        event: E,
+        policy: Backpressure,
+    ) -> Result<Published, PublishError<E>> {
         let job = match self.route(kind, event) {
             Ok(job) => job,
             Err(outcome) => return outcome,

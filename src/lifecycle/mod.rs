@@ -99,7 +99,11 @@ fn rollback_note(failures: &[ComponentFailure]) -> String {
     if failures.is_empty() {
         String::new()
     } else {
-        format!(" ({} of them failed to stop: {})", failures.len(), Errors(failures.iter().map(|f| f.to_string()).collect()))
+        format!(
+            " ({} of them failed to stop: {})",
+            failures.len(),
+            Errors(failures.iter().map(|f| f.to_string()).collect())
+        )
     }
 }
 
@@ -208,9 +212,8 @@ impl Application {
     /// Waits until no transition is in progress; returns the lock with the phase
     /// `Running` or `Stopped`.
     fn settled(&self) -> MutexGuard<'_, LifecyclePhase> {
-        self.changed.wait_while(self.phase.lock(), |phase| {
-            matches!(phase, LifecyclePhase::Starting | LifecyclePhase::Stopping)
-        })
+        self.changed
+            .wait_while(self.phase.lock(), |phase| matches!(phase, LifecyclePhase::Starting | LifecyclePhase::Stopping))
     }
 
     /// Ends the transition and wakes whoever waits for it.

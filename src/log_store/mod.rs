@@ -85,10 +85,8 @@ use thiserror::Error;
 
 /// Bytes charged per entry besides its text: its ring slot, its index entry, the shared
 /// allocation holding the line (with its reference counts).
-pub const ENTRY_OVERHEAD: usize = ring::SLOT_SIZE
-    + std::mem::size_of::<u64>()
-    + std::mem::size_of::<OutputLine>()
-    + 2 * std::mem::size_of::<usize>();
+pub const ENTRY_OVERHEAD: usize =
+    ring::SLOT_SIZE + std::mem::size_of::<u64>() + std::mem::size_of::<OutputLine>() + 2 * std::mem::size_of::<usize>();
 
 /// Bytes charged for each process with live entries: its index record (key, queue header,
 /// counters) and the hash table's bookkeeping for it.
@@ -309,7 +307,10 @@ impl LogStore {
             return Err(ConfigError::ZeroEntries);
         }
         if config.max_bytes < LogStoreConfig::MIN_BYTES {
-            return Err(ConfigError::BytesBelowOneEntry { max_bytes: config.max_bytes, minimum: LogStoreConfig::MIN_BYTES });
+            return Err(ConfigError::BytesBelowOneEntry {
+                max_bytes: config.max_bytes,
+                minimum: LogStoreConfig::MIN_BYTES,
+            });
         }
         Ok(LogStore { shared: Arc::new(Shared { ring: Mutex::new(Ring::new()), config }) })
     }
@@ -327,7 +328,11 @@ impl LogStore {
         let cost = entry_cost(&line);
         if cost.saturating_add(PROCESS_OVERHEAD) > config.max_bytes {
             self.shared.ring.lock().reject();
-            return Err(AddError::TooLarge { line, cost: cost.saturating_add(PROCESS_OVERHEAD), max_bytes: config.max_bytes });
+            return Err(AddError::TooLarge {
+                line,
+                cost: cost.saturating_add(PROCESS_OVERHEAD),
+                max_bytes: config.max_bytes,
+            });
         }
         // Allocated before the lock, freed after it: the critical section only moves pointers.
         let output = std::sync::Arc::new(line);

@@ -122,7 +122,13 @@ impl Ring {
     /// Admits `output` (charged `cost` bytes) as the newest entry, evicting the oldest
     /// entries until it fits both bounds; returns its sequence number. The caller has
     /// checked that `cost + PROCESS_OVERHEAD <= max_bytes`, so an empty ring always has room.
-    pub(super) fn admit(&mut self, output: Arc<OutputLine>, cost: usize, limits: &LogStoreConfig, evicted: &mut Evicted) -> u64 {
+    pub(super) fn admit(
+        &mut self,
+        output: Arc<OutputLine>,
+        cost: usize,
+        limits: &LogStoreConfig,
+        evicted: &mut Evicted,
+    ) -> u64 {
         // The one hash of the process id per add.
         let mut id = self.ids.get(&*output.process).copied();
         loop {

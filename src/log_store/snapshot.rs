@@ -175,7 +175,11 @@ impl Snapshot {
             return Err(Inconsistency::StoredMiscounted { counted: stats.stored, held: self.entries.len() });
         }
         if !stats.is_conserved() {
-            return Err(Inconsistency::NotConserved { added: stats.added, stored: stats.stored, evicted: stats.evicted });
+            return Err(Inconsistency::NotConserved {
+                added: stats.added,
+                stored: stats.stored,
+                evicted: stats.evicted,
+            });
         }
         let bounds = [
             ("entries", stats.stored, self.limits.max_entries),
@@ -226,7 +230,12 @@ impl Snapshot {
             let count = record.seqs.len();
             if count == 0 || record.added != count as u64 + record.evicted {
                 let (added, evicted) = (record.added, record.evicted);
-                return Err(Inconsistency::ProcessNotConserved { process: process.clone(), added, indexed: count, evicted });
+                return Err(Inconsistency::ProcessNotConserved {
+                    process: process.clone(),
+                    added,
+                    indexed: count,
+                    evicted,
+                });
             }
             indexed += count;
         }

@@ -18,10 +18,19 @@ fn store(max_entries: usize) -> LogStore {
 
 #[test]
 fn bad_configurations_are_typed_errors() {
-    assert_eq!(LogStore::new(LogStoreConfig { max_entries: 0, max_bytes: 1 << 20 }).unwrap_err(), ConfigError::ZeroEntries);
+    assert_eq!(
+        LogStore::new(LogStoreConfig { max_entries: 0, max_bytes: 1 << 20 }).unwrap_err(),
+        ConfigError::ZeroEntries
+    );
     let too_small = LogStoreConfig { max_entries: 1, max_bytes: LogStoreConfig::MIN_BYTES - 1 };
     let error = LogStore::new(too_small).unwrap_err();
-    assert_eq!(error, ConfigError::BytesBelowOneEntry { max_bytes: LogStoreConfig::MIN_BYTES - 1, minimum: LogStoreConfig::MIN_BYTES });
+    assert_eq!(
+        error,
+        ConfigError::BytesBelowOneEntry {
+            max_bytes: LogStoreConfig::MIN_BYTES - 1,
+            minimum: LogStoreConfig::MIN_BYTES
+        }
+    );
     assert!(error.to_string().contains("MIN_BYTES"), "{error}");
     assert!(LogStore::new(LogStoreConfig { max_entries: 1, max_bytes: LogStoreConfig::MIN_BYTES }).is_ok());
 }

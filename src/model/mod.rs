@@ -50,8 +50,8 @@
 //! ```
 
 pub(crate) mod context;
-mod report;
 mod replay;
+mod report;
 mod settings;
 
 #[cfg(racekit_loom)]
@@ -349,7 +349,14 @@ impl Run {
     }
 
     /// The failure found in `phase` after `schedules`, replayed by `payload`.
-    pub fn failure(&self, phase: String, schedules: u64, message: String, kind: FailureKind, payload: String) -> Failure {
+    pub fn failure(
+        &self,
+        phase: String,
+        schedules: u64,
+        message: String,
+        kind: FailureKind,
+        payload: String,
+    ) -> Failure {
         // A replayed failure keeps the id of the check that first found it.
         let id = match self.settings.replay.as_deref().and_then(replay::Token::parse) {
             Some(token) => token.id,
@@ -424,7 +431,11 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[cfg(any(racekit_loom, racekit_shuttle))]
 /// The body as one model execution runs it: a fresh run of the check's context, then the
 /// leak check once the body returns.
-pub(crate) fn instrumented(body: Body, context: Arc<context::CheckContext>, seed: u64) -> impl Fn() + Send + Sync + 'static {
+pub(crate) fn instrumented(
+    body: Body,
+    context: Arc<context::CheckContext>,
+    seed: u64,
+) -> impl Fn() + Send + Sync + 'static {
     move || {
         context.reset(seed);
         body();

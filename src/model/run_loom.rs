@@ -25,7 +25,12 @@ fn builder(bound: usize) -> loom::model::Builder {
 }
 
 /// Runs `builder` over the body, counting executions.
-fn explore_with(builder: &loom::model::Builder, body: &Body, context: &Arc<CheckContext>, executions: &Arc<AtomicU64>) -> Result<(), Box<dyn std::any::Any + Send>> {
+fn explore_with(
+    builder: &loom::model::Builder,
+    body: &Body,
+    context: &Arc<CheckContext>,
+    executions: &Arc<AtomicU64>,
+) -> Result<(), Box<dyn std::any::Any + Send>> {
     let counter = executions.clone();
     let execution_body = instrumented(body.clone(), context.clone(), 0);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -39,7 +44,11 @@ fn explore_with(builder: &loom::model::Builder, body: &Body, context: &Arc<Check
 /// Where checkpoints go: `<target dir>/racekit/loom`, next to the test binary's build.
 fn checkpoint_dir() -> PathBuf {
     let from_exe = std::env::current_exe().ok().and_then(|exe| {
-        exe.ancestors().find(|dir| dir.file_name().is_some_and(|name| name == "deps")).and_then(Path::parent).and_then(Path::parent).map(Path::to_path_buf)
+        exe.ancestors()
+            .find(|dir| dir.file_name().is_some_and(|name| name == "deps"))
+            .and_then(Path::parent)
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
     });
     from_exe.unwrap_or_else(std::env::temp_dir).join("racekit").join("loom")
 }
@@ -110,7 +119,9 @@ pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Fai
     let (bound, path) = payload
         .split_once(',')
         .and_then(|(bound, path)| Some((bound.parse::<usize>().ok()?, PathBuf::from(path))))
-        .unwrap_or_else(|| panic!("racekit: the loom replay payload {payload:?} is not `bound,checkpoint`: copy the token whole"));
+        .unwrap_or_else(|| {
+            panic!("racekit: the loom replay payload {payload:?} is not `bound,checkpoint`: copy the token whole")
+        });
     let context = CheckContext::new(run.settings.seed);
     let _entered = context::enter(Some(context.clone()));
     let mut builder = builder(bound);
@@ -120,7 +131,8 @@ pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Fai
     } else {
         // loom rewrites its checkpoint as it goes: replay from a copy so the original stays.
         let copy = path.with_extension(format!("replay-{}.json", std::process::id()));
-        std::fs::copy(&path, &copy).unwrap_or_else(|e| panic!("racekit: cannot read the loom checkpoint {}: {e}", path.display()));
+        std::fs::copy(&path, &copy)
+            .unwrap_or_else(|e| panic!("racekit: cannot read the loom checkpoint {}: {e}", path.display()));
         builder.checkpoint_file = Some(copy.clone());
         builder.checkpoint_interval = 1;
         // Execution 1 is the checkpointed one; loom stops before running a second.
@@ -137,7 +149,12 @@ pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Fai
     match result {
         Ok(()) => {
             eprintln!("racekit: the replayed loom execution passed: the code under test changed, or the bug is fixed");
-            let phase = Phase { label: format!("loom replay at bound {bound}"), schedules, elapsed: started.elapsed(), complete: true };
+            let phase = Phase {
+                label: format!("loom replay at bound {bound}"),
+                schedules,
+                elapsed: started.elapsed(),
+                complete: true,
+            };
             Ok(run.report(vec![phase], context.spawned()))
         }
         Err(panic) => {

@@ -51,7 +51,9 @@ impl Budgeted {
     fn next_schedule(&mut self) -> Option<Schedule> {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.inner.new_execution())) {
             Ok(schedule) => schedule,
-            Err(payload) if panic_message(&*payload) == PCT_FOUND_NO_CONCURRENCY && !self.fell_back.load(Ordering::Relaxed) => {
+            Err(payload)
+                if panic_message(&*payload) == PCT_FOUND_NO_CONCURRENCY && !self.fell_back.load(Ordering::Relaxed) =>
+            {
                 self.fell_back.store(true, Ordering::Relaxed);
                 let done = self.executions.load(Ordering::Relaxed) as usize;
                 let seed = match self.member {
@@ -226,8 +228,11 @@ pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Fai
     let started = Instant::now();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(execution_body))) {
         Ok(_) => {
-            eprintln!("racekit: the replayed shuttle schedule passed: the code under test changed, or the bug is fixed");
-            let phase = Phase { label: "shuttle replay".to_owned(), schedules: 1, elapsed: started.elapsed(), complete: true };
+            eprintln!(
+                "racekit: the replayed shuttle schedule passed: the code under test changed, or the bug is fixed"
+            );
+            let phase =
+                Phase { label: "shuttle replay".to_owned(), schedules: 1, elapsed: started.elapsed(), complete: true };
             Ok(run.report(vec![phase], context.spawned()))
         }
         Err(payload_of_panic) => {

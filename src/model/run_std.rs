@@ -5,7 +5,7 @@
 //! not the OS scheduler, so a replay retries the seed up to [`REPLAY_ATTEMPTS`] times.
 
 use super::context::{self, CheckContext};
-use super::{panic_message, Body, FailureKind, Phase, Report, Failure, Run};
+use super::{panic_message, Body, Failure, FailureKind, Phase, Report, Run};
 use crate::sync::perturb;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -112,7 +112,12 @@ pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Fai
         "racekit: seed {seed} passed {REPLAY_ATTEMPTS} times: real threads fix the seed, not the interleaving; \
          replay it under shuttle or loom to reproduce an interleaving exactly"
     );
-    let phase = Phase { label: format!("std replay of seed {seed}"), schedules: REPLAY_ATTEMPTS, elapsed: started.elapsed(), complete: true };
+    let phase = Phase {
+        label: format!("std replay of seed {seed}"),
+        schedules: REPLAY_ATTEMPTS,
+        elapsed: started.elapsed(),
+        complete: true,
+    };
     Ok(run.report(vec![phase], 0))
 }
 

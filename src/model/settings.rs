@@ -23,15 +23,27 @@ pub const DEFAULT_STD_RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The environment variables racekit reads, with what each means.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
-    ("LOOM_MAX_PREEMPTIONS", "loom: largest preemption bound; bounds 1, 2, ... up to it are explored in turn (default 2)"),
-    ("RACEKIT_ITERATIONS", "shuttle: schedules per model, split across the portfolio (default 2000); std: runs of the body (default 200)"),
+    (
+        "LOOM_MAX_PREEMPTIONS",
+        "loom: largest preemption bound; bounds 1, 2, ... up to it are explored in turn (default 2)",
+    ),
+    (
+        "RACEKIT_ITERATIONS",
+        "shuttle: schedules per model, split across the portfolio (default 2000); std: runs of the body (default 200)",
+    ),
     ("RACEKIT_SCHEDULER", "shuttle: portfolio | pct | random (default portfolio: random and PCT, several seeds)"),
     ("RACEKIT_PCT_DEPTH", "shuttle: PCT bug depth (default 3)"),
     ("RACEKIT_SEED", "shuttle and std: base seed, a number or `random` (default 24301)"),
-    ("RACEKIT_TIME_BUDGET", "all backends: wall-clock seconds per model; exploration stops early when reached (default none)"),
+    (
+        "RACEKIT_TIME_BUDGET",
+        "all backends: wall-clock seconds per model; exploration stops early when reached (default none)",
+    ),
     ("RACEKIT_STD_RUN_TIMEOUT", "std: seconds one run of the body may take before it is reported as hung (default 60)"),
     ("RACEKIT_REPLAY", "replay one failure: the token printed in the failure's reproduce command"),
-    ("RACEKIT_REPORT_FILE", "append one JSON line per check (verdict, schedules, time, reproduce command) to this file"),
+    (
+        "RACEKIT_REPORT_FILE",
+        "append one JSON line per check (verdict, schedules, time, reproduce command) to this file",
+    ),
     ("LOOM_MAX_BRANCHES", "loom: branches per execution before it is reported as a livelock (loom's default 1000)"),
     ("LOOM_MAX_PERMUTATIONS", "loom: executions per preemption bound before exploration stops (default unlimited)"),
 ];
@@ -238,7 +250,11 @@ mod tests {
     #[test]
     fn invalid_environment_values_name_the_variable_and_what_it_takes() {
         let error = resolve(&Requested::default(), &[("RACEKIT_SCHEDULER", "fifo")]).unwrap_err();
-        assert!(error.to_string().contains("RACEKIT_SCHEDULER=\"fifo\"") && error.to_string().contains("portfolio, pct or random"), "{error}");
+        assert!(
+            error.to_string().contains("RACEKIT_SCHEDULER=\"fifo\"")
+                && error.to_string().contains("portfolio, pct or random"),
+            "{error}"
+        );
         let error = resolve(&Requested::default(), &[("RACEKIT_TIME_BUDGET", "-3")]).unwrap_err();
         assert!(error.to_string().contains("positive number of seconds"), "{error}");
         let error = resolve(&Requested::default(), &[("LOOM_MAX_PREEMPTIONS", "two")]).unwrap_err();

@@ -157,7 +157,8 @@ impl<C: Connector> PoolBuilder<C> {
         if self.idle_timeout == Some(Duration::ZERO) {
             return Err(ConfigError::ZeroIdleTimeout);
         }
-        let config = PoolConfig { max_open, max_idle, max_lifetime: self.max_lifetime, idle_timeout: self.idle_timeout };
+        let config =
+            PoolConfig { max_open, max_idle, max_lifetime: self.max_lifetime, idle_timeout: self.idle_timeout };
         Ok(Pool::from_parts(self.connector, config, self.clock))
     }
 }

@@ -104,7 +104,10 @@ pub(super) enum Begin<T> {
     Closed,
     /// An idle connection, now in use; `stale` when it outlived its lifetime or idle
     /// timeout (the caller replaces it).
-    Connection { conn: Conn<T>, stale: bool },
+    Connection {
+        conn: Conn<T>,
+        stale: bool,
+    },
     /// Capacity reserved to open a connection (now counted in `opening`).
     Open,
     /// Nothing available: the caller must queue.
@@ -170,9 +173,8 @@ pub(super) struct State<T> {
 
 /// `counter -= 1`, refusing to go below zero: a negative count is a bookkeeping bug.
 fn decrement(counter: &mut usize, what: &str) {
-    *counter = counter
-        .checked_sub(1)
-        .unwrap_or_else(|| panic!("pool bookkeeping: the {what} count would go below zero"));
+    *counter =
+        counter.checked_sub(1).unwrap_or_else(|| panic!("pool bookkeeping: the {what} count would go below zero"));
 }
 
 impl<T> State<T> {

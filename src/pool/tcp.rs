@@ -198,7 +198,8 @@ fn accept_loop(listener: &TcpListener, shared: &std::sync::Arc<ServerShared>) {
         state.streams.insert(id, handle);
         state.handlers.retain(|handler| !handler.is_finished());
         let serving = shared.clone();
-        match std::thread::Builder::new().name("pool test connection".into()).spawn(move || serve(stream, id, &serving)) {
+        match std::thread::Builder::new().name("pool test connection".into()).spawn(move || serve(stream, id, &serving))
+        {
             Ok(handler) => state.handlers.push(handler),
             Err(_) => {
                 // Out of threads: drop the connection, as an overloaded server would.

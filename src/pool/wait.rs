@@ -64,7 +64,12 @@ impl<C: Connector> Shared<C> {
 
     /// Ticket `id` gives up (timed out or cancelled): a grant made meanwhile is kept if
     /// the caller can still use it (`keep_grant`), otherwise handed back.
-    fn give_up(this: &Arc<Self>, state: MutexGuard<'_, State<C::Connection>>, id: u64, keep_grant: bool) -> Outcome<C::Connection> {
+    fn give_up(
+        this: &Arc<Self>,
+        state: MutexGuard<'_, State<C::Connection>>,
+        id: u64,
+        keep_grant: bool,
+    ) -> Outcome<C::Connection> {
         let mut state = state;
         let grant = state.leave(id);
         let closed = state.is_closed();
@@ -73,7 +78,11 @@ impl<C: Connector> Shared<C> {
             Some(grant) if keep_grant && !closed => Outcome::Granted(grant, false),
             Some(grant) => {
                 drop(Self::hold(this, grant));
-                if closed { Outcome::Closed(None) } else { Outcome::TimedOut }
+                if closed {
+                    Outcome::Closed(None)
+                } else {
+                    Outcome::TimedOut
+                }
             }
             None if closed => Outcome::Closed(None),
             None => Outcome::TimedOut,
@@ -119,7 +128,10 @@ impl<C: Connector> Shared<C> {
 
     /// Blocks until the caller holds a connection or capacity, the pool closes, or the
     /// deadline passes.
-    pub(super) fn acquire_blocking(this: &Arc<Self>, deadline: Option<Deadline>) -> Result<Held<C>, GetError<C::Error>> {
+    pub(super) fn acquire_blocking(
+        this: &Arc<Self>,
+        deadline: Option<Deadline>,
+    ) -> Result<Held<C>, GetError<C::Error>> {
         let now = this.now_for_expiry();
         let mut reaped = Vec::new();
         // Made only for a request that queues: the fast path allocates nothing.

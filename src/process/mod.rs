@@ -147,7 +147,9 @@ pub type ExitOutcome = Result<ProcessExit, ProcessFailure>;
 #[derive(Debug, Error)]
 pub enum StartError {
     /// The manager was shut down.
-    #[error("process `{name}` was not started: the manager is shut down; create a new manager to start processes again")]
+    #[error(
+        "process `{name}` was not started: the manager is shut down; create a new manager to start processes again"
+    )]
     ManagerClosed {
         /// The process's name.
         name: String,
@@ -354,7 +356,8 @@ impl<S: Spawner> ProcessManager<S> {
         };
         let pid = child.pid();
         shared.table.set_pid(&entry, pid);
-        let handle = ProcessHandle { name: entry.name.clone(), pid, kill: entry.kill.clone(), exit: entry.exit.clone() };
+        let handle =
+            ProcessHandle { name: entry.name.clone(), pid, kill: entry.kill.clone(), exit: entry.exit.clone() };
         let supervisor = Supervisor { shared: self.shared.clone(), entry, finished: false };
         drop(crate::sync::task::spawn(supervisor.run(child, output)));
         Ok(handle)
@@ -394,7 +397,10 @@ impl<S: Spawner> ProcessManager<S> {
     /// The processes running now, by name.
     pub fn running(&self) -> Vec<ProcessInfo> {
         let entries = self.shared.table.snapshot();
-        entries.into_iter().map(|entry| ProcessInfo { name: entry.name.to_string(), pid: entry.pid, started_at: entry.started_at }).collect()
+        entries
+            .into_iter()
+            .map(|entry| ProcessInfo { name: entry.name.to_string(), pid: entry.pid, started_at: entry.started_at })
+            .collect()
     }
 
     /// Registers an output callback (see [`callbacks`] for when it is called).
@@ -504,7 +510,8 @@ impl<S: Spawner> Drop for Supervisor<S> {
         if !self.finished && !crate::stopper::unwinding_under_loom() {
             let failure = ProcessFailure {
                 kind: io::ErrorKind::Interrupted,
-                message: "the supervising task was dropped (its runtime shut down) before the process was reaped".to_owned(),
+                message: "the supervising task was dropped (its runtime shut down) before the process was reaped"
+                    .to_owned(),
             };
             self.shared.table.finish(&self.entry, Err(failure));
         }

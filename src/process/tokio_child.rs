@@ -115,7 +115,10 @@ pub struct PipeLines {
 
 /// Reads one line into `partial` (which keeps a partly read line across cancellation);
 /// `None` at the end of the stream, with nothing pending.
-async fn read_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, partial: &mut Vec<u8>) -> io::Result<Option<String>> {
+async fn read_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    partial: &mut Vec<u8>,
+) -> io::Result<Option<String>> {
     // `read_until` is cancel safe: what it read stays in `partial`.
     reader.read_until(b'\n', partial).await?;
     if partial.is_empty() {

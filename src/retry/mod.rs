@@ -206,7 +206,11 @@ impl Options {
     /// # Errors
     ///
     /// [`InvalidOptions`] when [`validate`](Self::validate) fails.
-    pub fn start<C: SleepUnlessClosed, R: crate::time::Rng>(&self, clock: C, rng: R) -> Result<Retry<C, R>, InvalidOptions> {
+    pub fn start<C: SleepUnlessClosed, R: crate::time::Rng>(
+        &self,
+        clock: C,
+        rng: R,
+    ) -> Result<Retry<C, R>, InvalidOptions> {
         Retry::new(self, clock, rng)
     }
 
@@ -236,7 +240,9 @@ pub enum InvalidOptions {
     #[error("retry randomization factor is {0}: use a number from 0 (no jitter) to 1 (delays anywhere from 0 to twice the backoff)")]
     RandomizationFactor(f64),
     /// `max_backoff < initial_backoff`.
-    #[error("max backoff {max:?} is below the initial backoff {initial:?}: raise max_backoff or lower initial_backoff")]
+    #[error(
+        "max backoff {max:?} is below the initial backoff {initial:?}: raise max_backoff or lower initial_backoff"
+    )]
     MaxBelowInitial {
         /// The initial backoff given.
         initial: Duration,
@@ -366,7 +372,9 @@ impl<E> Judge<E> {
     fn judge<T>(&mut self, result: Result<T, Failed<E>>, attempts: u32) -> ControlFlow<Result<T, RetryError<E>>> {
         match result {
             Ok(value) => ControlFlow::Break(Ok(value)),
-            Err(Failed { error, retryable: false }) => ControlFlow::Break(Err(RetryError::Permanent { error, attempts })),
+            Err(Failed { error, retryable: false }) => {
+                ControlFlow::Break(Err(RetryError::Permanent { error, attempts }))
+            }
             Err(Failed { error, retryable: true }) => {
                 self.last_error = Some(error);
                 ControlFlow::Continue(())

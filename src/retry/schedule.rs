@@ -111,8 +111,11 @@ impl<R: Rng> Core<R> {
             return Err(self.stop(StopReason::RetriesExhausted));
         }
         let retry = self.retries.saturating_add(1);
-        let mut delay =
-            Duration::from_nanos(jittered(base_nanos(&self.options, retry), self.options.randomization_factor, &mut self.rng));
+        let mut delay = Duration::from_nanos(jittered(
+            base_nanos(&self.options, retry),
+            self.options.randomization_factor,
+            &mut self.rng,
+        ));
         if let Some(budget) = self.options.max_duration {
             let remaining = budget.saturating_sub(now.saturating_duration_since(self.start));
             if remaining.is_zero() {

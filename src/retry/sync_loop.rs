@@ -100,7 +100,10 @@ impl<C: SleepUnlessClosed, R: Rng> Retry<C, R> {
     ///
     /// [`RetryError`]: the permanent error, the last error once a budget ran out, or a
     /// cancellation by the closer.
-    pub fn run_retryable<T, E>(mut self, mut attempt: impl FnMut(u32) -> Result<T, Failed<E>>) -> Result<T, RetryError<E>> {
+    pub fn run_retryable<T, E>(
+        mut self,
+        mut attempt: impl FnMut(u32) -> Result<T, Failed<E>>,
+    ) -> Result<T, RetryError<E>> {
         let mut judge = Judge::new();
         for n in self.by_ref() {
             if let ControlFlow::Break(result) = judge.judge(attempt(n), n) {

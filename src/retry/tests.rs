@@ -79,11 +79,19 @@ fn the_backoff_doubles_from_initial_and_is_capped() {
 
 #[test]
 fn zero_means_zero() {
-    let zero_backoff = Options { initial_backoff: Duration::ZERO, max_backoff: Duration::ZERO, max_retries: Some(3), ..Options::new() };
+    let zero_backoff = Options {
+        initial_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+        max_retries: Some(3),
+        ..Options::new()
+    };
     assert_eq!(delays(&zero_backoff), [Duration::ZERO; 3]);
     assert_eq!(base_nanos(&zero_backoff, u32::MAX), 0, "0 × an overflowing power is still 0");
     assert!(delays(&Options { max_retries: Some(0), ..Options::new() }).is_empty(), "no retries: one attempt");
-    assert!(delays(&Options { max_duration: Some(Duration::ZERO), ..Options::new() }).is_empty(), "no time: one attempt");
+    assert!(
+        delays(&Options { max_duration: Some(Duration::ZERO), ..Options::new() }).is_empty(),
+        "no time: one attempt"
+    );
 }
 
 #[test]

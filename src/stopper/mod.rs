@@ -297,7 +297,11 @@ impl Stopper {
     ///     assert_eq!(handle.await.unwrap(), "done");
     /// });
     /// ```
-    pub fn spawn_task<F, Fut>(&self, name: impl Into<TaskName>, make: F) -> Result<crate::sync::task::JoinHandle<Fut::Output>, TaskRefused>
+    pub fn spawn_task<F, Fut>(
+        &self,
+        name: impl Into<TaskName>,
+        make: F,
+    ) -> Result<crate::sync::task::JoinHandle<Fut::Output>, TaskRefused>
     where
         F: FnOnce(CancelToken) -> Fut,
         Fut: Future + Send + 'static,
@@ -685,7 +689,8 @@ mod tests {
         stopper.add_closer(|| panic!("closer fails"));
         let crashed = stopper.spawn_thread("crashes", |_| panic!("task fails")).unwrap();
         assert!(crashed.join().is_err());
-        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stopper.run_task("also", |_| panic!("inline"))));
+        let unwound =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stopper.run_task("also", |_| panic!("inline"))));
         assert!(unwound.is_err(), "a panic in run_task reaches its caller");
         let report = stopper.stop();
         assert_eq!((report.tasks_started, report.tasks_abandoned), (2, 2));

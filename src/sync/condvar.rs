@@ -118,11 +118,7 @@ impl Condvar {
     /// timeouts is polling, and the checker says so. Under loom the choice costs one model
     /// thread (of loom's five).
     #[track_caller]
-    pub fn wait_timeout<'a, T>(
-        &self,
-        guard: MutexGuard<'a, T>,
-        timeout: Duration,
-    ) -> (MutexGuard<'a, T>, bool) {
+    pub fn wait_timeout<'a, T>(&self, guard: MutexGuard<'a, T>, timeout: Duration) -> (MutexGuard<'a, T>, bool) {
         #[cfg(any(racekit_loom, racekit_shuttle))]
         {
             let _ = timeout;

@@ -4,8 +4,8 @@ use super::backend::{self, LeakOnUnwind};
 use super::lock_order::{new_lock_id, HeldLock, LockId, Mode};
 use super::perturb;
 use std::fmt;
-use std::panic::Location;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::sync::PoisonError;
 
 /// A mutual-exclusion lock over the selected backend.

@@ -103,7 +103,9 @@ impl LockOrder {
                 return Err(describe(&edge, &cycle));
             }
             let known = self.edges.entry(from.lock).or_default();
-            if !known.iter().any(|e| e.to.lock == wanted.lock && e.thread == thread && e.from.mode == from.mode && e.to.mode == wanted.mode) {
+            if !known.iter().any(|e| {
+                e.to.lock == wanted.lock && e.thread == thread && e.from.mode == from.mode && e.to.mode == wanted.mode
+            }) {
                 known.push(edge);
             }
         }

@@ -67,8 +67,8 @@ mod latch;
 mod lock;
 pub(crate) mod lock_order;
 pub mod mpsc;
-mod race_cell;
 pub(crate) mod perturb;
+mod race_cell;
 pub mod task;
 pub mod thread;
 mod unwind;
@@ -86,8 +86,8 @@ pub use unwind::catch_unwind;
 /// are treated as `AcqRel` (see the crate documentation for what each backend cannot see).
 pub mod atomic {
     pub use super::backend::atomic::{
-        fence, AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicPtr,
-        AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        fence, AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicPtr, AtomicU16, AtomicU32,
+        AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
 }
 

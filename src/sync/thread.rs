@@ -31,9 +31,7 @@ where
     T: Send + 'static,
 {
     let task = context::TaskGuard::register();
-    JoinHandle {
-        inner: backend::thread::spawn(move || task.enter().run(body)),
-    }
+    JoinHandle { inner: backend::thread::spawn(move || task.enter().run(body)) }
 }
 
 /// Spawns a named thread (the name shows in panic messages and in model-checker reports).

@@ -24,13 +24,21 @@ fn scheduled_delays(options: &Options, seed: u64) -> Vec<Duration> {
 
 /// An async loop the checks below run: the real one and the mutant.
 trait AsyncLoopUnderTest {
-    async fn run(options: &Options, seed: u64, attempt: impl FnMut(u32) -> Result<(), u32>) -> Result<(), RetryError<u32>>;
+    async fn run(
+        options: &Options,
+        seed: u64,
+        attempt: impl FnMut(u32) -> Result<(), u32>,
+    ) -> Result<(), RetryError<u32>>;
 }
 
 struct Real;
 
 impl AsyncLoopUnderTest for Real {
-    async fn run(options: &Options, seed: u64, mut attempt: impl FnMut(u32) -> Result<(), u32>) -> Result<(), RetryError<u32>> {
+    async fn run(
+        options: &Options,
+        seed: u64,
+        mut attempt: impl FnMut(u32) -> Result<(), u32>,
+    ) -> Result<(), RetryError<u32>> {
         let retry = options.start_async(SeededRng::new(seed)).unwrap();
         retry.run(|n| std::future::ready(attempt(n))).await
     }
@@ -38,7 +46,10 @@ impl AsyncLoopUnderTest for Real {
 
 /// Runs `L` with every attempt failing, and returns its result with the start time of each
 /// attempt (since the start).
-async fn run_failing<L: AsyncLoopUnderTest>(options: &Options, seed: u64) -> (Result<(), RetryError<u32>>, Vec<Duration>) {
+async fn run_failing<L: AsyncLoopUnderTest>(
+    options: &Options,
+    seed: u64,
+) -> (Result<(), RetryError<u32>>, Vec<Duration>) {
     let start = Instant::now();
     let mut starts = Vec::new();
     let result = L::run(options, seed, |n| {
@@ -57,14 +68,17 @@ async fn the_async_loop_sleeps_exactly_the_schedule_and_returns_the_last_error()
     assert_eq!(result, Err(RetryError::Exhausted { error: 7, attempts: 7, reason: StopReason::RetriesExhausted }));
     let gaps: Vec<Duration> = starts.windows(2).map(|pair| pair[1] - pair[0]).collect();
     // tokio's timer fires on whole milliseconds: each sleep is its delay rounded up to one.
-    let rounded_up = scheduled_delays(&options, 42).into_iter().map(|delay| Duration::from_millis(delay.as_nanos().div_ceil(1_000_000) as u64));
+    let rounded_up = scheduled_delays(&options, 42)
+        .into_iter()
+        .map(|delay| Duration::from_millis(delay.as_nanos().div_ceil(1_000_000) as u64));
     assert_eq!(gaps, rounded_up.collect::<Vec<_>>());
     assert_eq!(start.elapsed(), starts[6], "no sleep after the last attempt");
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_async_loop_stops_at_the_duration_budget() {
-    let options = Options { max_duration: Some(Duration::from_millis(500)), randomization_factor: 0.0, ..Options::new() };
+    let options =
+        Options { max_duration: Some(Duration::from_millis(500)), randomization_factor: 0.0, ..Options::new() };
     let (result, starts) = run_failing::<Real>(&options, 0).await;
     assert_eq!(result, Err(RetryError::Exhausted { error: 5, attempts: 5, reason: StopReason::DeadlineReached }));
     // 50 + 100 + 200 ms, then the 400 ms delay cut to the 150 ms left: the last at 500 ms.
@@ -105,7 +119,12 @@ async fn the_async_loop_stops_promptly_when_closed_mid_sleep() {
 
 #[tokio::test(start_paused = true)]
 async fn a_next_dropped_mid_sleep_resumes_the_same_delay() {
-    let options = Options { initial_backoff: Duration::from_secs(1), randomization_factor: 0.0, max_retries: Some(1), ..Options::new() };
+    let options = Options {
+        initial_backoff: Duration::from_secs(1),
+        randomization_factor: 0.0,
+        max_retries: Some(1),
+        ..Options::new()
+    };
     let mut retry = options.start_async(SeededRng::new(0)).unwrap();
     let start = Instant::now();
     assert_eq!(retry.next().await, Some(1));
@@ -142,7 +161,11 @@ mod mutants {
     struct ChecksOnlyBeforeSleeping;
 
     impl AsyncLoopUnderTest for ChecksOnlyBeforeSleeping {
-        async fn run(options: &Options, seed: u64, mut attempt: impl FnMut(u32) -> Result<(), u32>) -> Result<(), RetryError<u32>> {
+        async fn run(
+            options: &Options,
+            seed: u64,
+            mut attempt: impl FnMut(u32) -> Result<(), u32>,
+        ) -> Result<(), RetryError<u32>> {
             let mut schedule = options.schedule(TokioTime, SeededRng::new(seed)).unwrap();
             for n in 1.. {
                 match attempt_then_ask(&mut schedule, n, &mut attempt) {

@@ -109,8 +109,9 @@ fn check(scenario: &Scenario, trace: &Trace) -> Result<(), String> {
         let (low, high) = band(options, retry);
         let nanos = delay.as_nanos() as u64;
         // Without preemptive cancel, the last sleep may be cut short to end at the deadline.
-        let cut_to_deadline =
-            options.max_duration.is_some_and(|budget| !options.preemptive_cancel && asked + delay == budget && nanos < low);
+        let cut_to_deadline = options
+            .max_duration
+            .is_some_and(|budget| !options.preemptive_cancel && asked + delay == budget && nanos < low);
         if !(low..=high).contains(&nanos) && !cut_to_deadline {
             return Err(format!("retry {retry}: delay {nanos} ns is outside its jitter band [{low}, {high}] ns"));
         }
@@ -133,12 +134,17 @@ fn check(scenario: &Scenario, trace: &Trace) -> Result<(), String> {
         }
         let last_cost = scenario.cost(trace.attempt_starts.len() - 1);
         if trace.end > budget.max(trace.attempt_starts[trace.attempt_starts.len() - 1]) + last_cost {
-            return Err(format!("the loop ran until {:?}, past max_duration {budget:?} plus the last attempt", trace.end));
+            return Err(format!(
+                "the loop ran until {:?}, past max_duration {budget:?} plus the last attempt",
+                trace.end
+            ));
         }
     }
     if let Some(close) = scenario.close_after {
         if retries > close {
-            return Err(format!("closed after {close} retries, yet {retries} were granted: a close must stop it within one step"));
+            return Err(format!(
+                "closed after {close} retries, yet {retries} were granted: a close must stop it within one step"
+            ));
         }
     }
     Ok(())
@@ -154,11 +160,21 @@ fn scenario_strategy() -> impl Strategy<Value = Scenario> {
     let shape = (1.0f64..=4.0, prop_oneof![Just(0.0), Just(1.0), 0.0f64..=1.0]);
     let limits = (prop::option::of(0u32..=30), prop::option::of(0u64..=2_000_000_000), any::<bool>());
     // Attempts take at least 1 ms, so a schedule bounded only by time ends in a few thousand steps.
-    let environment = (any::<u64>(), prop::collection::vec(1_000_000u64..=50_000_000, 1..4), prop::option::of(0usize..=40));
+    let environment =
+        (any::<u64>(), prop::collection::vec(1_000_000u64..=50_000_000, 1..4), prop::option::of(0usize..=40));
     (backoff, shape, limits, environment).prop_map(
-        |((initial, extra), (multiplier, randomization_factor), (max_retries, max_duration, preemptive_cancel), (seed, costs, close_after))| {
+        |(
+            (initial, extra),
+            (multiplier, randomization_factor),
+            (max_retries, max_duration, preemptive_cancel),
+            (seed, costs, close_after),
+        )| {
             // Something must end the loop: with no limit and no close, allow ten retries.
-            let max_retries = if max_retries.is_none() && max_duration.is_none() && close_after.is_none() { Some(10) } else { max_retries };
+            let max_retries = if max_retries.is_none() && max_duration.is_none() && close_after.is_none() {
+                Some(10)
+            } else {
+                max_retries
+            };
             Scenario {
                 options: Options {
                     initial_backoff: Duration::from_nanos(initial),
@@ -209,7 +225,12 @@ fn mutant_scenarios() -> Vec<Scenario> {
     let costs = vec![Duration::from_millis(1)];
     (0..40)
         .map(|seed| Scenario { options: options.clone(), seed, costs: costs.clone(), close_after: None })
-        .chain((0..4).map(|seed| Scenario { options: options.clone(), seed, costs: costs.clone(), close_after: Some(2) }))
+        .chain((0..4).map(|seed| Scenario {
+            options: options.clone(),
+            seed,
+            costs: costs.clone(),
+            close_after: Some(2),
+        }))
         .collect()
 }
 

@@ -58,7 +58,13 @@ pub struct LockPoint {
 impl LockPoint {
     /// `t2/cs1µs/r90`.
     pub fn name(&self) -> String {
-        format!("t{}{}/cs{}/r{}", self.threads, if self.oversubscribed { "(over)" } else { "" }, ns_label(self.cs_ns), self.reads_pct)
+        format!(
+            "t{}{}/cs{}/r{}",
+            self.threads,
+            if self.oversubscribed { "(over)" } else { "" },
+            ns_label(self.cs_ns),
+            self.reads_pct
+        )
     }
 }
 
@@ -117,7 +123,10 @@ impl Crossover {
             Crossover::Never { ties: true } => "never (ties at best)".into(),
             Crossover::Never { ties: false } => "never".into(),
             Crossover::Scattered(at) => {
-                format!("no clean crossover (wins at {} %)", at.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
+                format!(
+                    "no clean crossover (wins at {} %)",
+                    at.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                )
             }
         }
     }
@@ -254,11 +263,36 @@ pub struct MatrixRow {
 }
 
 pub const MATRIX: [MatrixRow; 5] = [
-    MatrixRow { group: "matrix/event-bus", scenario: "EventBus publishing", recommendation: "Channel-based worker pool", rationale: "Backpressure, rate limiting" },
-    MatrixRow { group: "matrix/log-store", scenario: "Log storage", recommendation: "Hybrid with bounded channels", rationale: "High throughput with fallback" },
-    MatrixRow { group: "matrix/process-status", scenario: "Process status updates", recommendation: "Mutex-protected maps", rationale: "Low latency, direct access" },
-    MatrixRow { group: "matrix/url-registration", scenario: "URL registration", recommendation: "Mutex-protected maps", rationale: "Immediate consistency needed" },
-    MatrixRow { group: "matrix/telemetry", scenario: "Telemetry collection", recommendation: "Channels with buffering", rationale: "Natural producer-consumer" },
+    MatrixRow {
+        group: "matrix/event-bus",
+        scenario: "EventBus publishing",
+        recommendation: "Channel-based worker pool",
+        rationale: "Backpressure, rate limiting",
+    },
+    MatrixRow {
+        group: "matrix/log-store",
+        scenario: "Log storage",
+        recommendation: "Hybrid with bounded channels",
+        rationale: "High throughput with fallback",
+    },
+    MatrixRow {
+        group: "matrix/process-status",
+        scenario: "Process status updates",
+        recommendation: "Mutex-protected maps",
+        rationale: "Low latency, direct access",
+    },
+    MatrixRow {
+        group: "matrix/url-registration",
+        scenario: "URL registration",
+        recommendation: "Mutex-protected maps",
+        rationale: "Immediate consistency needed",
+    },
+    MatrixRow {
+        group: "matrix/telemetry",
+        scenario: "Telemetry collection",
+        recommendation: "Channels with buffering",
+        rationale: "Natural producer-consumer",
+    },
 ];
 
 /// A matrix row's verdict: in each cell the recommendation wins if every alternative is
@@ -266,7 +300,10 @@ pub const MATRIX: [MatrixRow; 5] = [
 pub fn matrix_verdict<'a>(cells: impl Iterator<Item = &'a Cell>, band: f64) -> Verdict {
     let mut verdict = Verdict::default();
     for cell in cells {
-        let Some(recommended) = cell.recommended.as_deref().and_then(|id| cell.contenders.get(id).map(|c| (id, c))) else { continue };
+        let Some(recommended) = cell.recommended.as_deref().and_then(|id| cell.contenders.get(id).map(|c| (id, c)))
+        else {
+            continue;
+        };
         let versus: Vec<(&String, Comparison)> = cell
             .contenders
             .iter()
@@ -323,7 +360,10 @@ mod tests {
 
     #[test]
     fn the_crossover_is_where_rwlock_starts_winning_for_good() {
-        assert_eq!(crossover_of(&[(0, L), (50, L), (75, T), (90, W), (99, W), (100, W)]), Crossover::From { reads_pct: 90, below: Some(75) });
+        assert_eq!(
+            crossover_of(&[(0, L), (50, L), (75, T), (90, W), (99, W), (100, W)]),
+            Crossover::From { reads_pct: 90, below: Some(75) }
+        );
         assert_eq!(crossover_of(&[(0, W), (50, W), (100, W)]), Crossover::From { reads_pct: 0, below: None });
         assert_eq!(crossover_of(&[(0, L), (50, T), (100, T)]), Crossover::Never { ties: true });
         assert_eq!(crossover_of(&[(0, L), (100, L)]), Crossover::Never { ties: false });
@@ -332,7 +372,10 @@ mod tests {
 
     #[test]
     fn verdicts_need_a_majority_and_a_clean_record() {
-        let verdict = |w: usize, t: usize, l: usize| Verdict { wins: vec![String::new(); w], ties: vec![String::new(); t], losses: vec![String::new(); l] }.word();
+        let verdict = |w: usize, t: usize, l: usize| {
+            Verdict { wins: vec![String::new(); w], ties: vec![String::new(); t], losses: vec![String::new(); l] }
+                .word()
+        };
         assert_eq!(verdict(4, 2, 0), "supported");
         assert_eq!(verdict(4, 1, 1), "inconclusive", "one loss blocks support");
         assert_eq!(verdict(1, 5, 0), "inconclusive", "mostly ties");

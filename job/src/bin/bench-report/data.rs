@@ -123,7 +123,8 @@ impl Dataset {
 
     /// Groups without a side file (the patterns' benches), sorted.
     pub fn generic_groups(&self) -> Vec<String> {
-        let mut groups: Vec<String> = self.cells.iter().filter(|c| c.params.is_null()).map(|c| c.group.clone()).collect();
+        let mut groups: Vec<String> =
+            self.cells.iter().filter(|c| c.params.is_null()).map(|c| c.group.clone()).collect();
         groups.dedup();
         groups.sort();
         groups.dedup();
@@ -180,7 +181,8 @@ pub fn load(criterion_dir: &Path) -> Result<Dataset> {
     for file in files {
         let id: BenchmarkJson = read_json(&file)?;
         let sample: SampleJson = read_json(&file.with_file_name("sample.json"))?;
-        let per_op: Vec<f64> = sample.iters.iter().zip(&sample.times).filter(|(i, _)| **i > 0.0).map(|(i, t)| t / i).collect();
+        let per_op: Vec<f64> =
+            sample.iters.iter().zip(&sample.times).filter(|(i, _)| **i > 0.0).map(|(i, t)| t / i).collect();
         let key = (id.group_id, id.function_id.unwrap_or_default(), id.value_str.unwrap_or_default());
         samples.insert(key, per_op);
     }
@@ -207,7 +209,11 @@ pub fn load(criterion_dir: &Path) -> Result<Dataset> {
                 recommended: entry.recommended.clone(),
                 contenders: BTreeMap::new(),
             });
-            let facts = Facts { runqueue_share: entry.runqueue_share, others_share: entry.others_share, cpu_speed: entry.cpu_speed };
+            let facts = Facts {
+                runqueue_share: entry.runqueue_share,
+                others_share: entry.others_share,
+                cpu_speed: entry.cpu_speed,
+            };
             let contender = cells[index].contenders.entry(entry.contender.clone()).or_default();
             contender.rounds.insert(entry.round, Round { samples: per_op, facts });
         }

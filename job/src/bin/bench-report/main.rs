@@ -68,8 +68,17 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = workspace_root();
     let target = target_dir(&root);
-    let criterion_dir = cli.criterion_dir.clone().unwrap_or_else(|| std::env::var_os("CRITERION_HOME").map_or_else(|| target.join("criterion"), PathBuf::from));
-    let out = cli.out.clone().unwrap_or_else(|| if cli.quick { target.join("bench-report") } else { root.join("docs/benchmarks") });
+    let criterion_dir = cli
+        .criterion_dir
+        .clone()
+        .unwrap_or_else(|| std::env::var_os("CRITERION_HOME").map_or_else(|| target.join("criterion"), PathBuf::from));
+    let out = cli.out.clone().unwrap_or_else(|| {
+        if cli.quick {
+            target.join("bench-report")
+        } else {
+            root.join("docs/benchmarks")
+        }
+    });
 
     let run = if cli.run || cli.quick {
         let log = run::run(&root, &criterion_dir, &target.join("bench-report").join("logs"), cli.quick, &cli.benches)?;
@@ -85,13 +94,18 @@ fn main() -> Result<()> {
 
     let data = data::load(&criterion_dir)?;
     let dirty = !first_line("git", &["status", "--porcelain", "--untracked-files=no"], &root).eq("unknown");
-    let commit = format!("{}{}", first_line("git", &["rev-parse", "--short", "HEAD"], &root), if dirty { " (with local changes)" } else { "" });
+    let commit = format!(
+        "{}{}",
+        first_line("git", &["rev-parse", "--short", "HEAD"], &root),
+        if dirty { " (with local changes)" } else { "" }
+    );
     let command = match (cli.quick, cli.run) {
         (true, _) => "cargo bench-report --quick",
         (false, true) => "cargo bench-report --run",
         _ => "cargo bench-report",
     };
-    let provenance = render::Provenance { commit, rustc: first_line("rustc", &["--version"], &root), command: command.into(), run };
+    let provenance =
+        render::Provenance { commit, rustc: first_line("rustc", &["--version"], &root), command: command.into(), run };
     render::write_report(&data, &provenance, &out)?;
     eprintln!("bench-report: wrote {} ({} cells)", out.join("REPORT.md").display(), data.cells.len());
     anyhow::ensure!(!failed, "some benches failed (see above); the report lacks them");

@@ -59,7 +59,8 @@ pub fn draw(chart: &Chart, path: &Path) -> Result<()> {
     root.fill(&WHITE).map_err(svg)?;
     let root = root.titled(&chart.title, ("sans-serif", 18)).map_err(svg)?;
     let n = chart.x_labels.len().max(1);
-    for (panel_index, (area, panel)) in root.split_evenly((1, chart.panels.len())).iter().zip(&chart.panels).enumerate() {
+    for (panel_index, (area, panel)) in root.split_evenly((1, chart.panels.len())).iter().zip(&chart.panels).enumerate()
+    {
         let mut ctx = ChartBuilder::on(area)
             .caption(&panel.title, ("sans-serif", 14))
             .margin(8)
@@ -69,7 +70,11 @@ pub fn draw(chart: &Chart, path: &Path) -> Result<()> {
             .map_err(svg)?;
         let x_label = |x: &f64| {
             let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 { chart.x_labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                chart.x_labels.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
         };
         ctx.configure_mesh()
             .x_labels(n)
@@ -82,8 +87,13 @@ pub fn draw(chart: &Chart, path: &Path) -> Result<()> {
             .draw()
             .map_err(svg)?;
         if let Some(reference) = chart.reference {
-            ctx.draw_series(DashedLineSeries::new([(-0.5, reference), (n as f64 - 0.5, reference)], 6, 4, BLACK.stroke_width(1)))
-                .map_err(svg)?;
+            ctx.draw_series(DashedLineSeries::new(
+                [(-0.5, reference), (n as f64 - 0.5, reference)],
+                6,
+                4,
+                BLACK.stroke_width(1),
+            ))
+            .map_err(svg)?;
         }
         for (index, series) in panel.series.iter().enumerate() {
             let color = COLORS[index % COLORS.len()];
@@ -95,8 +105,10 @@ pub fn draw(chart: &Chart, path: &Path) -> Result<()> {
                 .label(series.name.as_str())
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
             ctx.draw_series(series.points.iter().map(|p| Circle::new((at(p), p.y), 3, color.filled()))).map_err(svg)?;
-            ctx.draw_series(series.points.iter().map(|p| PathElement::new([(at(p), p.lo), (at(p), p.hi)], color.stroke_width(1))))
-                .map_err(svg)?;
+            ctx.draw_series(
+                series.points.iter().map(|p| PathElement::new([(at(p), p.lo), (at(p), p.hi)], color.stroke_width(1))),
+            )
+            .map_err(svg)?;
         }
         // One legend (the series are the same in every panel), where lines are least likely.
         if panel_index == 0 {

@@ -1,6 +1,9 @@
 //! The Markdown report and its plots.
 
-use crate::analysis::{self, axis, crossover, disturbed, lock_points, racekit_contender, rule_verdict, rules, LockPoint, Verdict, LOCK_GROUP, LOCK_PAIRS, MATRIX};
+use crate::analysis::{
+    self, axis, crossover, disturbed, lock_points, racekit_contender, rule_verdict, rules, LockPoint, Verdict,
+    LOCK_GROUP, LOCK_PAIRS, MATRIX,
+};
 use crate::data::{Cell, Contender, Dataset};
 use crate::plot::{self, Chart, Panel, Point, Series};
 use crate::run::RunLog;
@@ -27,13 +30,34 @@ pub fn write_report(data: &Dataset, provenance: &Provenance, out: &Path) -> Resu
     summary(&mut md, data, &bands);
     locks(&mut md, data, &bands, out)?;
     rules_section(&mut md, data, &bands);
-    ranked_group(&mut md, data, &bands, "channels/handoff", "Channel or lock: handing work between threads", CHANNELS_TEXT);
-    plot_by_contender(data, "channels/handoff", &["producers", "consumers"], "capacity", out.join("channels.svg").as_path(), "ns per item handed over")?;
+    ranked_group(
+        &mut md,
+        data,
+        &bands,
+        "channels/handoff",
+        "Channel or lock: handing work between threads",
+        CHANNELS_TEXT,
+    );
+    plot_by_contender(
+        data,
+        "channels/handoff",
+        &["producers", "consumers"],
+        "capacity",
+        out.join("channels.svg").as_path(),
+        "ns per item handed over",
+    )?;
     if data.group("channels/handoff").next().is_some() {
         md.push_str("![channels](channels.svg)\n\n");
     }
     ranked_group(&mut md, data, &bands, "counters/atomic-vs-mutex", "Counters: atomics or a Mutex", COUNTERS_TEXT);
-    plot_by_contender(data, "counters/atomic-vs-mutex", &[], "threads", out.join("counters.svg").as_path(), "ns per operation")?;
+    plot_by_contender(
+        data,
+        "counters/atomic-vs-mutex",
+        &[],
+        "threads",
+        out.join("counters.svg").as_path(),
+        "ns per operation",
+    )?;
     if data.group("counters/atomic-vs-mutex").next().is_some() {
         md.push_str("![counters](counters.svg)\n\n");
     }
@@ -100,8 +124,15 @@ fn header(md: &mut String, data: &Dataset, provenance: &Provenance) {
         );
     }
     let when = data.runs.first().map_or_else(|| "unknown".into(), |r| utc(r.started_unix));
-    let machine = data.runs.first().map_or_else(|| "unknown machine".into(), |r| format!("{} logical cores ({}), Linux {}", r.cores, r.cpu_model, r.kernel));
-    let _ = writeln!(md, "Measured {when} on {machine}; commit `{}`, {}. Produced by `{}`.\n", provenance.commit, provenance.rustc, provenance.command);
+    let machine = data.runs.first().map_or_else(
+        || "unknown machine".into(),
+        |r| format!("{} logical cores ({}), Linux {}", r.cores, r.cpu_model, r.kernel),
+    );
+    let _ = writeln!(
+        md,
+        "Measured {when} on {machine}; commit `{}`, {}. Produced by `{}`.\n",
+        provenance.commit, provenance.rustc, provenance.command
+    );
     md.push_str(
         "**How to read it.** Times are per operation (one lock operation, one item handed over, one event), the \
          median of criterion's samples; with several threads this is the inverse of the whole system's throughput. \
@@ -120,25 +151,41 @@ fn header(md: &mut String, data: &Dataset, provenance: &Provenance) {
 
 fn summary(md: &mut String, data: &Dataset, bands: &Bands) {
     md.push_str("## Verdicts at a glance\n\n");
-    let points: Vec<Vec<LockPoint>> = LOCK_PAIRS.iter().map(|pair| lock_points(data, pair, bands.get(LOCK_GROUP))).collect();
+    let points: Vec<Vec<LockPoint>> =
+        LOCK_PAIRS.iter().map(|pair| lock_points(data, pair, bands.get(LOCK_GROUP))).collect();
     md.push_str("| The first seed's claim | std's locks | parking_lot's locks |\n|---|---|---|\n");
     for rule in rules() {
         let verdicts: Vec<String> = points.iter().map(|p| verdict_cell(&rule_verdict(&rule, p))).collect();
         let _ = writeln!(md, "| {}: *\"{}\"* | {} | {} |", rule.name, rule.quote, verdicts[0], verdicts[1]);
     }
-    md.push_str("\n| Decision-matrix row | Seed recommends | Verdict | Fastest measured, per cell |\n|---|---|---|---|\n");
+    md.push_str(
+        "\n| Decision-matrix row | Seed recommends | Verdict | Fastest measured, per cell |\n|---|---|---|---|\n",
+    );
     for row in &MATRIX {
         let band = bands.get(row.group);
         let verdict = analysis::matrix_verdict(data.group(row.group), band);
-        let winners: Vec<String> =
-            data.group(row.group).filter_map(|cell| rank(cell, band).map(|r| format!("{}: {}", cell.label, r.describe()))).collect();
-        let _ = writeln!(md, "| {} | {} | {} | {} |", row.scenario, row.recommendation, verdict_cell(&verdict), or_dash(winners.join("; ")));
+        let winners: Vec<String> = data
+            .group(row.group)
+            .filter_map(|cell| rank(cell, band).map(|r| format!("{}: {}", cell.label, r.describe())))
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            row.scenario,
+            row.recommendation,
+            verdict_cell(&verdict),
+            or_dash(winners.join("; "))
+        );
     }
     md.push('\n');
 }
 
 fn or_dash(text: String) -> String {
-    if text.is_empty() { "—".into() } else { text }
+    if text.is_empty() {
+        "—".into()
+    } else {
+        text
+    }
 }
 
 fn verdict_cell(verdict: &Verdict) -> String {
@@ -146,11 +193,21 @@ fn verdict_cell(verdict: &Verdict) -> String {
     if word == "no data" {
         return word.into();
     }
-    format!("**{word}** ({} / {} / {} of {} cells: faster / tie / slower)", verdict.wins.len(), verdict.ties.len(), verdict.losses.len(), verdict.wins.len() + verdict.ties.len() + verdict.losses.len())
+    format!(
+        "**{word}** ({} / {} / {} of {} cells: faster / tie / slower)",
+        verdict.wins.len(),
+        verdict.ties.len(),
+        verdict.losses.len(),
+        verdict.wins.len() + verdict.ties.len() + verdict.losses.len()
+    )
 }
 
 fn thread_label(point: &LockPoint) -> String {
-    if point.oversubscribed { format!("{} (oversubscribed)", point.threads) } else { point.threads.to_string() }
+    if point.oversubscribed {
+        format!("{} (oversubscribed)", point.threads)
+    } else {
+        point.threads.to_string()
+    }
 }
 
 fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<()> {
@@ -179,14 +236,20 @@ fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<(
                 .iter()
                 .map(|points| {
                     let line: Vec<&LockPoint> = points.iter().filter(|p| p.threads == t && p.cs_ns == cs).collect();
-                    if line.is_empty() { "—".into() } else { crossover(&line).show() }
+                    if line.is_empty() {
+                        "—".into()
+                    } else {
+                        crossover(&line).show()
+                    }
                 })
                 .collect();
             let label = reference.iter().find(|p| p.threads == t).map_or_else(|| t.to_string(), thread_label);
             let _ = writeln!(md, "| {label} | {} | {} | {} |", analysis::ns_label(cs), cells[0], cells[1]);
         }
     }
-    md.push_str("\n\"a–b %\": RwLock wins from read fraction b on (not yet at a); \"never\": at no read fraction measured.\n\n");
+    md.push_str(
+        "\n\"a–b %\": RwLock wins from read fraction b on (not yet at a); \"never\": at no read fraction measured.\n\n",
+    );
     for (pair, points) in LOCK_PAIRS.iter().zip(&all) {
         if points.is_empty() {
             continue;
@@ -198,7 +261,11 @@ fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<(
     for (pair, points) in LOCK_PAIRS.iter().zip(&all) {
         let _ = writeln!(md, "### The grid, {}: RwLock's time over Mutex's\n", pair.name);
         let reads = axis(points, |p| p.reads_pct);
-        let _ = writeln!(md, "| threads | section | {} |", reads.iter().map(|r| format!("{r} % reads")).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(
+            md,
+            "| threads | section | {} |",
+            reads.iter().map(|r| format!("{r} % reads")).collect::<Vec<_>>().join(" | ")
+        );
         let _ = writeln!(md, "|---|---|{}", "---|".repeat(reads.len()));
         for &t in &threads {
             for &cs in &sections {
@@ -237,7 +304,10 @@ fn plot_locks(name: &str, points: &[LockPoint], path: &Path) -> Result<()> {
     let panels = axis(points, |p| p.threads)
         .into_iter()
         .map(|t| Panel {
-            title: points.iter().find(|p| p.threads == t).map_or_else(String::new, |p| format!("threads: {}", thread_label(p))),
+            title: points
+                .iter()
+                .find(|p| p.threads == t)
+                .map_or_else(String::new, |p| format!("threads: {}", thread_label(p))),
             series: axis(points, |p| p.cs_ns)
                 .into_iter()
                 .map(|cs| Series {
@@ -297,13 +367,23 @@ fn rules_section(md: &mut String, data: &Dataset, bands: &Bands) {
                     let subset: Vec<LockPoint> = points.iter().filter(|p| p.threads == t).cloned().collect();
                     let v = rule_verdict(&rule, &subset);
                     let label = thread_label(subset.first()?);
-                    Some(format!("{label} threads: {} ({}/{}/{})", v.word(), v.wins.len(), v.ties.len(), v.losses.len()))
+                    Some(format!(
+                        "{label} threads: {} ({}/{}/{})",
+                        v.word(),
+                        v.wins.len(),
+                        v.ties.len(),
+                        v.losses.len()
+                    ))
                 })
                 .collect();
             if by_threads.len() > 1 {
                 let _ = writeln!(md, "  - by thread count (faster/tie/slower): {}", by_threads.join("; "));
             }
-            for (what, cells) in [("recommendation faster", &verdict.wins), ("tie", &verdict.ties), ("recommendation slower", &verdict.losses)] {
+            for (what, cells) in [
+                ("recommendation faster", &verdict.wins),
+                ("tie", &verdict.ties),
+                ("recommendation slower", &verdict.losses),
+            ] {
                 if !cells.is_empty() {
                     let _ = writeln!(md, "  - {what}: {}", cells.join("; "));
                 }
@@ -344,7 +424,14 @@ fn cell_table(md: &mut String, cells: &[&Cell], baseline: Option<&str>, band: f6
     if let Some(base) = baseline {
         ids.sort_by_key(|id| id != base);
     }
-    let _ = writeln!(md, "| cell | fastest | {} |", ids.iter().map(|id| if Some(id.as_str()) == baseline { format!("{id} (baseline)") } else { id.clone() }).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        md,
+        "| cell | fastest | {} |",
+        ids.iter()
+            .map(|id| if Some(id.as_str()) == baseline { format!("{id} (baseline)") } else { id.clone() })
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     let _ = writeln!(md, "|---|---|{}", "---|".repeat(ids.len()));
     for cell in cells {
         let base = baseline.and_then(|b| cell.contenders.get(b));
@@ -387,7 +474,14 @@ fn quartiles(contender: &Contender) -> (f64, f64) {
 }
 
 /// Time per operation by contender: one panel per distinct value of `panel_keys`, `x_key` along x.
-fn plot_by_contender(data: &Dataset, group: &str, panel_keys: &[&str], x_key: &str, path: &Path, y_desc: &str) -> Result<()> {
+fn plot_by_contender(
+    data: &Dataset,
+    group: &str,
+    panel_keys: &[&str],
+    x_key: &str,
+    path: &Path,
+    y_desc: &str,
+) -> Result<()> {
     let cells: Vec<&Cell> = data.group(group).collect();
     if cells.is_empty() {
         return Ok(());
@@ -396,7 +490,8 @@ fn plot_by_contender(data: &Dataset, group: &str, panel_keys: &[&str], x_key: &s
     let mut xs: Vec<u64> = cells.iter().map(|c| value(c, x_key)).collect();
     xs.sort_unstable();
     xs.dedup();
-    let panel_of = |cell: &Cell| panel_keys.iter().map(|k| format!("{k} {}", value(cell, k))).collect::<Vec<_>>().join(", ");
+    let panel_of =
+        |cell: &Cell| panel_keys.iter().map(|k| format!("{k} {}", value(cell, k))).collect::<Vec<_>>().join(", ");
     let mut panel_names: Vec<String> = Vec::new();
     for cell in &cells {
         let name = panel_of(cell);
@@ -419,7 +514,12 @@ fn plot_by_contender(data: &Dataset, group: &str, panel_keys: &[&str], x_key: &s
                         .filter_map(|c| {
                             let contender = c.contenders.get(id)?;
                             let (lo, hi) = quartiles(contender);
-                            Some(Point { x: xs.iter().position(|x| *x == value(c, x_key))?, y: typical(contender), lo, hi })
+                            Some(Point {
+                                x: xs.iter().position(|x| *x == value(c, x_key))?,
+                                y: typical(contender),
+                                lo,
+                                hi,
+                            })
                         })
                         .collect(),
                 })
@@ -511,14 +611,19 @@ fn machine(md: &mut String, data: &Dataset, provenance: &Provenance) {
                 g.dedup();
                 g
             };
-            let cells: Vec<&Cell> = data.cells.iter().filter(|c| groups.contains(&c.group.as_str()) && !c.params.is_null()).collect();
+            let cells: Vec<&Cell> =
+                data.cells.iter().filter(|c| groups.contains(&c.group.as_str()) && !c.params.is_null()).collect();
             let disturbed_cells = cells.iter().filter(|c| disturbed(c)).count();
             let cpu: Vec<f64> = run.entries.iter().filter_map(|e| e.cpu_share).collect();
             let speeds: Vec<f64> = run.entries.iter().filter_map(|e| e.cpu_speed).collect();
             let speed = if speeds.is_empty() {
                 "—".into()
             } else {
-                format!("{:.0} %, {:.0} %", crate::stats::median(&speeds) * 100.0, speeds.iter().copied().fold(f64::MAX, f64::min) * 100.0)
+                format!(
+                    "{:.0} %, {:.0} %",
+                    crate::stats::median(&speeds) * 100.0,
+                    speeds.iter().copied().fold(f64::MAX, f64::min) * 100.0
+                )
             };
             let load = |l: &[f64]| l.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" ");
             let _ = writeln!(
@@ -539,7 +644,14 @@ fn machine(md: &mut String, data: &Dataset, provenance: &Provenance) {
             );
         }
         if let Some(run) = data.runs.first() {
-            let _ = writeln!(md, "\nMachine: {} logical cores, {}, Linux {}. Bench arguments: `{}`.\n", run.cores, run.cpu_model, run.kernel, run.args.get(1..).unwrap_or_default().join(" "));
+            let _ = writeln!(
+                md,
+                "\nMachine: {} logical cores, {}, Linux {}. Bench arguments: `{}`.\n",
+                run.cores,
+                run.cpu_model,
+                run.kernel,
+                run.args.get(1..).unwrap_or_default().join(" ")
+            );
         }
     }
     if let Some(run) = &provenance.run {

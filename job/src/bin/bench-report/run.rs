@@ -42,7 +42,10 @@ fn bench_executables(messages: &[u8]) -> BTreeMap<String, PathBuf> {
     String::from_utf8_lossy(messages)
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bench")))
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bench"))
+        })
         .filter_map(|m| Some((m["target"]["name"].as_str()?.to_string(), PathBuf::from(m["executable"].as_str()?))))
         .collect()
 }
@@ -71,7 +74,10 @@ pub fn run(root: &Path, criterion_dir: &Path, logs: &Path, quick: bool, benches:
     eprintln!("bench-report: building {} benches", names.len());
     let build_started = Instant::now();
     let mut build = Command::new(&cargo);
-    build.current_dir(root).args(["bench", "--no-run", "--message-format=json-render-diagnostics"]).stdout(Stdio::piped());
+    build
+        .current_dir(root)
+        .args(["bench", "--no-run", "--message-format=json-render-diagnostics"])
+        .stdout(Stdio::piped());
     names.iter().for_each(|name| {
         build.args(["--bench", name]);
     });
@@ -86,7 +92,8 @@ pub fn run(root: &Path, criterion_dir: &Path, logs: &Path, quick: bool, benches:
     for name in &names {
         let log = logs.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let executable = executables.get(name).with_context(|| format!("cargo built no executable for bench {name}"))?;
+        let executable =
+            executables.get(name).with_context(|| format!("cargo built no executable for bench {name}"))?;
         // Run the binary as `cargo bench` would, without cargo's per-invocation overhead.
         let mut command = Command::new(executable);
         command.current_dir(root).env("RACEKIT_BENCH_MODE", mode).env("CRITERION_HOME", criterion_dir).arg("--bench");
@@ -94,9 +101,17 @@ pub fn run(root: &Path, criterion_dir: &Path, logs: &Path, quick: bool, benches:
             command.args(pattern_bench_args(quick));
         }
         let bench_started = Instant::now();
-        let status = command.stdout(Stdio::from(file.try_clone()?)).stderr(Stdio::from(file)).status().context("running cargo")?;
+        let status = command
+            .stdout(Stdio::from(file.try_clone()?))
+            .stderr(Stdio::from(file))
+            .status()
+            .context("running cargo")?;
         let seconds = bench_started.elapsed().as_secs_f64();
-        eprintln!("bench-report: {name}: {} in {seconds:.0} s (log: {})", if status.success() { "done" } else { "FAILED" }, log.display());
+        eprintln!(
+            "bench-report: {name}: {} in {seconds:.0} s (log: {})",
+            if status.success() { "done" } else { "FAILED" },
+            log.display()
+        );
         if !status.success() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(15).collect();

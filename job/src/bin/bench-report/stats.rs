@@ -75,7 +75,11 @@ fn median_in_place(values: &mut [f64]) -> f64 {
     }
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
 }
 
 /// A contender's typical time: the median over its rounds of the median sample.
@@ -221,7 +225,11 @@ mod tests {
 
     fn contender(rounds: &[&[f64]]) -> Contender {
         Contender {
-            rounds: rounds.iter().enumerate().map(|(i, s)| (i, Round { samples: s.to_vec(), facts: Facts::default() })).collect(),
+            rounds: rounds
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, Round { samples: s.to_vec(), facts: Facts::default() }))
+                .collect(),
         }
     }
 
