@@ -260,7 +260,7 @@ impl<C: Connector> Pool<C> {
     /// [`close`](Self::close), waiting at most `timeout` for checked-out connections.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseTimedOut> {
         self.shared.begin_close();
-        if self.shared.wait_drained(Some(Deadline::after(timeout))) {
+        if self.shared.wait_drained(Deadline::within(timeout)) {
             Ok(())
         } else {
             Err(CloseTimedOut { still_open: self.stats().open })
@@ -291,7 +291,7 @@ impl<C: BlockingConnector> Pool<C> {
     /// connect timeout). A connection handed over just as the timeout fires is returned,
     /// not dropped.
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<C>, GetError<C::Error>> {
-        self.get_until(Some(Deadline::after(timeout)))
+        self.get_until(Deadline::within(timeout))
     }
 
     fn get_until(&self, deadline: Option<Deadline>) -> Result<PooledConnection<C>, GetError<C::Error>> {

@@ -39,7 +39,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 /// How long a graceful close waits for the server to close its side.
@@ -132,10 +132,10 @@ impl TestServer {
     }
 
     fn wait_for(&self, timeout: Duration, done: impl Fn(&ServerState) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::sync::Deadline::after(timeout);
         let mut state = self.shared.lock();
         while !done(&state) {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.remaining();
             if left.is_zero() {
                 return false;
             }
