@@ -217,6 +217,71 @@ fn components_that_call_back_into_the_application_do_not_deadlock() {
     );
 }
 
+/// A component that panics in `start` or in `stop` (the operation named by `panics_in`).
+struct Panicking {
+    panics_in: &'static str,
+}
+
+impl Component for Panicking {
+    fn name(&self) -> &str {
+        "panicking"
+    }
+    fn start(&self) -> Result<(), ComponentError> {
+        self.maybe_panic("start")
+    }
+    fn stop(&self) -> Result<(), ComponentError> {
+        self.maybe_panic("stop")
+    }
+}
+
+impl Panicking {
+    fn maybe_panic(&self, operation: &str) -> Result<(), ComponentError> {
+        if self.panics_in == operation {
+            panic!("the panicking component breaks in {operation}");
+        }
+        Ok(())
+    }
+}
+
+/// `a`, then a component panicking in `panics_in`, then `c`.
+fn with_a_panicking_component(journal: &Arc<Journal>, panics_in: &'static str) -> Application {
+    let mut parts = components(journal, &["a"], None);
+    parts.push(Box::new(Panicking { panics_in }));
+    parts.extend(components(journal, &["c"], None));
+    Application::new(parts)
+}
+
+/// A component panics in start while another thread stops the application: the panic is
+/// the component's error (with its message), `a` is rolled back, the phase settles and
+/// the racing stop returns. Then a component that panics in stop: the others are still
+/// stopped in reverse and the stop's error names it.
+#[test]
+fn a_panicking_component_is_its_error_and_the_phase_always_settles() {
+    expect_sound(Model::named("lifecycle: panicking components"), || {
+        let journal = Arc::new(Journal::default());
+        let app = Arc::new(with_a_panicking_component(&journal, "start"));
+        let stopper = {
+            let app = app.clone();
+            thread::spawn(move || app.stop().is_ok())
+        };
+        let error = app.start().expect_err("the second component panics in start");
+        assert_eq!((error.component.as_str(), error.position, error.rolled_back), ("panicking", 2, 1));
+        assert!(error.to_string().contains("panicked in start: the panicking component breaks in start"), "{error}");
+        assert!(stopper.join().unwrap(), "nothing was left running to fail a stop");
+        assert_eq!(app.phase(), LifecyclePhase::Stopped);
+        assert!(journal.running.lock().is_empty(), "{:?}", journal.events());
+
+        let journal = Arc::new(Journal::default());
+        let app = with_a_panicking_component(&journal, "stop");
+        app.start().expect("every component starts");
+        let error = app.stop().expect_err("the second component panics in stop");
+        assert!(error.to_string().contains("panicked in stop: the panicking component breaks in stop"), "{error}");
+        assert_eq!(journal.events(), ["start a", "start c", "stop c", "stop a"]);
+        assert_eq!(app.phase(), LifecyclePhase::Stopped);
+        assert!(app.start().is_ok(), "a later start does not wait for a transition that ended");
+    });
+}
+
 /// Buggy variants of the application, each wrong in one place.
 mod mutants {
     use super::*;

@@ -148,6 +148,49 @@ fn a_callback_calling_back_in_racing_its_removal_does_not_deadlock() {
     expect_sound(Model::named("process: re-entrant callback"), reentrant_callback_racing_removal::<OutputCallbacks>);
 }
 
+/// Captured state of a callback that calls back into its callback list when dropped.
+struct CallsBackWhenDropped {
+    callbacks: Arc<OutputCallbacks>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl Drop for CallsBackWhenDropped {
+    fn drop(&mut self) {
+        // Under loom a failed execution unwinds: touching the facade then aborts.
+        if !std::thread::panicking() {
+            let _ = self.callbacks.len();
+            self.callbacks.add(|_| ());
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A callback whose captured state calls back into the list when dropped is removed on
+/// the main thread while another thread delivers a line. Whichever drops the last
+/// reference runs that destructor: a removal must drop the replaced list after unlocking,
+/// or the destructor's call back deadlocks on the list's lock.
+#[test]
+fn a_removed_callback_is_dropped_outside_the_lock() {
+    expect_sound(Model::named("process: callback dropped on removal"), || {
+        let callbacks = Arc::new(OutputCallbacks::new());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let id = {
+            let state = CallsBackWhenDropped { callbacks: callbacks.clone(), dropped: dropped.clone() };
+            callbacks.add(move |_| {
+                let _ = &state;
+            })
+        };
+        let deliverer = {
+            let callbacks = callbacks.clone();
+            thread::spawn(move || callbacks.deliver(&line("hello")))
+        };
+        assert!(callbacks.remove(id));
+        deliverer.join().unwrap();
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "the removed callback's state was dropped once");
+        assert_eq!(callbacks.len(), 1, "the callback its destructor added is registered");
+    });
+}
+
 /// The whole manager over a fake spawner: children are futures, their output a list of
 /// lines, so shuttle explores the supervisor, the stops and the callbacks together.
 #[cfg(not(racekit_loom))]

@@ -6,7 +6,7 @@
 
 use crate::support::{expect_caught, expect_each_sound, expect_sound};
 use racekit::model::Model;
-use racekit::stopper::Stopper;
+use racekit::stopper::{StopError, Stopper};
 use racekit::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use racekit::sync::{thread, Arc};
 use std::time::Duration;
@@ -196,10 +196,11 @@ fn a_timed_stop_names_the_tasks_it_still_waits_for() {
         };
         match stopper.stop_timeout(Duration::from_millis(1)) {
             Ok(report) => assert_eq!(stopper.live_tasks(), 0, "{report:?}"),
-            Err(timed_out) => {
+            Err(StopError::TimedOut(timed_out)) => {
                 assert_eq!(timed_out.still_running, ["slow"], "{timed_out}");
                 assert!(!timed_out.closers_running);
             }
+            Err(other) => panic!("called from outside the stopper: {other}"),
         }
         stopper.stop();
         let admitted = worker.join().unwrap();
@@ -208,6 +209,62 @@ fn a_timed_stop_names_the_tasks_it_still_waits_for() {
         assert_eq!(counts.tasks_started, u64::from(admitted));
         assert_eq!(counts.tasks_refused, u64::from(!admitted));
         assert_eq!(stopper.live_tasks(), 0);
+    });
+}
+
+/// A quiesce on one thread races a stop on the main thread, with a cancel-on-quiesce token
+/// registered before both: the quiesce drains the token under the lock and cancels it
+/// after unlocking, so a stop that finds no task must still wait for that cancellation.
+/// When stop returns every token is cancelled; closers run only after.
+#[test]
+fn when_stop_returns_every_token_is_cancelled_and_closers_run_only_after() {
+    expect_sound(Model::named("stopper: tokens cancelled before closers"), || {
+        let stopper = Stopper::new();
+        let registered = stopper.cancel_on_quiesce();
+        let token = registered.token();
+        let (seen_by_closer, quiesce_token) = (token.clone(), stopper.quiesce_token());
+        stopper.add_closer(move || {
+            assert!(
+                seen_by_closer.is_cancelled() && quiesce_token.is_cancelled(),
+                "a closer ran before every cancel-on-quiesce token was cancelled"
+            );
+        });
+        let quiescer = {
+            let stopper = stopper.clone();
+            thread::spawn(move || stopper.quiesce())
+        };
+        let report = stopper.stop();
+        assert!(token.is_cancelled(), "stop returned before a cancel-on-quiesce token was cancelled");
+        assert!(stopper.quiesce_token().is_cancelled(), "stop returned before the quiesce token was cancelled");
+        assert_eq!((report.closers_run, report.closers_panicked), (1, 0), "{report:?}");
+        quiescer.join().unwrap();
+        drop(registered);
+    });
+}
+
+/// A closer that calls stop on its own stopper, while another thread stops it too: the
+/// closer's `try_stop` is refused with a typed error instead of waiting for itself, and both
+/// outside stops complete. (Its `stop` panics instead, caught and counted: a unit test
+/// checks that; under loom a panicking closer's captured `Arc` is leaked on purpose.)
+#[test]
+fn a_closer_that_stops_its_own_stopper_gets_an_error_not_a_deadlock() {
+    expect_sound(Model::named("stopper: stop from a closer"), || {
+        let stopper = Stopper::new();
+        let inside = Arc::new(std::sync::Mutex::new(None));
+        {
+            let (own, inside) = (stopper.clone(), inside.clone());
+            stopper.add_closer(move || {
+                *inside.lock().unwrap() = Some(own.try_stop());
+            });
+        }
+        let other = {
+            let stopper = stopper.clone();
+            thread::spawn(move || stopper.stop())
+        };
+        let report = stopper.stop();
+        assert_eq!(other.join().unwrap(), report, "every stop returns the same report");
+        assert_eq!(*inside.lock().unwrap(), Some(Err(StopError::CalledFromCloser)));
+        assert_eq!((report.closers_run, report.closers_panicked), (1, 0), "{report:?}");
     });
 }
 

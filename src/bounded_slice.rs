@@ -1,5 +1,9 @@
 //! A bounded collection that keeps the newest items (the seed's `BoundedSlice`).
 //!
+//! A capacity is a limit, not an allocation: storage grows with the items actually held
+//! (from at most 64 slots), so any capacity up to `usize::MAX` is
+//! accepted and costs nothing until it is used.
+//!
 //! # Invariants
 //!
 //! Under the one lock, at every step: `len <= capacity`, and
@@ -13,6 +17,14 @@ use thiserror::Error;
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 #[error("capacity is 0: a bounded collection must hold at least one item; pass a capacity of 1 or more")]
 pub struct ZeroCapacity;
+
+/// How many slots a bounded collection allocates up front for a bound of `capacity`: the
+/// bound itself while it is small, never more than 64, so a huge bound cannot abort the
+/// process at construction.
+pub(crate) fn preallocation(capacity: usize) -> usize {
+    const MAX_PREALLOCATION: usize = 64;
+    capacity.min(MAX_PREALLOCATION)
+}
 
 /// Keeps at most `capacity` items, evicting the oldest, and counts what it evicted.
 ///
@@ -53,7 +65,7 @@ impl<T> BoundedSlice<T> {
             return Err(ZeroCapacity);
         }
         Ok(BoundedSlice {
-            state: RwLock::new(State { items: VecDeque::with_capacity(capacity), added: 0, evicted: 0 }),
+            state: RwLock::new(State { items: VecDeque::with_capacity(preallocation(capacity)), added: 0, evicted: 0 }),
             capacity,
         })
     }

@@ -217,7 +217,7 @@ impl<T> BoundedQueue<T> {
         }
         Ok(BoundedQueue {
             state: Mutex::new(State {
-                items: VecDeque::with_capacity(capacity),
+                items: VecDeque::with_capacity(crate::bounded_slice::preallocation(capacity)),
                 closed: false,
                 pushed: 0,
                 popped: 0,
@@ -275,7 +275,7 @@ impl<T> BoundedQueue<T> {
 
     /// Pushes `item`, blocking at most `timeout` while the queue is full.
     pub fn push_timeout(&self, item: T, timeout: Duration) -> Result<(), PushError<T>> {
-        self.push_until(item, Some(Deadline::after(timeout)))
+        self.push_until(item, Deadline::within(timeout))
     }
 
     /// Pushes `item` if there is room now.
@@ -359,7 +359,7 @@ impl<T> BoundedQueue<T> {
 
     /// Pops the oldest item, blocking at most `timeout`.
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
-        self.pop_until(Some(Deadline::after(timeout)))
+        self.pop_until(Deadline::within(timeout))
     }
 
     /// Pops the oldest item if there is one now.

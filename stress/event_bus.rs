@@ -60,7 +60,12 @@ impl StressBus for Bus {
             Some(timeout) => self.0.stop_within(timeout),
             None => self.0.stop(),
         };
-        report.expect("stopped from outside the bus");
+        let report = report.expect("stopped from outside the bus");
+        if report.stats.live_workers > 0 {
+            // A deadline left workers in their handlers, detached: a plain stop joins them.
+            assert!(report.deadline_passed, "{report:?}");
+            self.0.stop().expect("stopped from outside the bus");
+        }
     }
     fn stats(&self) -> BusStats {
         self.1.stats()

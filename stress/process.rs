@@ -218,18 +218,25 @@ proptest! {
     }
 }
 
+/// A real process manager, and the lines its processes print, in order.
+fn manager_with_lines() -> (ProcessManager<racekit::process::TokioSpawner>, tokio::sync::mpsc::UnboundedReceiver<String>)
+{
+    let manager = ProcessManager::new();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    manager.add_callback(move |line: &OutputLine| drop(sender.send(line.line.clone())));
+    (manager, receiver)
+}
+
 #[test]
 fn a_killed_process_still_delivers_what_it_printed_and_its_group_dies() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let manager = ProcessManager::new();
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        manager.add_callback(move |line: &OutputLine| drop(sender.send(line.line.clone())));
+        let (manager, mut receiver) = manager_with_lines();
         let handle = manager.start("tree", &ProcessSpec::shell("sleep 30 & echo $!; echo ready; wait")).unwrap();
         let grandchild: u32 = receiver.recv().await.unwrap().parse().unwrap();
         assert_eq!(receiver.recv().await.unwrap(), "ready");
         let exit = manager.stop("tree").await.unwrap();
-        assert!(exit.killed && exit.signal == Some(9), "{exit:?}");
+        assert!(exit.killed && exit.signal == Some(15), "a stop asks with SIGTERM first: {exit:?}");
         assert_eq!(handle.exit(), Some(Ok(exit)));
         assert!(!is_our_child(handle.pid().unwrap()));
         assert!(eventually(|| !is_alive_in_group(grandchild, handle.pid().unwrap())), "the grandchild survived");
@@ -243,10 +250,54 @@ fn a_program_that_does_not_exist_is_a_typed_error_and_leaves_nothing_behind() {
     runtime.block_on(async {
         let manager = ProcessManager::new();
         let error = manager.start("ghost", &ProcessSpec::new("/nonexistent/program")).unwrap_err();
-        assert!(error.to_string().contains("could not be spawned"), "{error}");
+        assert!(error.to_string().contains("the program `/nonexistent/program` was not found"), "{error}");
+        let error =
+            manager.start("ghost", &ProcessSpec::new("true").current_dir("/nonexistent/directory")).unwrap_err();
+        assert!(error.to_string().contains("the working directory /nonexistent/directory does not exist"), "{error}");
+        let not_executable = std::env::temp_dir().join(format!("racekit-not-executable-{}", std::process::id()));
+        std::fs::write(&not_executable, "echo never\n").unwrap();
+        let error = manager.start("ghost", &ProcessSpec::new(&not_executable)).unwrap_err();
+        std::fs::remove_file(&not_executable).unwrap();
+        assert!(error.to_string().contains("cannot be run by this user"), "{error}");
+        let error = manager.start("ghost", &ProcessSpec::new("true").max_line_bytes(0)).unwrap_err();
+        assert!(error.to_string().contains("max_line_bytes is 0"), "{error}");
         assert!(manager.running().is_empty());
         // The name is free again.
         manager.start("ghost", &ProcessSpec::new("true")).unwrap().wait().await.unwrap();
+    });
+}
+
+#[test]
+fn a_process_that_ignores_sigterm_is_killed_after_its_grace() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let (manager, mut receiver) = manager_with_lines();
+        let stubborn = ProcessSpec::shell("trap '' TERM; echo ready; while :; do sleep 0.05; done")
+            .stop_grace(Duration::from_millis(100));
+        let handle = manager.start("stubborn", &stubborn).unwrap();
+        assert_eq!(receiver.recv().await.unwrap(), "ready");
+        let exit = manager.stop("stubborn").await.unwrap();
+        assert!(exit.killed && exit.signal == Some(9), "SIGTERM ignored, SIGKILL after the grace: {exit:?}");
+        assert!(!is_our_child(handle.pid().unwrap()));
+    });
+}
+
+#[test]
+fn a_line_over_the_limit_is_cut_counted_and_never_buffered_whole() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let manager = ProcessManager::new();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        manager.add_callback(move |line: &OutputLine| seen.lock().unwrap().push(line.line.clone()));
+        // 4 MiB on one line without a newline, then a short line, with a 1 KiB limit.
+        let spec = ProcessSpec::shell("head -c 4194304 /dev/zero | tr '\\0' x; echo; echo short; printf tail")
+            .max_line_bytes(1024);
+        assert!(manager.start("long", &spec).unwrap().wait().await.unwrap().success());
+        let lines = lines.lock().unwrap().clone();
+        assert_eq!(lines.len(), 3, "{:?}", lines.iter().map(String::len).collect::<Vec<_>>());
+        assert_eq!((lines[0].len(), &lines[1][..], &lines[2][..]), (1024, "short", "tail"));
+        assert_eq!(manager.truncated_output(), (1, 4_194_304 - 1024));
     });
 }
 

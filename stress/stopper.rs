@@ -5,7 +5,7 @@
 
 use crate::support::cases;
 use proptest::prelude::*;
-use racekit::stopper::{Stopper, TaskRefused};
+use racekit::stopper::{StopError, Stopper, TaskRefused};
 use racekit::sync::atomic::{AtomicUsize, Ordering};
 use racekit::sync::{thread, Arc, Latch};
 use std::time::Duration;
@@ -87,7 +87,9 @@ fn run_case(tasks: &[Task], stoppers: usize, stubborn: bool) {
         let gate = Arc::new(Latch::new());
         let held = gate.clone();
         let stubborn = stopper.spawn_thread("stubborn", move |_| held.wait()).unwrap();
-        let timed_out = stopper.stop_timeout(Duration::from_millis(20)).expect_err("the stubborn task holds stop up");
+        let Err(StopError::TimedOut(timed_out)) = stopper.stop_timeout(Duration::from_millis(20)) else {
+            panic!("the stubborn task holds stop up");
+        };
         assert!(timed_out.still_running.contains(&"stubborn".to_owned()), "{timed_out}");
         assert!(matches!(stopper.run_task("late", |_| ()), Err(TaskRefused { .. })), "quiescing refuses tasks");
         gate.set();

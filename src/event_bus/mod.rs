@@ -27,16 +27,18 @@
 //!   in [`BusStats::refused_in_handler`]) and the handler gets its event back.
 //! - **Stop** refuses new events at once ([`PublishError::Stopped`]), lets the workers
 //!   drain the queue (or, with [`stop_within`](EventBus::stop_within), abandons and counts
-//!   what is still queued when the deadline passes), joins every worker, and drops every
-//!   handler. It is idempotent: concurrent and later calls wait for the first and return
-//!   its report. Dropping the [`EventBus`] stops it.
+//!   what is still queued when the deadline passes, and returns at it, leaving any worker
+//!   still in a handler running, detached and counted, for the next stop to join), joins
+//!   every worker, and drops every handler. It is idempotent: concurrent and later calls
+//!   wait for the first and return its report. Dropping the [`EventBus`] stops it.
 //! - **Async.** [`publish_async`](BusHandle::publish_async) waits for room without blocking
 //!   the runtime's thread (tokio's `Notify`, woken by every pop and by stop).
 //!
 //! # Invariants
 //!
 //! - The queue holds at most `capacity` jobs (the invariant of [`BoundedQueue`](crate::queue::BoundedQueue)); exactly
-//!   `workers` threads are started, by [`EventBus::new`], and all are joined by stop.
+//!   `workers` threads are started, by [`EventBus::new`] (at most [`MAX_WORKERS`]), and all
+//!   are joined by the stop that completes (a `stop_within` whose deadline passed does not).
 //! - Every publish call raises `published` once, on entry, and exactly one outcome counter
 //!   (or the queue's `pushed`) once, before it returns or its future is dropped.
 //! - `async_waiters` counts async publishers between their registration with `room` and
@@ -120,7 +122,18 @@ pub enum ConfigError {
     /// No event could ever be queued.
     #[error("an event bus needs room for at least one event: set BusConfig::capacity to 1 or more")]
     ZeroCapacity,
+    /// More worker threads than a bus may start.
+    #[error("an event bus starts one thread per worker and {workers} is above the limit of {MAX_WORKERS}: set BusConfig::workers to at most {MAX_WORKERS}")]
+    TooManyWorkers {
+        /// The number asked for.
+        workers: usize,
+    },
 }
+
+/// The most worker threads one bus starts ([`ConfigError::TooManyWorkers`] above it): each
+/// is an operating-system thread, started at once. The queue's capacity has no such limit:
+/// it is a bound, and memory is taken only for events actually queued.
+pub const MAX_WORKERS: usize = 1024;
 
 /// What happened to a published event that was not refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,10 +266,11 @@ impl BusStats {
 /// What [`stop`](EventBus::stop) found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StopReport {
-    /// The final counters (every worker joined).
+    /// The counters when stop returned: final once every worker is joined (`live_workers == 0`).
     pub stats: BusStats,
     /// Whether a [`stop_within`](EventBus::stop_within) deadline passed before the queue
-    /// was drained (what was left is [`BusStats::abandoned`]).
+    /// was drained (what was left is [`BusStats::abandoned`]); workers it left running in
+    /// a handler are `stats.live_workers`, joined by the next stop.
     pub deadline_passed: bool,
 }
 
@@ -307,9 +321,15 @@ where
         self.handle.shared.stop(None)
     }
 
-    /// Like [`stop`](Self::stop), but events still queued when `timeout` has passed are
-    /// abandoned (counted in [`BusStats::abandoned`]). Handlers already running are waited
-    /// for: the deadline bounds the draining, not a handler that never returns.
+    /// Like [`stop`](Self::stop), but returns by its deadline: events still queued when
+    /// `timeout` has passed are abandoned (counted in [`BusStats::abandoned`]), and workers
+    /// still inside a handler then are left running, detached: the report counts them in
+    /// [`BusStats::live_workers`], they exit when their handler returns, and the next
+    /// [`stop`](Self::stop) (or dropping the bus) joins them. A timeout too long to
+    /// represent (`Duration::MAX`) is no deadline: this is then [`stop`](Self::stop).
+    ///
+    /// A concurrent stop still in progress at the deadline is not waited for past it: the
+    /// report then has `deadline_passed` set and the counters as they stood.
     pub fn stop_within(&self, timeout: Duration) -> Result<StopReport, StopError> {
         self.handle.shared.stop(Some(timeout))
     }

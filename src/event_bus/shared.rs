@@ -49,6 +49,9 @@ struct Job<E> {
 enum StopState {
     Running,
     Stopping,
+    /// A stop's deadline passed while handlers still ran: intake closed, queue abandoned,
+    /// the workers left running unjoined; the next stop joins them.
+    Detached,
     Stopped(StopReport),
 }
 
@@ -107,6 +110,9 @@ where
     pub(super) fn start(config: BusConfig) -> Result<Arc<Self>, ConfigError> {
         if config.workers == 0 {
             return Err(ConfigError::ZeroWorkers);
+        }
+        if config.workers > super::MAX_WORKERS {
+            return Err(ConfigError::TooManyWorkers { workers: config.workers });
         }
         let queue = BoundedQueue::new(config.capacity).map_err(|_| ConfigError::ZeroCapacity)?;
         let shared = Arc::new(Shared {
@@ -265,7 +271,7 @@ where
             Offer::Wait(job) => job,
         };
         let deadline = match policy {
-            Backpressure::FailAfter(timeout) => Some(tokio::time::Instant::now() + timeout),
+            Backpressure::FailAfter(timeout) => Deadline::tokio_after(timeout),
             _ => None,
         };
         // Counts the cancellation if this future is dropped while it waits.
@@ -396,12 +402,25 @@ impl<K, E> Shared<K, E> {
             self.close_intake();
             return Err(StopError::CalledFromHandler);
         }
-        let deadline = timeout.map(Deadline::after);
+        let deadline = timeout.and_then(Deadline::within);
         let mut state = self.stop_state.lock();
+        let mut took_over_detached = false;
         loop {
             match &*state {
                 StopState::Running => break,
-                StopState::Stopping => state = self.stop_changed.wait(state),
+                // A stop whose deadline passed left the workers detached: this one joins them.
+                StopState::Detached => {
+                    took_over_detached = true;
+                    break;
+                }
+                StopState::Stopping => {
+                    let (next, timed_out) = self.stop_changed.wait_until_some(state, deadline);
+                    state = next;
+                    if timed_out && matches!(*state, StopState::Stopping) {
+                        drop(state);
+                        return Ok(StopReport { stats: self.stats(), deadline_passed: true });
+                    }
+                }
                 StopState::Stopped(report) => return Ok(*report),
             }
         }
@@ -409,10 +428,18 @@ impl<K, E> Shared<K, E> {
         drop(state);
 
         self.close_intake();
-        let deadline_passed = deadline.is_some_and(|deadline| !self.wait_for_workers(deadline));
-        if deadline_passed {
+        let all_exited = deadline.is_none_or(|deadline| self.wait_for_workers(deadline));
+        if !all_exited {
             // Counted by the queue as drained; dropped here, unlocked.
             drop(self.queue.close_and_drain());
+            // The workers still in a handler keep running, detached: the deadline is kept,
+            // and a later stop (or the last handle's drop) joins them.
+            let report = StopReport { stats: self.stats(), deadline_passed: true };
+            if report.stats.live_workers > 0 {
+                *self.stop_state.lock() = StopState::Detached;
+                self.stop_changed.notify_all();
+                return Ok(report);
+            }
         }
         let handles = std::mem::take(&mut *self.handles.lock());
         for handle in handles {
@@ -427,7 +454,7 @@ impl<K, E> Shared<K, E> {
         drop(registry);
         drop(handlers);
 
-        let report = StopReport { stats: self.stats(), deadline_passed };
+        let report = StopReport { stats: self.stats(), deadline_passed: !all_exited || took_over_detached };
         *self.stop_state.lock() = StopState::Stopped(report);
         self.stop_changed.notify_all();
         Ok(report)

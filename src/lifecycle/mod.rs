@@ -12,6 +12,10 @@
 //!   Concurrent calls are serialized: a call that finds a start or stop in progress waits
 //!   for it (woken by its end, not by polling) and then acts on the outcome, so every
 //!   component is started at most once per stop, and stopped only when it was started.
+//! - *Panic-safe*: a component whose `start` or `stop` panics is caught, and the panic is
+//!   that component's error ([`ComponentPanicked`], with the panic's message): the
+//!   rollback or the reverse stop goes on with the others, and the phase always settles,
+//!   so a later `start` or `stop` never waits for a transition that will not end.
 //! - No user code under the lock: `start` and `stop` of components run unlocked, so a
 //!   component may read [`Application::phase`] from them. It must not call
 //!   [`start`](Application::start) or [`stop`](Application::stop) on its own application:
@@ -62,6 +66,16 @@ pub enum LifecyclePhase {
     Running,
     /// Components are being stopped.
     Stopping,
+}
+
+/// A component's `start` or `stop` panicked; the panic was caught and became its error.
+#[derive(Debug, Error)]
+#[error("panicked in {operation}: {message}; a component should return an error instead of panicking")]
+pub struct ComponentPanicked {
+    /// `"start"` or `"stop"`.
+    pub operation: &'static str,
+    /// The panic's message.
+    pub message: String,
 }
 
 /// One component's failure.
@@ -168,7 +182,7 @@ impl Application {
         *phase = LifecyclePhase::Starting;
         drop(phase);
         for (index, component) in self.components.iter().enumerate() {
-            if let Err(error) = component.start() {
+            if let Err(error) = guarded(component.as_ref(), "start", |component| component.start()) {
                 let rollback_failures = self.stop_in_reverse(&self.components[..index]).into_result().err();
                 self.settle(LifecyclePhase::Stopped);
                 return Err(StartError {
@@ -225,12 +239,23 @@ impl Application {
     fn stop_in_reverse(&self, components: &[Box<dyn Component>]) -> ErrorCollector<ComponentFailure> {
         let failures = ErrorCollector::new();
         for component in components.iter().rev() {
-            if let Err(error) = component.stop() {
+            if let Err(error) = guarded(component.as_ref(), "stop", |component| component.stop()) {
                 failures.add(ComponentFailure { component: component.name().to_owned(), error });
             }
         }
         failures
     }
+}
+
+/// Runs a component's `start` or `stop`, turning a panic into its error.
+fn guarded(
+    component: &dyn Component,
+    operation: &'static str,
+    call: fn(&dyn Component) -> Result<(), ComponentError>,
+) -> Result<(), ComponentError> {
+    crate::sync::catch_unwind(|| call(component)).unwrap_or_else(|payload| {
+        Err(Box::new(ComponentPanicked { operation, message: crate::model::panic_message(&*payload) }))
+    })
 }
 
 impl fmt::Debug for Application {

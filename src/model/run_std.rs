@@ -52,11 +52,13 @@ fn run_once(run: &Run, body: &Body, seed: u64) -> RunOutcome {
         Err(mpsc::RecvTimeoutError::Timeout) => Err((
             FailureKind::Hang,
             format!(
-                "the run did not finish within {:?} (RACEKIT_STD_RUN_TIMEOUT): a deadlock or a lost wake-up; \
-                 {} of its {} task(s) were still running",
+                "the run did not finish within {:?} (RACEKIT_STD_RUN_TIMEOUT): a deadlock or a lost wake-up; {}",
                 run.settings.std_run_timeout,
-                context.live(),
-                context.spawned()
+                match (context.live(), context.spawned()) {
+                    (_, 0) => "the body's own thread never returned (it started no task)".to_owned(),
+                    (live, spawned) =>
+                        format!("the body's own thread and {live} of its {spawned} task(s) were still running"),
+                }
             ),
         )),
         Err(mpsc::RecvTimeoutError::Disconnected) => {

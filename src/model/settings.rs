@@ -21,6 +21,12 @@ pub const DEFAULT_SEED: u64 = 0x5eed;
 /// Default limit on one run of the body on real threads before it is reported as hung.
 pub const DEFAULT_STD_RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The longest time budget or run timeout racekit uses, about 31 years: a longer
+/// environment value is refused (naming its variable), and a longer builder value
+/// ([`Model::time_budget`](super::Model::time_budget), `Duration::MAX` included) means no
+/// limit, so no duration can overflow the clock.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(1_000_000_000);
+
 /// The environment variables racekit reads, with what each means.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     (
@@ -147,18 +153,25 @@ fn parse_number(var: Lookup<'_>, name: &'static str, expected: &'static str) -> 
     }
 }
 
+/// A positive number of seconds, at most [`LONGEST_DURATION`]; anything else, however
+/// large or malformed, is an error naming the variable.
 fn parse_seconds(var: Lookup<'_>, name: &'static str) -> Result<Option<Duration>, SettingsError> {
     match var(name) {
         None => Ok(None),
-        Some(value) => match value.trim().parse::<f64>() {
-            Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(Some(Duration::from_secs_f64(secs))),
+        Some(value) => match value.trim().parse::<f64>().ok().and_then(|secs| Duration::try_from_secs_f64(secs).ok()) {
+            Some(duration) if !duration.is_zero() && duration <= LONGEST_DURATION => Ok(Some(duration)),
             _ => Err(SettingsError::InvalidEnvironment {
                 variable: name,
                 value,
-                expected: "a positive number of seconds, such as 30 or 0.5",
+                expected: "a positive number of seconds up to 1000000000 (about 31 years), such as 30 or 0.5",
             }),
         },
     }
+}
+
+/// A builder's duration, with anything beyond [`LONGEST_DURATION`] meaning no limit.
+fn within_longest(duration: Option<Duration>) -> Option<Duration> {
+    duration.filter(|duration| *duration <= LONGEST_DURATION)
 }
 
 impl Settings {
@@ -211,9 +224,9 @@ impl Settings {
             })?,
             None => requested.seed.unwrap_or(DEFAULT_SEED),
         };
-        let time_budget = parse_seconds(var, "RACEKIT_TIME_BUDGET")?.or(requested.time_budget);
+        let time_budget = parse_seconds(var, "RACEKIT_TIME_BUDGET")?.or(within_longest(requested.time_budget));
         let std_run_timeout = parse_seconds(var, "RACEKIT_STD_RUN_TIMEOUT")?
-            .or(requested.std_run_timeout)
+            .or(requested.std_run_timeout.map(|timeout| timeout.min(LONGEST_DURATION)))
             .unwrap_or(DEFAULT_STD_RUN_TIMEOUT);
         Ok(Settings {
             preemption_bound,
@@ -259,6 +272,38 @@ mod tests {
         assert!(error.to_string().contains("positive number of seconds"), "{error}");
         let error = resolve(&Requested::default(), &[("LOOM_MAX_PREEMPTIONS", "two")]).unwrap_err();
         assert!(error.to_string().contains("LOOM_MAX_PREEMPTIONS"), "{error}");
+    }
+
+    #[test]
+    fn durations_of_any_size_are_refused_by_name_or_mean_no_limit() {
+        for (variable, value) in [
+            ("RACEKIT_TIME_BUDGET", "1e30"),
+            ("RACEKIT_TIME_BUDGET", "1e19"),
+            ("RACEKIT_TIME_BUDGET", "inf"),
+            ("RACEKIT_TIME_BUDGET", "NaN"),
+            ("RACEKIT_TIME_BUDGET", "0"),
+            ("RACEKIT_TIME_BUDGET", "1e-12"),
+            ("RACEKIT_STD_RUN_TIMEOUT", "1e30"),
+            ("RACEKIT_STD_RUN_TIMEOUT", "-0.5"),
+            ("RACEKIT_STD_RUN_TIMEOUT", "18446744073709551616"),
+        ] {
+            let error = resolve(&Requested::default(), &[(variable, value)]).unwrap_err();
+            assert!(error.to_string().starts_with(&format!("{variable}=")), "{error}");
+            assert!(error.to_string().contains("up to 1000000000"), "{error}");
+        }
+        let longest = resolve(&Requested::default(), &[("RACEKIT_TIME_BUDGET", "1e9")]).unwrap();
+        assert_eq!(longest.time_budget, Some(LONGEST_DURATION));
+        let forever = Requested {
+            time_budget: Some(Duration::MAX),
+            std_run_timeout: Some(Duration::MAX),
+            ..Requested::default()
+        };
+        let settings = resolve(&forever, &[]).unwrap();
+        assert_eq!((settings.time_budget, settings.std_run_timeout), (None, LONGEST_DURATION));
+        for (variable, value) in [("RACEKIT_ITERATIONS", "1e19"), ("RACEKIT_PCT_DEPTH", "-1"), ("RACEKIT_SEED", "0x")] {
+            let error = resolve(&Requested::default(), &[(variable, value)]).unwrap_err();
+            assert!(error.to_string().starts_with(&format!("{variable}=")), "{error}");
+        }
     }
 
     #[test]

@@ -96,6 +96,7 @@
 //! ```
 
 mod config;
+mod connect;
 mod connector;
 mod handles;
 mod state;
@@ -260,7 +261,7 @@ impl<C: Connector> Pool<C> {
     /// [`close`](Self::close), waiting at most `timeout` for checked-out connections.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseTimedOut> {
         self.shared.begin_close();
-        if self.shared.wait_drained(Some(Deadline::after(timeout))) {
+        if self.shared.wait_drained(Deadline::within(timeout)) {
             Ok(())
         } else {
             Err(CloseTimedOut { still_open: self.stats().open })
@@ -286,19 +287,28 @@ impl<C: BlockingConnector> Pool<C> {
         self.get_until(None)
     }
 
-    /// A connection, blocking at most `timeout` in the queue. The timeout bounds the wait
-    /// for a connection or capacity, not a connect in progress (give the connector its own
-    /// connect timeout). A connection handed over just as the timeout fires is returned,
-    /// not dropped.
+    /// A connection, blocking at most `timeout` in all: in the queue and in a connect. A
+    /// connection handed over just as the timeout fires is returned, not dropped.
+    ///
+    /// When this call has to open a connection, the connect runs on a thread of its own
+    /// (on real threads; the model checkers, which do not model time, connect inline) so
+    /// that a connector that hangs cannot hold the caller past its timeout: the caller
+    /// gets [`GetError::Timeout`], and the connect keeps its unit of capacity until it
+    /// ends, when its connection goes back to the pool (to the first waiter, or idle) or
+    /// its error releases the capacity. A timeout too long to represent (`Duration::MAX`)
+    /// is no timeout: this is then [`get`](Self::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<C>, GetError<C::Error>> {
-        self.get_until(Some(Deadline::after(timeout)))
+        self.get_until(Deadline::within(timeout))
     }
 
     fn get_until(&self, deadline: Option<Deadline>) -> Result<PooledConnection<C>, GetError<C::Error>> {
         let held = Shared::acquire_blocking(&self.shared, deadline)?;
-        match self.shared.vet(held)? {
-            Vetted::Ready(conn) => Ok(conn),
-            Vetted::Reserved(reservation) => reservation.finish(self.shared.connector.connect()),
+        match (self.shared.vet(held)?, deadline) {
+            (Vetted::Ready(conn), _) => Ok(conn),
+            (Vetted::Reserved(reservation), Some(deadline)) if !crate::sync::Backend::CURRENT.is_model_checker() => {
+                connect::within(&self.shared, reservation, deadline)
+            }
+            (Vetted::Reserved(reservation), _) => reservation.finish(self.shared.connector.connect()),
         }
     }
 }

@@ -181,7 +181,7 @@ impl<T> State<T> {
     pub(super) fn new(config: PoolConfig) -> Self {
         State {
             config,
-            idle: VecDeque::with_capacity(config.max_idle),
+            idle: VecDeque::with_capacity(crate::bounded_slice::preallocation(config.max_idle)),
             open: 0,
             in_use: 0,
             opening: 0,

@@ -39,7 +39,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 /// How long a graceful close waits for the server to close its side.
@@ -132,10 +132,10 @@ impl TestServer {
     }
 
     fn wait_for(&self, timeout: Duration, done: impl Fn(&ServerState) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::sync::Deadline::after(timeout);
         let mut state = self.shared.lock();
         while !done(&state) {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.remaining();
             if left.is_zero() {
                 return false;
             }
@@ -290,12 +290,29 @@ impl TcpConnector {
         TcpConnector { addr, connect_timeout: Duration::from_secs(5) }
     }
 
-    /// How long one connect may take.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+    /// How long one connect may take; zero is refused (every connect would fail at once).
+    ///
+    /// ```
+    /// use racekit::pool::tcp::{TcpConnector, ZeroConnectTimeout};
+    /// use std::time::Duration;
+    ///
+    /// let addr = "127.0.0.1:9".parse().unwrap();
+    /// assert!(TcpConnector::new(addr).connect_timeout(Duration::from_millis(250)).is_ok());
+    /// assert_eq!(TcpConnector::new(addr).connect_timeout(Duration::ZERO).unwrap_err(), ZeroConnectTimeout);
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Result<Self, ZeroConnectTimeout> {
+        if timeout.is_zero() {
+            return Err(ZeroConnectTimeout);
+        }
         self.connect_timeout = timeout;
-        self
+        Ok(self)
     }
 }
+
+/// [`TcpConnector::connect_timeout`] was given zero.
+#[derive(Clone, Copy, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("a connect timeout of zero would fail every connect: pass a positive duration (the default is 5 s)")]
+pub struct ZeroConnectTimeout;
 
 impl Connector for TcpConnector {
     type Connection = TcpStream;

@@ -13,6 +13,9 @@
 //! - The read-copy-update of the list happens in one critical section, so concurrent adds
 //!   and removes are never lost.
 //! - A panicking callback is caught and counted; the others are still called.
+//! - A list replaced by an add or remove is dropped after the lock is released: a removed
+//!   callback's captured state may run user code when dropped (even call back into the
+//!   manager), and it never runs under the lock.
 //!
 //! Lock order: `list` only; no callback runs under it.
 
@@ -20,7 +23,6 @@ use crate::output::OutputLine;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Arc, Mutex};
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The signature of an output callback (the log store's sink has it too).
 pub type OutputCallback = dyn Fn(&OutputLine) + Send + Sync + 'static;
@@ -97,23 +99,30 @@ impl OutputCallbacks {
         // Relaxed: ids need only be unique, which fetch_add guarantees in any ordering.
         let id = CallbackId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let registered = Arc::new(Registered { id, callback: Box::new(callback) });
-        let mut list = self.list.lock();
-        let mut updated: Vec<Arc<Registered>> = list.iter().cloned().collect();
-        updated.push(registered);
-        *list = Arc::new(updated);
+        self.update(|list| list.iter().cloned().chain([registered]).collect());
         id
     }
 
     /// Unregisters a callback; whether it was registered. Deliveries that start after this
     /// returns do not call it (one already in progress may).
     pub fn remove(&self, id: CallbackId) -> bool {
-        let mut list = self.list.lock();
-        let updated: Vec<Arc<Registered>> = list.iter().filter(|r| r.id != id).cloned().collect();
-        let removed = updated.len() != list.len();
-        if removed {
-            *list = Arc::new(updated);
-        }
+        let mut removed = false;
+        self.update(|list| {
+            let updated: Vec<_> = list.iter().filter(|r| r.id != id).cloned().collect();
+            removed = updated.len() != list.len();
+            updated
+        });
         removed
+    }
+
+    /// Replaces the list with `update(list)` in one critical section, and drops the old
+    /// list (and with it, the last reference to a removed callback) after unlocking.
+    fn update(&self, update: impl FnOnce(&[Arc<Registered>]) -> Vec<Arc<Registered>>) {
+        let mut list = self.list.lock();
+        let updated = Arc::new(update(&list));
+        let replaced = std::mem::replace(&mut *list, updated);
+        drop(list);
+        drop(replaced);
     }
 
     /// How many callbacks are registered.
@@ -132,7 +141,7 @@ impl OutputCallbacks {
         let mut delivery = Delivery::default();
         for registered in snapshot.iter() {
             delivery.called += 1;
-            if catch_unwind(AssertUnwindSafe(|| (registered.callback)(line))).is_err() {
+            if crate::sync::catch_unwind(|| (registered.callback)(line)).is_err() {
                 delivery.panicked += 1;
             }
         }

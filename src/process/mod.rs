@@ -4,7 +4,8 @@
 //! [`ProcessManager::start`] spawns a child (through a [`Spawner`]: [`TokioSpawner`] for
 //! real processes, or a fake in tests) and a supervising task that streams its output,
 //! reaps it and publishes its exit. [`stop`](ProcessManager::stop) asks the supervisor to
-//! kill one process and waits for the reap; [`stop_all`](ProcessManager::stop_all) does that
+//! end one process (`SIGTERM` to its group, then `SIGKILL` once the spec's
+//! [`stop_grace`](ProcessSpec::stop_grace) has passed) and waits for the reap; [`stop_all`](ProcessManager::stop_all) does that
 //! for every process at once and returns every failure (an [`ErrorCollector`]);
 //! [`shutdown`](ProcessManager::shutdown) also refuses new starts, for good.
 //!
@@ -26,6 +27,12 @@
 //!   are still delivered (they are in the pipe).
 //! - *Errors collected*: `stop_all` stops every process even when some fail, and returns
 //!   each failure.
+//! - *Bounded output*: a line longer than the spec's
+//!   [`max_line_bytes`](ProcessSpec::max_line_bytes) is cut there; the rest is read and
+//!   dropped as it arrives (never buffered), and counted in
+//!   [`truncated_output`](ProcessManager::truncated_output).
+//! - *Spawn errors say why*: a missing program, a missing working directory and a
+//!   permission problem each get their own message.
 //!
 //! Timestamps of output lines come from the injected [`Clock`].
 //!
@@ -51,6 +58,7 @@ pub use tokio_child::{PipeLines, TokioChild, TokioSpawner};
 use crate::error_collector::{ErrorCollector, Errors};
 use crate::output::{OutputLine, OutputStream};
 use crate::stopper::CancelToken;
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::Arc;
 use crate::time::Clock;
 use callbacks::{CallbackId, OutputCallbacks};
@@ -59,12 +67,20 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use table::{Entry, ExitSlot, ProcessTable};
 use thiserror::Error;
 
-/// What to run: a program, its arguments, environment and directory.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The longest output line delivered whole by default ([`ProcessSpec::max_line_bytes`]).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+/// How long a stopped process has by default between `SIGTERM` and `SIGKILL`
+/// ([`ProcessSpec::stop_grace`]).
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// What to run: a program, its arguments, environment and directory, and how its output
+/// and its stop are bounded.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcessSpec {
     /// The program (looked up in `PATH` when it has no slash).
     pub program: OsString,
@@ -74,12 +90,44 @@ pub struct ProcessSpec {
     pub env: Vec<(OsString, OsString)>,
     /// The working directory (the manager's own when `None`).
     pub current_dir: Option<PathBuf>,
+    /// The most bytes of one output line kept (at least 1; default
+    /// [`DEFAULT_MAX_LINE_BYTES`]): the rest of a longer line is read and dropped, never
+    /// buffered, and counted in [`ProcessManager::truncated_output`].
+    pub max_line_bytes: usize,
+    /// How long a stop waits after `SIGTERM` before `SIGKILL` (default
+    /// [`DEFAULT_STOP_GRACE`]; zero kills at once; `Duration::MAX` never escalates).
+    pub stop_grace: Duration,
+}
+
+impl Default for ProcessSpec {
+    fn default() -> Self {
+        ProcessSpec {
+            program: OsString::new(),
+            args: Vec::new(),
+            env: Vec::new(),
+            current_dir: None,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            stop_grace: DEFAULT_STOP_GRACE,
+        }
+    }
 }
 
 impl ProcessSpec {
     /// Runs `program`.
     pub fn new(program: impl Into<OsString>) -> ProcessSpec {
         ProcessSpec { program: program.into(), ..ProcessSpec::default() }
+    }
+
+    /// Keeps at most `bytes` of each output line (see [`max_line_bytes`](Self::max_line_bytes)).
+    pub fn max_line_bytes(mut self, bytes: usize) -> ProcessSpec {
+        self.max_line_bytes = bytes;
+        self
+    }
+
+    /// Waits `grace` after `SIGTERM` before `SIGKILL` (see [`stop_grace`](Self::stop_grace)).
+    pub fn stop_grace(mut self, grace: Duration) -> ProcessSpec {
+        self.stop_grace = grace;
+        self
     }
 
     /// Runs `script` with `sh -c`.
@@ -160,8 +208,15 @@ pub enum StartError {
         /// The process's name.
         name: String,
     },
-    /// The operating system refused to spawn it.
-    #[error("process `{name}` could not be spawned: {source}; check the program exists and is executable")]
+    /// A line limit of zero would deliver every line empty.
+    #[error("process `{name}` was not started: max_line_bytes is 0; keep at least 1 byte of each line")]
+    ZeroLineLimit {
+        /// The process's name.
+        name: String,
+    },
+    /// The operating system refused to spawn it; the error says why (a missing program, a
+    /// missing working directory, a permission).
+    #[error("process `{name}` could not be spawned: {source}")]
     Spawn {
         /// The process's name.
         name: String,
@@ -210,6 +265,11 @@ pub trait ChildProcess: Send + 'static {
     /// Kills it and everything it started (its process group), without waiting. Called
     /// again after it exited, to clean up what it left behind; must then do no harm.
     fn kill(&mut self) -> io::Result<()>;
+    /// Asks it and its group to end (`SIGTERM`), without waiting; a stop calls
+    /// [`kill`](Self::kill) if it has not ended after its grace. The default kills at once.
+    fn terminate(&mut self) -> io::Result<()> {
+        self.kill()
+    }
     /// Waits for it to end and reaps it. Must be cancel safe.
     fn wait(&mut self) -> impl Future<Output = io::Result<ProcessExit>> + Send;
 }
@@ -219,6 +279,11 @@ pub trait OutputSource: Send + 'static {
     /// The next whole line of either stream, without its terminator; `None` once both are
     /// closed. Must be cancel safe (a partly read line is kept for the next call).
     fn next_line(&mut self) -> impl Future<Output = io::Result<Option<(OutputStream, String)>>> + Send;
+    /// Bytes cut from the line [`next_line`](Self::next_line) returned last, for being
+    /// over the limit. The default cuts nothing.
+    fn truncated_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// A started process: its name, pid, and a way to wait for its end.
@@ -278,6 +343,9 @@ struct Shared<S> {
     clock: Box<dyn Clock>,
     table: ProcessTable,
     callbacks: OutputCallbacks,
+    /// Lines cut at their process's limit, and the bytes cut from them.
+    truncated_lines: AtomicU64,
+    truncated_bytes: AtomicU64,
 }
 
 /// Starts, supervises and stops child processes. See the [module documentation](self).
@@ -338,7 +406,14 @@ impl<S: Spawner> ProcessManager<S> {
     /// A manager that starts children through `spawner` and stamps output with `clock`.
     pub fn with_spawner(spawner: S, clock: Box<dyn Clock>) -> ProcessManager<S> {
         ProcessManager {
-            shared: Arc::new(Shared { spawner, clock, table: ProcessTable::new(), callbacks: OutputCallbacks::new() }),
+            shared: Arc::new(Shared {
+                spawner,
+                clock,
+                table: ProcessTable::new(),
+                callbacks: OutputCallbacks::new(),
+                truncated_lines: AtomicU64::new(0),
+                truncated_bytes: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -346,6 +421,9 @@ impl<S: Spawner> ProcessManager<S> {
     /// runtime (the supervisor is a task on it).
     pub fn start(&self, name: &str, spec: &ProcessSpec) -> Result<ProcessHandle, StartError> {
         let shared = &self.shared;
+        if spec.max_line_bytes == 0 {
+            return Err(StartError::ZeroLineLimit { name: name.to_owned() });
+        }
         let entry = shared.table.reserve(name, shared.clock.now())?;
         let (child, output) = match shared.spawner.spawn(spec) {
             Ok(spawned) => spawned,
@@ -358,7 +436,7 @@ impl<S: Spawner> ProcessManager<S> {
         shared.table.set_pid(&entry, pid);
         let handle =
             ProcessHandle { name: entry.name.clone(), pid, kill: entry.kill.clone(), exit: entry.exit.clone() };
-        let supervisor = Supervisor { shared: self.shared.clone(), entry, finished: false };
+        let supervisor = Supervisor { shared: self.shared.clone(), entry, grace: spec.stop_grace, finished: false };
         drop(crate::sync::task::spawn(supervisor.run(child, output)));
         Ok(handle)
     }
@@ -421,6 +499,13 @@ impl<S: Spawner> ProcessManager<S> {
         self.shared.callbacks.counts()
     }
 
+    /// Output lines cut at their process's [`ProcessSpec::max_line_bytes`] so far, and the
+    /// bytes cut from them.
+    pub fn truncated_output(&self) -> (u64, u64) {
+        // Relaxed: statistics, read after the deliveries they count.
+        (self.shared.truncated_lines.load(Ordering::Relaxed), self.shared.truncated_bytes.load(Ordering::Relaxed))
+    }
+
     async fn stop_entry(entry: Entry) -> Result<ProcessExit, StopError> {
         entry.kill.cancel();
         entry.exit.wait().await.map_err(|source| StopError::Failed { name: entry.name.to_string(), source })
@@ -454,6 +539,8 @@ impl<S: Spawner> fmt::Debug for ProcessManager<S> {
 struct Supervisor<S: Spawner> {
     shared: Arc<Shared<S>>,
     entry: Entry,
+    /// Between `SIGTERM` and `SIGKILL` on a stop.
+    grace: Duration,
     finished: bool,
 }
 
@@ -462,7 +549,10 @@ impl<S: Spawner> Supervisor<S> {
         let kill = self.entry.kill.clone();
         let mut output_open = true;
         let mut exit: Option<io::Result<ProcessExit>> = None;
+        // A stop was asked for (`SIGTERM` sent), and `SIGKILL` sent (or due when the grace ends).
         let mut killed = false;
+        let mut hard_killed = false;
+        let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         // Until the child is reaped and its output read to the end (killing the group
         // when the leader exits closes the pipes its leftovers held).
         while output_open || exit.is_none() {
@@ -470,18 +560,31 @@ impl<S: Spawner> Supervisor<S> {
                 biased;
                 () = kill.cancelled(), if !killed && exit.is_none() => {
                     killed = true;
-                    // If the kill fails the child is already gone: the wait says how.
+                    // If a signal fails the child is already gone: the wait says how.
+                    if self.grace.is_zero() {
+                        hard_killed = true;
+                        let _ = child.kill();
+                    } else {
+                        let _ = child.terminate();
+                        grace = Some(Box::pin(tokio::time::sleep(self.grace)));
+                    }
+                }
+                () = grace_ended(&mut grace), if !hard_killed && exit.is_none() => {
+                    hard_killed = true;
                     let _ = child.kill();
                 }
                 status = child.wait(), if exit.is_none() => {
                     exit = Some(status);
-                    if !killed {
+                    if !hard_killed {
                         // The leader exited: end whatever it left running in its group.
                         let _ = child.kill();
                     }
                 }
                 line = output.next_line(), if output_open => match line {
-                    Ok(Some((stream, text))) => self.deliver(stream, text),
+                    Ok(Some((stream, text))) => {
+                        self.count_truncation(output.truncated_bytes());
+                        self.deliver(stream, text)
+                    }
                     // A read error ends the stream like an end of file; the wait still
                     // reports how the process ended.
                     Ok(None) | Err(_) => output_open = false,
@@ -497,9 +600,25 @@ impl<S: Spawner> Supervisor<S> {
         self.finished = true;
     }
 
+    fn count_truncation(&self, bytes: u64) {
+        if bytes > 0 {
+            // Relaxed: statistics.
+            self.shared.truncated_lines.fetch_add(1, Ordering::Relaxed);
+            self.shared.truncated_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
     fn deliver(&self, stream: OutputStream, line: String) {
         let line = OutputLine { process: self.entry.name.clone(), stream, at: self.shared.clock.now(), line };
         self.shared.callbacks.deliver(&line);
+    }
+}
+
+/// Completes when a stop's grace has ended; never while no stop has begun.
+async fn grace_ended(grace: &mut Option<std::pin::Pin<Box<tokio::time::Sleep>>>) {
+    match grace {
+        Some(timer) => timer.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -6,7 +6,7 @@
 //! ([`Stopper::run_task`]). [`Stopper::stop`] shuts it down in three steps:
 //!
 //! 1. **Quiesce**: new tasks are refused with [`TaskRefused`]; every task's [`CancelToken`]
-//!    and every [`Stopper::cancel_on_quiesce`] token is cancelled.
+//!    and every [`Stopper::cancel_on_quiesce`] token is cancelled, before any closer runs.
 //! 2. **Drain**: stop waits, woken by the last task's exit (never by polling), until no
 //!    task is running. [`Stopper::stop_timeout`] gives up at a deadline and names the
 //!    tasks still running.
@@ -22,12 +22,18 @@
 //! - *Exactly once*: each closer runs once, including closers added while stop runs
 //!   (they run before the older ones still pending) and after stop finished (they run at
 //!   once, on the caller's thread, and [`add_closer`](Stopper::add_closer) says so).
+//! - *Tokens first*: when any stop returns, and before any closer starts, every
+//!   cancel-on-quiesce token and the quiesce token are cancelled, even when the quiesce
+//!   was begun by another thread that has not finished cancelling: a stop that finds no
+//!   task waits for that cancellation before it closes anything.
 //! - *Idempotent stop*: every call, concurrent or later, returns the same [`StopReport`],
 //!   and none returns before the closers have all run.
 //! - *No user code under the lock*: tasks, closers and token wake-ups run unlocked, so a
 //!   closer may call back into the stopper (add a closer, try a task, read its state).
-//!   A task or closer must not call [`stop`](Stopper::stop) (it would wait for itself):
-//!   call [`quiesce`](Stopper::quiesce), which does not wait.
+//!   A task or closer must not wait for the stop it is part of: call
+//!   [`quiesce`](Stopper::quiesce), which does not wait. A closer that calls
+//!   [`try_stop`](Stopper::try_stop) or [`stop_timeout`](Stopper::stop_timeout) gets
+//!   [`StopError::CalledFromCloser`] instead of a deadlock.
 //!
 //! # Closer order
 //!
@@ -55,6 +61,10 @@
 //!   owned by the task), so the live count `tasks.len()` never goes below zero;
 //! - no task is inserted unless `phase == Running`; `tokens` is drained, and closed to
 //!   inserts, by the move out of `Running`;
+//! - `tokens_cancelled` is set, by the call that drained the tokens, only after it has
+//!   cancelled every one of them (unlocked); `Quiescing` → `Closing` requires it, so no
+//!   closer runs, and no stop returns, before every token is cancelled;
+//! - `closing_thread` is the thread that entered `Closing` (it runs the closers);
 //! - `Closing` is entered by exactly one thread, which alone pops and runs closers until
 //!   the stack is empty and then sets `Stopped` in the same critical section as that
 //!   last pop, so a closer pushed meanwhile is always popped.
@@ -74,7 +84,6 @@ use crate::sync::{thread, Arc, Condvar, Deadline, Mutex};
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 use thiserror::Error;
 
@@ -103,6 +112,21 @@ pub struct StopTimedOut {
     pub still_running: Vec<String>,
     /// Whether the tasks had ended and closers were still running.
     pub closers_running: bool,
+}
+
+/// Why a stop could not complete.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum StopError {
+    /// The deadline of [`Stopper::stop_timeout`] passed first.
+    #[error(transparent)]
+    TimedOut(#[from] StopTimedOut),
+    /// Called from one of this stopper's own closers, which run inside the stop that would
+    /// have to finish first.
+    #[error(
+        "stop was called from a closer of this same stopper, which runs inside the stop it would wait for: \
+         the stop in progress completes on its own; call quiesce() from a closer if it needs one"
+    )]
+    CalledFromCloser,
 }
 
 /// What happened to a closer passed to [`Stopper::add_closer`].
@@ -163,6 +187,10 @@ struct State {
     tasks: Slots<TaskName>,
     closers: Vec<Closer>,
     tokens: Slots<CancelToken>,
+    /// Every token drained by quiesce has been cancelled (see the invariants).
+    tokens_cancelled: bool,
+    /// The thread running the closers, once `Closing`.
+    closing_thread: Option<thread::ThreadId>,
     counts: StopReport,
     /// The counts when the stopper stopped: what every stop call returns.
     report: StopReport,
@@ -229,6 +257,8 @@ enum Step {
     Wait,
     /// Stopped.
     Done(StopReport),
+    /// Called from a closer this stopper is running.
+    FromCloser,
 }
 
 impl Default for Stopper {
@@ -247,6 +277,8 @@ impl Stopper {
                     tasks: Slots::default(),
                     closers: Vec::new(),
                     tokens: Slots::default(),
+                    tokens_cancelled: false,
+                    closing_thread: None,
                     counts: StopReport::default(),
                     report: StopReport::default(),
                 }),
@@ -378,18 +410,32 @@ impl Stopper {
     /// Concurrent and later calls wait for the first to complete and return the same
     /// report. Blocks the calling thread: from async code use
     /// [`stop_async`](Self::stop_async).
+    ///
+    /// # Panics
+    ///
+    /// When called from one of this stopper's own closers (it would wait for itself): the
+    /// panic ends that closer, which the stop in progress catches and counts in
+    /// [`StopReport::closers_panicked`]. Call [`try_stop`](Self::try_stop) where that can
+    /// happen, to get [`StopError::CalledFromCloser`] instead.
     pub fn stop(&self) -> StopReport {
-        match self.stop_until(None) {
+        match self.try_stop() {
             Ok(report) => report,
-            Err(_) => unreachable!("a stop without a deadline never times out"),
+            Err(error) => panic!("{error}"),
         }
+    }
+
+    /// [`stop`](Self::stop), returning [`StopError::CalledFromCloser`] rather than waiting
+    /// for itself when called from one of this stopper's closers.
+    pub fn try_stop(&self) -> Result<StopReport, StopError> {
+        self.stop_until(None)
     }
 
     /// [`stop`](Self::stop), giving up after `timeout`: the error names the tasks still
     /// running. The stopper stays quiescing; a later stop call carries on where this left
-    /// off. Under the model checkers the timeout firing is the checker's choice.
-    pub fn stop_timeout(&self, timeout: Duration) -> Result<StopReport, StopTimedOut> {
-        self.stop_until(Some(Deadline::after(timeout)))
+    /// off. A timeout too long to represent (`Duration::MAX`) is no deadline. Under the
+    /// model checkers the timeout firing is the checker's choice.
+    pub fn stop_timeout(&self, timeout: Duration) -> Result<StopReport, StopError> {
+        self.stop_until(Deadline::within(timeout))
     }
 
     /// [`stop`](Self::stop) for async code: waits without blocking the runtime's thread
@@ -413,6 +459,7 @@ impl Stopper {
                 Step::RunClosers => return self.run_closers(),
                 Step::Done(report) => return report,
                 Step::Wait => changed.await,
+                Step::FromCloser => panic!("{}", StopError::CalledFromCloser),
             }
         }
     }
@@ -464,11 +511,14 @@ impl Stopper {
         Some(state.tokens.drain())
     }
 
+    /// Cancels what quiesce drained, then records that it did: the stops waiting to close
+    /// wait for this record, not only for the tasks.
     fn cancel(&self, tokens: Vec<CancelToken>) {
         self.shared.quiesce.cancel();
         for token in tokens {
             token.cancel();
         }
+        self.shared.state.lock().tokens_cancelled = true;
         // The stopper may have had no task to wait for.
         self.shared.wake_stoppers();
     }
@@ -478,16 +528,18 @@ impl Stopper {
             return Step::Cancel(tokens);
         }
         match state.phase {
-            StopperPhase::Quiescing if state.tasks.is_empty() => {
+            StopperPhase::Quiescing if state.tasks.is_empty() && state.tokens_cancelled => {
                 state.phase = StopperPhase::Closing;
+                state.closing_thread = Some(thread::current_id());
                 Step::RunClosers
             }
+            StopperPhase::Closing if state.closing_thread == Some(thread::current_id()) => Step::FromCloser,
             StopperPhase::Stopped => Step::Done(state.report),
             _ => Step::Wait,
         }
     }
 
-    fn stop_until(&self, deadline: Option<Deadline>) -> Result<StopReport, StopTimedOut> {
+    fn stop_until(&self, deadline: Option<Deadline>) -> Result<StopReport, StopError> {
         let mut state = self.shared.state.lock();
         let mut gave_up = false;
         loop {
@@ -502,11 +554,12 @@ impl Stopper {
                     return Ok(self.run_closers());
                 }
                 Step::Done(report) => return Ok(report),
+                Step::FromCloser => return Err(StopError::CalledFromCloser),
                 Step::Wait if gave_up => {
-                    return Err(StopTimedOut {
+                    return Err(StopError::TimedOut(StopTimedOut {
                         still_running: state.tasks.values().map(|name| name.to_string()).collect(),
                         closers_running: state.phase == StopperPhase::Closing,
-                    })
+                    }))
                 }
                 Step::Wait => {
                     // A timeout re-checks the state once more before giving up, so a
@@ -540,7 +593,7 @@ impl Stopper {
             };
             state.counts.closers_run += 1;
             drop(state);
-            previous_panicked = catch_unwind(AssertUnwindSafe(closer)).is_err();
+            previous_panicked = crate::sync::catch_unwind(closer).is_err();
         }
     }
 }
@@ -696,6 +749,23 @@ mod tests {
         assert_eq!((report.tasks_started, report.tasks_abandoned), (2, 2));
         assert_eq!((report.closers_run, report.closers_panicked), (2, 1));
         assert_eq!(*ran.lock(), 1);
+    }
+
+    #[test]
+    fn a_closer_calling_stop_is_refused_not_deadlocked() {
+        let stopper = Stopper::new();
+        let own = stopper.clone();
+        let refused = Arc::new(Mutex::new(None));
+        let seen = refused.clone();
+        stopper.add_closer(move || {
+            *seen.lock() = Some(own.try_stop());
+            own.stop();
+        });
+        let report = stopper.stop();
+        assert_eq!(*refused.lock(), Some(Err(StopError::CalledFromCloser)));
+        assert_eq!((report.closers_run, report.closers_panicked), (1, 1), "stop from a closer panics, counted");
+        assert_eq!(stopper.try_stop(), Ok(report), "outside a closer the report comes back");
+        assert_eq!(stopper.stop_timeout(Duration::MAX), Ok(report), "Duration::MAX is no deadline");
     }
 
     #[test]

@@ -10,20 +10,89 @@ use std::time::{Duration, Instant};
 /// The moment a blocking wait gives up: the facade's one use of real time, so that the
 /// patterns built on it never read the clock themselves.
 ///
+/// Deadlines saturate: a timeout too long for an [`Instant`] to hold (`Duration::MAX`, the
+/// usual way to say "wait forever") is no deadline at all, never an overflow. Every timed
+/// API of the crate, blocking or async, computes its deadline here ([`Deadline::after`],
+/// [`Deadline::within`], [`Deadline::instant_after`]), so none of them can panic on a long
+/// timeout.
+///
 /// Under the model checkers a deadline is never *reached* by time passing; whether it has
 /// passed when a wait ends is the checker's choice (see [`Condvar::wait_timeout`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Deadline(Instant);
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::Deadline;
+/// use std::time::Duration;
+///
+/// assert!(Deadline::after(Duration::MAX).is_never(), "too far to represent: no deadline");
+/// assert_eq!(Deadline::within(Duration::MAX), None);
+/// assert!(Deadline::after(Duration::from_secs(60)).remaining() <= Duration::from_secs(60));
+/// assert!(Deadline::after(Duration::ZERO) < Deadline::never());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Deadline(Option<Instant>);
 
 impl Deadline {
-    /// The deadline `timeout` from now.
+    /// The deadline `timeout` from now, or [`Deadline::never`] when `now + timeout` is
+    /// beyond what an [`Instant`] can hold.
     pub fn after(timeout: Duration) -> Deadline {
-        Deadline(Instant::now() + timeout)
+        Deadline(Deadline::instant_after(Instant::now(), timeout))
     }
 
-    /// Time left until the deadline (zero once it has passed).
+    /// The deadline `timeout` from now, or `None` when there is none (the sum does not fit
+    /// an [`Instant`]): what an API with an untimed variant passes to its wait, so that a
+    /// "forever" timeout takes the untimed path.
+    pub fn within(timeout: Duration) -> Option<Deadline> {
+        Deadline::instant_after(Instant::now(), timeout).map(|instant| Deadline(Some(instant)))
+    }
+
+    /// No deadline: [`remaining`](Self::remaining) is always `Duration::MAX`.
+    pub const fn never() -> Deadline {
+        Deadline(None)
+    }
+
+    /// Whether this is [`Deadline::never`].
+    pub fn is_never(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// `now + timeout`, or `None` when it does not fit an [`Instant`]: the one place a
+    /// timeout becomes an instant. Async code passes tokio's clock through it
+    /// (`tokio::time::Instant::into_std` and `from_std`), so paused time still applies.
+    pub fn instant_after(now: Instant, timeout: Duration) -> Option<Instant> {
+        now.checked_add(timeout)
+    }
+
+    /// The instant on tokio's clock `timeout` from now, or `None` when there is none: what
+    /// async timed waits pass to `tokio::time::timeout_at`.
+    pub fn tokio_after(timeout: Duration) -> Option<tokio::time::Instant> {
+        Deadline::instant_after(tokio::time::Instant::now().into_std(), timeout).map(tokio::time::Instant::from_std)
+    }
+
+    /// Time left until the deadline (zero once it has passed, `Duration::MAX` for
+    /// [`Deadline::never`]).
     pub fn remaining(&self) -> Duration {
-        self.0.saturating_duration_since(Instant::now())
+        match self.0 {
+            Some(instant) => instant.saturating_duration_since(Instant::now()),
+            None => Duration::MAX,
+        }
+    }
+}
+
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Deadline) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Earlier deadlines first; [`Deadline::never`] after every other.
+impl Ord for Deadline {
+    fn cmp(&self, other: &Deadline) -> std::cmp::Ordering {
+        match (self.0, other.0) {
+            (Some(mine), Some(theirs)) => mine.cmp(&theirs),
+            (mine, theirs) => theirs.is_some().cmp(&mine.is_some()),
+        }
     }
 }
 
