@@ -21,6 +21,7 @@ mod bug_shapes;
 mod detectors;
 mod error_collector;
 mod event_bus;
+mod facade;
 mod harness;
 mod lifecycle;
 mod log_store;

@@ -61,6 +61,7 @@ compile_error!(
 );
 
 mod arc;
+pub mod atomic;
 mod backend;
 mod condvar;
 mod latch;
@@ -79,17 +80,6 @@ pub use latch::Latch;
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use race_cell::RaceCell;
 pub use unwind::catch_unwind;
-
-/// Atomic integer, boolean and pointer types of the selected backend, and `fence`.
-///
-/// Under shuttle every ordering behaves as `SeqCst`; under loom `SeqCst` loads and stores
-/// are treated as `AcqRel` (see the crate documentation for what each backend cannot see).
-pub mod atomic {
-    pub use super::backend::atomic::{
-        fence, AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicPtr, AtomicU16, AtomicU32,
-        AtomicU64, AtomicU8, AtomicUsize, Ordering,
-    };
-}
 
 /// Hints to the scheduler of the selected backend.
 pub mod hint {

@@ -1,10 +1,11 @@
 //! Seeded random yields on real threads.
 //!
-//! Inside a std [`check`](crate::check) every facade lock, wait and notify first passes a
-//! perturbation point that yields the CPU with a probability drawn from the check's seed,
-//! which shakes out interleavings a quiet machine would rarely produce. Outside a check the
-//! cost is one relaxed load of a global flag. Under the model checkers the checker itself
-//! chooses interleavings, so the points compile to nothing.
+//! Inside a std [`check`](crate::check) every facade lock, wait, notify and atomic access
+//! first passes a perturbation point that yields the CPU, spins or sleeps briefly with a
+//! probability drawn from the check's seed, which shakes out interleavings a quiet machine
+//! would rarely produce. Outside a check the cost is one relaxed load of a global flag.
+//! Under the model checkers the checker itself chooses interleavings, so the points compile
+//! to nothing.
 
 #[cfg(not(any(racekit_loom, racekit_shuttle)))]
 mod imp {
@@ -23,6 +24,28 @@ mod imp {
         // One point in 64 sleeps briefly: long enough for the other core's thread to run a
         // whole critical section.
         linger(64, 15, std::time::Duration::from_micros(20));
+    }
+
+    /// Before an atomic access. Atomics sit in tight sequences (a load, then the store that
+    /// acts on it), so the window between two of them is a few nanoseconds: a yield rarely
+    /// lets the other core's thread in, while a spin of a few microseconds (the thread stays
+    /// on its core, the other thread runs on its own) or a short sleep (the thread leaves
+    /// its core) stretches the window to the other thread's timescale.
+    pub(crate) fn atomic_access() {
+        match roll(32) {
+            Some(0) => std::thread::sleep(std::time::Duration::from_micros(20)),
+            Some(1..=3) => std::thread::yield_now(),
+            Some(4..=7) => spin(std::time::Duration::from_micros(5)),
+            _ => {}
+        }
+    }
+
+    /// Busy-waits for `window` without giving up the core.
+    fn spin(window: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while started.elapsed() < window {
+            std::hint::spin_loop();
+        }
     }
 
     /// Inside an access to a [`RaceCell`](crate::sync::RaceCell): lingers often, so that an
@@ -85,6 +108,9 @@ mod imp {
 
     #[inline(always)]
     pub(crate) fn access_window() {}
+
+    #[inline(always)]
+    pub(crate) fn atomic_access() {}
 }
 
 pub(crate) use imp::*;
