@@ -228,6 +228,54 @@ impl Scheduler for Interleaved {
     }
 }
 
+/// Time advances when nothing else can happen: the timer tasks of pending timed waits
+/// (see [`Timers`](super::context::Timers)) are hidden from `inner` while any other task can
+/// run; once none can, `inner` is offered only the timer of the earliest deadline, which
+/// is marked as woken alone, and that wait times out. Without a timer to run, shuttle
+/// reports the deadlock as before. Replays go through the same filter, so a recorded
+/// schedule meets the same choices.
+struct TimeAdvancing<S> {
+    inner: S,
+    context: Arc<CheckContext>,
+}
+
+impl<S> std::fmt::Debug for TimeAdvancing<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeAdvancing").finish_non_exhaustive()
+    }
+}
+
+impl<S: Scheduler> Scheduler for TimeAdvancing<S> {
+    fn new_execution(&mut self) -> Option<Schedule> {
+        self.inner.new_execution()
+    }
+
+    fn next_task(&mut self, runnable: &[&Task], current: Option<TaskId>, is_yielding: bool) -> Option<TaskId> {
+        let pending = self.context.timers().pending.clone();
+        if pending.is_empty() {
+            return self.inner.next_task(runnable, current, is_yielding);
+        }
+        let deadline = |task: &Task| pending.iter().find(|(id, _)| *id == usize::from(task.id())).map(|(_, at)| *at);
+        let (timers, others): (Vec<&Task>, Vec<&Task>) =
+            runnable.iter().copied().partition(|task| deadline(task).is_some());
+        // Tasks that could only wake spuriously (parked ones) do not count as able to run.
+        if timers.is_empty() || others.iter().any(|task| task.runnable()) {
+            return self.inner.next_task(&others, current, is_yielding);
+        }
+        // A `None` deadline is too far to represent: it sorts after every real one.
+        let earliest =
+            timers.iter().copied().min_by_key(|task| deadline(task).flatten().map_or((1, None), |at| (0, Some(at))));
+        let earliest: Vec<&Task> = earliest.into_iter().collect();
+        let chosen = self.inner.next_task(&earliest, current, is_yielding);
+        self.context.timers().woken_alone = chosen.map(usize::from);
+        chosen
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+}
+
 /// One member of the portfolio.
 #[derive(Clone, Copy, Debug)]
 enum Member {
@@ -377,7 +425,7 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
     let (seats, escalation) = portfolio(run);
     let tally = Arc::new(Mutex::new(Tally::default()));
     let scheduler = Interleaved::new(seats, escalation, run, tally.clone());
-    let runner = shuttle::Runner::new(scheduler, config());
+    let runner = shuttle::Runner::new(TimeAdvancing { inner: scheduler, context: context.clone() }, config());
     let execution_body = instrumented(body, context.clone(), run.settings.seed);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(execution_body)));
     let tally = std::mem::take(&mut *tally.lock().unwrap_or_else(|e| e.into_inner()));
@@ -405,7 +453,8 @@ pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Fai
     }
     let context = CheckContext::new(run.settings.seed);
     let _entered = context::enter(Some(context.clone()));
-    let runner = shuttle::Runner::new(ReplayScheduler::new_from_encoded(payload), config());
+    let replaying = ReplayScheduler::new_from_encoded(payload);
+    let runner = shuttle::Runner::new(TimeAdvancing { inner: replaying, context: context.clone() }, config());
     let execution_body = instrumented(body, context.clone(), run.settings.seed);
     let started = Instant::now();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(execution_body))) {
