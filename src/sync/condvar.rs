@@ -141,6 +141,7 @@ impl Condvar {
                 alarm.disarm();
                 return (self.wake_spuriously(guard), true);
             }
+            alarm.blocking();
             let guard = self.wait(guard);
             let timed_out = alarm.disarm() || alarm.consumed_then_timed_out();
             (guard, timed_out)
@@ -213,12 +214,17 @@ pub(super) use model_time::Alarm;
 ///
 /// # Invariants
 ///
-/// - A timer fires at most once, and only while its wait is pending (`done` unset): it
-///   sets `fired`, then wakes the waiter (notifies its condition variable, or unparks it).
-/// - It runs only when no other thread can: under loom because loom schedules a thread
-///   that yielded only when no other thread is runnable; under shuttle because racekit's
-///   scheduler hides timer tasks while any other task can run (see `TimeAdvancing` in the
-///   shuttle runner). So a timer fires exactly where the run would otherwise deadlock.
+/// - A timer fires only while its wait is pending (`done` unset): it sets `fired`, then
+///   wakes the waiter (notifies its condition variable, or unparks it).
+/// - Under shuttle it runs only when no other task can, because racekit's scheduler hides
+///   timer tasks while any other task can run (see `TimeAdvancing` in the shuttle runner),
+///   so it fires once, exactly where the run would otherwise deadlock.
+/// - Under loom a thread that yielded runs again when no other thread can, but also as one
+///   of the branches loom explores once another thread has run since; and loom switches
+///   threads between a waiter's decision to wait and its registration with the condition
+///   variable. So the timer fires only once the waiter is about to block (`waiting`), and
+///   a second time if the wait is still pending (the first wake-up fell in that gap); a
+///   wait still pending after that is blocked elsewhere, and the run is the deadlock it is.
 /// - `fired` and `done` are plain std atomics: harness state the checkers must not schedule
 ///   around. Both checkers run one model thread at a time, so they need no ordering.
 #[cfg(any(racekit_loom, racekit_shuttle))]
@@ -233,11 +239,14 @@ mod model_time {
     struct Shared {
         fired: AtomicBool,
         done: AtomicBool,
+        /// The waiter is about to block (loom; see the invariants).
+        #[cfg(racekit_loom)]
+        waiting: AtomicBool,
     }
 
     impl Shared {
         /// Fires if the wait is still pending (see the invariants).
-        fn fire(&self, wake: impl FnOnce()) -> bool {
+        fn fire(&self, wake: &impl Fn()) -> bool {
             if self.done.load(Ordering::Relaxed) {
                 return false;
             }
@@ -246,6 +255,10 @@ mod model_time {
             true
         }
     }
+
+    /// How often a loom timer fires into a pending wait (see the invariants).
+    #[cfg(racekit_loom)]
+    const LOOM_FIRINGS: usize = 2;
 
     /// loom's two choices of a timed wait, made by the timer thread's stores: a relaxed
     /// load of a store by an unsynchronized thread may read either value, and loom explores
@@ -268,7 +281,7 @@ mod model_time {
     impl Alarm {
         /// Arms a timer that calls `wake` when time advances past `timeout` (only when
         /// nothing else can run) unless the wait ended first.
-        pub(crate) fn arm(timeout: Duration, wake: impl FnOnce() + Send + 'static) -> Alarm {
+        pub(crate) fn arm(timeout: Duration, wake: impl Fn() + Send + 'static) -> Alarm {
             let shared = Arc::new(Shared::default());
             let timer = shared.clone();
             #[cfg(racekit_loom)]
@@ -287,9 +300,13 @@ mod model_time {
                 let _detached = backend::thread::spawn(move || {
                     made.at_once.store(true, Ordering::Relaxed);
                     made.after_notification.store(true, Ordering::Relaxed);
-                    // loom runs a thread that yielded again only once no other can run.
-                    backend::thread::yield_now();
-                    timer.fire(wake);
+                    let mut firings = 0;
+                    while firings < LOOM_FIRINGS && !timer.done.load(Ordering::Relaxed) {
+                        backend::thread::yield_now();
+                        if timer.waiting.load(Ordering::Relaxed) && timer.fire(&wake) {
+                            firings += 1;
+                        }
+                    }
                 });
                 Alarm { shared, choices: Some(choices) }
             }
@@ -313,7 +330,7 @@ mod model_time {
                             if pending.woken_alone == Some(me) {
                                 pending.woken_alone = None;
                                 drop(pending);
-                                timer.fire(wake);
+                                timer.fire(&wake);
                                 break;
                             }
                         }
@@ -323,6 +340,12 @@ mod model_time {
                 context.timers().pending.push((usize::from(handle.thread().id()), deadline));
                 Alarm { shared }
             }
+        }
+
+        /// The waiter is about to block: from here the timer may wake it.
+        pub(crate) fn blocking(&self) {
+            #[cfg(racekit_loom)]
+            self.shared.waiting.store(true, Ordering::Relaxed);
         }
 
         /// Whether the wait times out at once, before any notification (a choice).

@@ -144,6 +144,7 @@ pub fn park_timeout(timeout: Duration) {
         let me = backend::thread::current();
         let alarm = super::condvar::Alarm::arm(timeout, move || me.unpark());
         if !alarm.times_out_at_once() {
+            alarm.blocking();
             backend::thread::park();
         }
         alarm.disarm();
