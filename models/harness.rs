@@ -1,7 +1,7 @@
 //! Meta-tests: the harness explores, catches, reports and replays.
 
 use crate::support::{expect_caught, MODEL_CHECKER};
-use racekit::model::{FailureKind, Model};
+use racekit::model::{FailureKind, Model, SchedulerChoice};
 use racekit::sync::atomic::{AtomicUsize, Ordering};
 use racekit::sync::{thread, Arc, Mutex};
 use std::time::Duration;
@@ -371,4 +371,91 @@ fn a_model_pct_finds_no_contention_in_still_passes() {
         assert!(report.phases.iter().any(|phase| phase.label.contains("random for the rest")), "{report}");
         assert_eq!(report.schedules, 40, "{report}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The shuttle portfolio's turns and the deep budget's escalation.
+// ---------------------------------------------------------------------------------------
+
+/// A bug PCT finds in a few schedules and the random scheduler only rarely: the spawned
+/// thread must run all its steps between two of the main thread's (PCT runs the thread it
+/// prefers to completion; a random walk must pick it seven times in a row).
+fn burst_between_two_reads() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let burst = {
+        let count = count.clone();
+        thread::spawn(move || {
+            for _ in 0..6 {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let before = count.load(Ordering::SeqCst);
+    let after = count.load(Ordering::SeqCst);
+    burst.join().unwrap();
+    assert!(!(before == 0 && after == 6), "the whole burst ran between two reads");
+}
+
+/// Schedules until `model` catches the burst.
+fn schedules_to_catch(model: Model) -> u64 {
+    expect_caught(model.iterations(20_000), burst_between_two_reads).schedules
+}
+
+#[test]
+#[cfg_attr(not(racekit_shuttle), ignore = "the portfolio is shuttle's")]
+fn the_portfolio_costs_at_most_its_size_times_its_best_member() {
+    let seed = Model::new().settings().unwrap().seed;
+    // The default portfolio: random (seed), PCT (seed + 1, default depth), random
+    // (seed + 2), PCT (seed + 3, depth - 1), taking turns: a member's n-th schedule is at
+    // most the portfolio's 4n-th.
+    let portfolio = schedules_to_catch(Model::named("burst, portfolio"));
+    let random = schedules_to_catch(Model::named("burst, random").scheduler(SchedulerChoice::Random).seed(seed));
+    // RACEKIT_SEED overrides a model's own seed, so PCT alone runs the portfolio's PCT
+    // member only when it is unset.
+    let pct = std::env::var_os("RACEKIT_SEED")
+        .is_none()
+        .then(|| schedules_to_catch(Model::named("burst, pct").scheduler(SchedulerChoice::Pct).seed(seed + 1)));
+    let best = pct.map_or(random, |pct| pct.min(random));
+    assert!(
+        portfolio <= 4 * best,
+        "portfolio {portfolio} schedules, best member {best} (pct {pct:?}, random {random})"
+    );
+}
+
+/// A sound model, run under a deep budget: it escalates.
+fn escalation_model() -> Model {
+    Model::named("deep budget escalation").preemption_bound(1)
+}
+
+#[test]
+#[cfg_attr(
+    not(any(racekit_loom, racekit_shuttle)),
+    ignore = "the model checkers escalate; real threads run their runs"
+)]
+fn a_deep_budget_escalates_and_reports_each_share() {
+    if escalation_model().settings().unwrap().escalate {
+        // Under a deep budget (the job's, or the parent's below): every scheduler kind of
+        // the plan ran, or loom went past its largest bound.
+        let report = escalation_model().check(locked_update);
+        let labels: Vec<&str> = report.phases.iter().map(|phase| phase.label.as_str()).collect();
+        if racekit::sync::Backend::CURRENT == racekit::sync::Backend::Shuttle {
+            for kind in ["shuttle random", "pct(depth 1)", "pct(depth 4)", "uniform walk"] {
+                assert!(labels.iter().any(|label| label.contains(kind)), "{kind} missing: {labels:?}");
+            }
+        } else {
+            assert!(labels.iter().any(|label| label.contains("escalation")), "{labels:?}");
+        }
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "harness::a_deep_budget_escalates_and_reports_each_share", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env("RACEKIT_TIME_BUDGET", "1")
+        .env_remove("RACEKIT_REPORT_FILE")
+        .env_remove("RACEKIT_ITERATIONS")
+        .output()
+        .expect("the test binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the deep-budget run failed:\n{stderr}");
+    assert!(stderr.contains("deep budget escalation` passed"), "{stderr}");
 }

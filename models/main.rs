@@ -18,6 +18,7 @@ mod support;
 
 mod bounded_slice;
 mod bug_shapes;
+mod deep_bugs;
 mod detectors;
 mod error_collector;
 mod event_bus;

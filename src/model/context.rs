@@ -34,6 +34,25 @@ pub(crate) struct CheckContext {
     panics: Mutex<Vec<String>>,
     /// Locks held and lock-order edges of this run.
     lock_order: Mutex<LockOrder>,
+    /// Timer tasks of this run's pending timed waits (shuttle: the scheduler runs them only
+    /// when nothing else can run, see [`Timers`]).
+    #[cfg(racekit_shuttle)]
+    timers: Mutex<Timers>,
+}
+
+/// The timer tasks of pending timed waits under shuttle, and which one time advanced for.
+///
+/// A timed wait that may time out spawns a timer task; the scheduler hides timer tasks while
+/// any other task can run and, once none can, runs the timer of the earliest deadline and
+/// marks it [`woken_alone`](Timers::woken_alone): time advanced, so its wait times out.
+#[cfg(racekit_shuttle)]
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    /// Timer task ids (shuttle's `usize` form) with their deadlines (`None`: too far to
+    /// represent), in arming order.
+    pub pending: Vec<(usize, Option<std::time::Instant>)>,
+    /// The timer the scheduler ran because nothing else could run.
+    pub woken_alone: Option<usize>,
 }
 
 thread_local! {
@@ -52,6 +71,8 @@ impl CheckContext {
             #[cfg(not(any(racekit_loom, racekit_shuttle)))]
             panics: Mutex::new(Vec::new()),
             lock_order: Mutex::new(LockOrder::default()),
+            #[cfg(racekit_shuttle)]
+            timers: Mutex::new(Timers::default()),
         })
     }
 
@@ -65,6 +86,16 @@ impl CheckContext {
         self.seed.store(seed, Ordering::Relaxed);
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = fastrand::Rng::with_seed(seed);
         *self.lock_order() = LockOrder::default();
+        #[cfg(racekit_shuttle)]
+        {
+            *self.timers() = Timers::default();
+        }
+    }
+
+    /// The timer tasks of this run (shuttle).
+    #[cfg(racekit_shuttle)]
+    pub(crate) fn timers(&self) -> MutexGuard<'_, Timers> {
+        self.timers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The lock-order state of the current run.

@@ -66,8 +66,8 @@ mod backend_runner;
 
 pub use report::{Failure, FailureKind, Phase, Replay, Report};
 pub use settings::{
-    SchedulerChoice, Settings, SettingsError, DEFAULT_PCT_DEPTH, DEFAULT_PREEMPTION_BOUND, DEFAULT_SEED,
-    DEFAULT_SHUTTLE_ITERATIONS, DEFAULT_STD_ITERATIONS, DEFAULT_STD_RUN_TIMEOUT, ENVIRONMENT,
+    SchedulerChoice, Settings, SettingsError, DEFAULT_LOOM_TIME_BUDGET, DEFAULT_PCT_DEPTH, DEFAULT_PREEMPTION_BOUND,
+    DEFAULT_SEED, DEFAULT_SHUTTLE_ITERATIONS, DEFAULT_STD_ITERATIONS, DEFAULT_STD_RUN_TIMEOUT, ENVIRONMENT,
 };
 
 use crate::sync::Backend;

@@ -1,5 +1,10 @@
 //! loom: bounded exhaustive exploration, preemption bound 1, then 2, ... up to the limit.
 //!
+//! A time budget caps the whole check ([`DEFAULT_LOOM_TIME_BUDGET`] when none is set): a
+//! bound it cuts short is reported as not explored fully. A deep budget
+//! (`RACEKIT_TIME_BUDGET`) raises the bound past the limit while time is left, and stops
+//! early once a bound explores no more executions than the one below it.
+//!
 //! Iterating the bound finds shallow bugs fast: a bug that needs one preemption is found
 //! within bound 1's few hundred executions instead of somewhere in bound 3's hundreds of
 //! thousands. A bound's exploration is deterministic, so when one fails the same bound is
@@ -7,7 +12,7 @@
 //! on disk is the failing execution's path, and replaying it runs that execution alone.
 
 use super::context::{self, CheckContext};
-use super::{instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run};
+use super::{instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run, DEFAULT_LOOM_TIME_BUDGET};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -72,31 +77,58 @@ fn capture_checkpoint(run: &Run, bound: usize, body: &Body, context: &Arc<CheckC
     }
 }
 
+/// The bounds to explore: 1 up to the largest, or past it while time is left when the
+/// time budget is a deep one (`RACEKIT_TIME_BUDGET`).
+fn bounds(run: &Run) -> std::ops::RangeInclusive<usize> {
+    match run.settings.preemption_bound {
+        0 => 0..=0,
+        _ if run.settings.escalate => 1..=usize::MAX,
+        largest => 1..=largest,
+    }
+}
+
 pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
     let context = CheckContext::new(run.settings.seed);
     let _entered = context::enter(Some(context.clone()));
-    let deadline = run.deadline();
-    let bounds = if run.settings.preemption_bound == 0 { 0..=0 } else { 1..=run.settings.preemption_bound };
+    // Without a time budget a large model could run for hours with no verdict: the default
+    // budget stops it and the report says what was left unexplored.
+    let deadline = run.deadline().unwrap_or(run.started + DEFAULT_LOOM_TIME_BUDGET);
     let executions = Arc::new(AtomicU64::new(0));
-    let mut phases = Vec::new();
-    for bound in bounds {
+    let mut phases: Vec<Phase> = Vec::new();
+    for bound in bounds(run) {
         let mut builder = builder(bound);
-        let remaining = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        if remaining == Some(Duration::ZERO) {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining == Duration::ZERO {
             break;
         }
-        builder.max_duration = remaining;
+        builder.max_duration = Some(remaining);
         let before = executions.load(Ordering::Relaxed);
         let started = Instant::now();
         let result = explore_with(&builder, &body, &context, &executions);
         let schedules = executions.load(Ordering::Relaxed) - before;
         match result {
-            Ok(()) => phases.push(Phase {
-                label: format!("loom bound {bound}"),
-                schedules,
-                elapsed: started.elapsed(),
-                complete: remaining.is_none_or(|remaining| started.elapsed() < remaining),
-            }),
+            Ok(()) => {
+                let complete = started.elapsed() < remaining;
+                let mut label = format!("loom bound {bound}");
+                if bound > run.settings.preemption_bound {
+                    label.push_str(" (escalation)");
+                }
+                if !complete && run.settings.time_budget.is_none() {
+                    label.push_str(&format!(
+                        " (not explored fully: loom's default time budget of {} s ran out; set RACEKIT_TIME_BUDGET \
+                         to explore further, or lower the bound)",
+                        DEFAULT_LOOM_TIME_BUDGET.as_secs()
+                    ));
+                }
+                // A bound that explores no more executions than the one below it limited
+                // nothing: every execution has been seen, and higher bounds would repeat them.
+                let exhausted =
+                    complete && phases.last().is_some_and(|last| last.complete && last.schedules == schedules);
+                phases.push(Phase { label, schedules, elapsed: started.elapsed(), complete });
+                if exhausted || !complete {
+                    break;
+                }
+            }
             Err(payload) => {
                 let message = panic_message(&*payload);
                 let kind = FailureKind::classify(&message);

@@ -20,6 +20,9 @@ pub const DEFAULT_PCT_DEPTH: usize = 3;
 pub const DEFAULT_SEED: u64 = 0x5eed;
 /// Default limit on one run of the body on real threads before it is reported as hung.
 pub const DEFAULT_STD_RUN_TIMEOUT: Duration = Duration::from_secs(60);
+/// loom's time budget when none is set: past it, exploration stops and the report says the
+/// bound was not explored fully (instead of a large model running without a verdict).
+pub const DEFAULT_LOOM_TIME_BUDGET: Duration = Duration::from_secs(60);
 
 /// The longest time budget or run timeout racekit uses, about 31 years: a longer
 /// environment value is refused (naming its variable), and a longer builder value
@@ -42,7 +45,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("RACEKIT_SEED", "shuttle and std: base seed, a number or `random` (default 24301)"),
     (
         "RACEKIT_TIME_BUDGET",
-        "all backends: wall-clock seconds per model; exploration stops early when reached (default none)",
+        "all backends: wall-clock seconds per model; exploration stops early when reached (default none; loom 60). \
+         Set here, it is a deep budget: loom raises its bound past LOOM_MAX_PREEMPTIONS and shuttle runs the \
+         escalation plan while time is left",
     ),
     ("RACEKIT_STD_RUN_TIMEOUT", "std: seconds one run of the body may take before it is reported as hung (default 60)"),
     ("RACEKIT_REPLAY", "replay one failure: the token printed in the failure's reproduce command"),
@@ -121,6 +126,11 @@ pub struct Settings {
     pub replay: Option<String>,
     /// Where to append the JSON report line.
     pub report_file: Option<std::path::PathBuf>,
+    /// The time budget came from `RACEKIT_TIME_BUDGET`, the deep budget of a
+    /// model-checking job: loom raises its bound past the largest while time is left, and
+    /// the shuttle portfolio follows its escalation plan (random, PCT at depths 1-4 and
+    /// uniform random walk, in rounds of growing schedule counts).
+    pub escalate: bool,
 }
 
 /// What the builder asked for; `None` falls back to the defaults.
@@ -238,6 +248,7 @@ impl Settings {
             std_run_timeout,
             replay: var("RACEKIT_REPLAY"),
             report_file: var("RACEKIT_REPORT_FILE").map(Into::into),
+            escalate: var("RACEKIT_TIME_BUDGET").is_some(),
         })
     }
 }
@@ -313,5 +324,12 @@ mod tests {
         assert_eq!((settings.iterations, settings.preemption_bound), (99, 1));
         let settings = resolve(&Requested::default(), &[("RACEKIT_SEED", " ")]).unwrap();
         assert_eq!(settings.seed, DEFAULT_SEED, "a blank variable counts as unset");
+    }
+
+    #[test]
+    fn only_a_time_budget_from_the_environment_escalates() {
+        let builder = Requested { time_budget: Some(Duration::from_secs(5)), ..Requested::default() };
+        assert!(!resolve(&builder, &[]).unwrap().escalate, "a model's own time budget is a cap");
+        assert!(resolve(&Requested::default(), &[("RACEKIT_TIME_BUDGET", "30")]).unwrap().escalate);
     }
 }

@@ -118,13 +118,18 @@ impl Ord for Deadline {
 /// ```
 #[derive(Debug, Default)]
 pub struct Condvar {
+    /// Shared with the timers of timed waits under the model checkers, which notify it when
+    /// time advances (see [`Condvar::wait_timeout`]).
+    #[cfg(any(racekit_loom, racekit_shuttle))]
+    inner: std::sync::Arc<backend::Condvar>,
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
     inner: backend::Condvar,
 }
 
 impl Condvar {
     /// A new condition variable.
     pub fn new() -> Self {
-        Condvar { inner: backend::Condvar::new() }
+        Condvar { inner: Default::default() }
     }
 
     /// Releases the lock, blocks until notified (or woken spuriously), and re-acquires it.
@@ -178,24 +183,37 @@ impl Condvar {
     /// Waits for a notification or until `timeout` elapses; returns the guard and whether
     /// the timeout fired.
     ///
-    /// On real threads this is `std`'s timed wait. Neither model checker models time, so
-    /// there the timeout firing is a choice the checker explores: either the wait times
-    /// out (the lock is released, other threads may run, the lock is re-acquired, and
-    /// `true` is returned) or it waits for a notification exactly like [`wait`](Self::wait).
-    /// In the second branch nothing will ever fire the timeout, so a model in which no
-    /// thread would notify reports a deadlock: code that only makes progress through its
-    /// timeouts is polling, and the checker says so. Under loom the choice costs one model
-    /// thread (of loom's five).
+    /// On real threads this is `std`'s timed wait. Under the model checkers the wait has the
+    /// outcomes `std` allows, and the checker explores them:
+    ///
+    /// - **notified**: `false`;
+    /// - **timed out with no notification**, either at once (while other threads still run:
+    ///   the lock is released, others may run, it is re-acquired) or when **time advances**:
+    ///   once every other thread is blocked or finished, a pending timed wait times out
+    ///   instead of the run being reported as a deadlock (so a deadlock is reported only
+    ///   when no thread has a timeout pending);
+    /// - **notified, and the timeout reported anyway**: the wait consumed a `notify_one`
+    ///   that then wakes no other waiter, and returns `true`, as `std` may when the
+    ///   notification and the timeout race. Code that gives up on a timeout without
+    ///   re-checking its condition loses that wake-up, and the checker finds it.
+    ///
+    /// Under loom the timer costs one of the execution's
+    /// [`LOOM_CHOICES_PER_EXECUTION`](crate::model::LOOM_CHOICES_PER_EXECUTION) model threads;
+    /// once they are spent the wait only ends on a notification.
     #[track_caller]
     pub fn wait_timeout<'a, T>(&self, guard: MutexGuard<'a, T>, timeout: Duration) -> (MutexGuard<'a, T>, bool) {
         #[cfg(any(racekit_loom, racekit_shuttle))]
         {
-            let _ = timeout;
-            if crate::model::choose() {
-                (self.wake_spuriously(guard), true)
-            } else {
-                (self.wait(guard), false)
+            let inner = self.inner.clone();
+            let alarm = Alarm::arm(timeout, move || inner.notify_all());
+            if alarm.times_out_at_once() {
+                alarm.disarm();
+                return (self.wake_spuriously(guard), true);
             }
+            alarm.blocking();
+            let guard = self.wait(guard);
+            let timed_out = alarm.disarm() || alarm.consumed_then_timed_out();
+            (guard, timed_out)
         }
         #[cfg(not(any(racekit_loom, racekit_shuttle)))]
         {
@@ -254,5 +272,172 @@ fn spurious_wakeup() -> bool {
     #[cfg(not(any(racekit_loom, racekit_shuttle)))]
     {
         perturb::spurious_wakeup()
+    }
+}
+
+#[cfg(any(racekit_loom, racekit_shuttle))]
+pub(super) use model_time::Alarm;
+
+/// Time under the model checkers: a timed wait's timeout is a timer task that runs only
+/// once nothing else can.
+///
+/// # Invariants
+///
+/// - A timer fires only while its wait is pending (`done` unset): it sets `fired`, then
+///   wakes the waiter (notifies its condition variable, or unparks it).
+/// - Under shuttle it runs only when no other task can, because racekit's scheduler hides
+///   timer tasks while any other task can run (see `TimeAdvancing` in the shuttle runner),
+///   so it fires once, exactly where the run would otherwise deadlock.
+/// - Under loom a thread that yielded runs again when no other thread can, but also as one
+///   of the branches loom explores once another thread has run since; and loom switches
+///   threads between a waiter's decision to wait and its registration with the condition
+///   variable. So the timer fires only once the waiter is about to block (`waiting`), and
+///   a second time if the wait is still pending (the first wake-up fell in that gap); a
+///   wait still pending after that is blocked elsewhere, and the run is the deadlock it is.
+/// - `fired` and `done` are plain std atomics: harness state the checkers must not schedule
+///   around. Both checkers run one model thread at a time, so they need no ordering.
+#[cfg(any(racekit_loom, racekit_shuttle))]
+mod model_time {
+    use super::backend;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// What a wait and its timer share.
+    #[derive(Debug, Default)]
+    struct Shared {
+        fired: AtomicBool,
+        done: AtomicBool,
+        /// The waiter is about to block (loom; see the invariants).
+        #[cfg(racekit_loom)]
+        waiting: AtomicBool,
+    }
+
+    impl Shared {
+        /// Fires if the wait is still pending (see the invariants).
+        fn fire(&self, wake: &impl Fn()) -> bool {
+            if self.done.load(Ordering::Relaxed) {
+                return false;
+            }
+            self.fired.store(true, Ordering::Relaxed);
+            wake();
+            true
+        }
+    }
+
+    /// How often a loom timer fires into a pending wait (see the invariants).
+    #[cfg(racekit_loom)]
+    const LOOM_FIRINGS: usize = 2;
+
+    /// loom's two choices of a timed wait, made by the timer thread's stores: a relaxed
+    /// load of a store by an unsynchronized thread may read either value, and loom explores
+    /// both (as [`choose`](crate::model::choose) does, without a thread of their own).
+    #[cfg(racekit_loom)]
+    #[derive(Debug)]
+    struct LoomChoices {
+        at_once: loom::sync::atomic::AtomicBool,
+        after_notification: loom::sync::atomic::AtomicBool,
+    }
+
+    /// The timeout of one pending timed wait.
+    #[derive(Debug)]
+    pub(crate) struct Alarm {
+        shared: Arc<Shared>,
+        #[cfg(racekit_loom)]
+        choices: Option<Arc<LoomChoices>>,
+    }
+
+    impl Alarm {
+        /// Arms a timer that calls `wake` when time advances past `timeout` (only when
+        /// nothing else can run) unless the wait ended first.
+        pub(crate) fn arm(timeout: Duration, wake: impl Fn() + Send + 'static) -> Alarm {
+            let shared = Arc::new(Shared::default());
+            let timer = shared.clone();
+            #[cfg(racekit_loom)]
+            {
+                let _ = timeout;
+                let context = crate::model::context::current();
+                if !context.is_some_and(|context| context.take_loom_choice()) {
+                    return Alarm { shared, choices: None };
+                }
+                use loom::sync::atomic::AtomicBool;
+                let choices = Arc::new(LoomChoices {
+                    at_once: AtomicBool::new(false),
+                    after_notification: AtomicBool::new(false),
+                });
+                let made = choices.clone();
+                let _detached = backend::thread::spawn(move || {
+                    made.at_once.store(true, Ordering::Relaxed);
+                    made.after_notification.store(true, Ordering::Relaxed);
+                    let mut firings = 0;
+                    while firings < LOOM_FIRINGS && !timer.done.load(Ordering::Relaxed) {
+                        backend::thread::yield_now();
+                        if timer.waiting.load(Ordering::Relaxed) && timer.fire(&wake) {
+                            firings += 1;
+                        }
+                    }
+                });
+                Alarm { shared, choices: Some(choices) }
+            }
+            #[cfg(racekit_shuttle)]
+            {
+                let Some(context) = crate::model::context::current() else {
+                    return Alarm { shared };
+                };
+                let deadline = std::time::Instant::now().checked_add(timeout);
+                let timers = context.clone();
+                let handle = backend::thread::Builder::new()
+                    .name("racekit timer".to_owned())
+                    .spawn(move || {
+                        let me = usize::from(backend::thread::current().id());
+                        loop {
+                            backend::thread::yield_now();
+                            if timer.done.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let mut pending = timers.timers();
+                            if pending.woken_alone == Some(me) {
+                                pending.woken_alone = None;
+                                drop(pending);
+                                timer.fire(&wake);
+                                break;
+                            }
+                        }
+                        timers.timers().pending.retain(|(id, _)| *id != me);
+                    })
+                    .expect("shuttle refused to spawn a timer task");
+                context.timers().pending.push((usize::from(handle.thread().id()), deadline));
+                Alarm { shared }
+            }
+        }
+
+        /// The waiter is about to block: from here the timer may wake it.
+        pub(crate) fn blocking(&self) {
+            #[cfg(racekit_loom)]
+            self.shared.waiting.store(true, Ordering::Relaxed);
+        }
+
+        /// Whether the wait times out at once, before any notification (a choice).
+        pub(crate) fn times_out_at_once(&self) -> bool {
+            #[cfg(racekit_loom)]
+            return self.choices.as_ref().is_some_and(|choices| choices.at_once.load(Ordering::Relaxed));
+            #[cfg(racekit_shuttle)]
+            return crate::model::choose();
+        }
+
+        /// After a wake-up that time did not cause: whether the timeout is reported anyway
+        /// (the notification consumed; a choice).
+        pub(crate) fn consumed_then_timed_out(&self) -> bool {
+            #[cfg(racekit_loom)]
+            return self.choices.as_ref().is_some_and(|choices| choices.after_notification.load(Ordering::Relaxed));
+            #[cfg(racekit_shuttle)]
+            return crate::model::choose();
+        }
+
+        /// Ends the wait; returns whether time advanced past it (the timer fired).
+        pub(crate) fn disarm(&self) -> bool {
+            self.shared.done.store(true, Ordering::Relaxed);
+            self.shared.fired.load(Ordering::Relaxed)
+        }
     }
 }

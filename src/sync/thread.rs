@@ -72,6 +72,11 @@ pub fn sleep(duration: Duration) {
 /// `std::thread::park` may). A token makes an `unpark` before the `park` count: the park
 /// then returns at once. Always re-check the condition you parked for in a loop.
 ///
+/// Spurious wake-ups are produced inside a check, so code that parks once under `if`
+/// fails: shuttle chooses them itself, loom explores one as a choice (one of the
+/// execution's [`LOOM_CHOICES_PER_EXECUTION`](crate::model::LOOM_CHOICES_PER_EXECUTION)
+/// model threads), real threads return early one park in sixteen.
+///
 /// Under the model checkers a thread parked with no unpark coming is a deadlock, and is
 /// reported as one: the lost-wakeup bugs of hand-written parkers are what this finds.
 ///
@@ -96,7 +101,59 @@ pub fn sleep(duration: Duration) {
 /// ```
 pub fn park() {
     perturb::point();
+    if spurious_park() {
+        return;
+    }
     backend::thread::park();
+}
+
+/// Whether the park about to start returns at once, as if woken spuriously (see [`park`]).
+fn spurious_park() -> bool {
+    #[cfg(racekit_loom)]
+    return crate::model::choose();
+    // shuttle wakes parked threads spuriously itself.
+    #[cfg(racekit_shuttle)]
+    return false;
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    return perturb::spurious_wakeup();
+}
+
+/// Blocks the calling thread until its [`Thread::unpark`] is called or `timeout` elapses
+/// (or spuriously), like `std::thread::park_timeout`.
+///
+/// On real threads this is `std`'s. Under the model checkers time advances when nothing
+/// else can happen: the park may end at once (the timeout fired while others ran), on an
+/// unpark, or once every other thread is blocked or finished, so a pure timed sleep
+/// passes where an untimed [`park`] with no unpark coming would be reported as a
+/// deadlock. Under loom the timer costs one of the execution's
+/// [`LOOM_CHOICES_PER_EXECUTION`](crate::model::LOOM_CHOICES_PER_EXECUTION) model threads;
+/// once they are spent the park only ends on an unpark.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::thread;
+/// use std::time::Duration;
+///
+/// // Nobody unparks this thread: the timeout ends the park, on every backend.
+/// racekit::check(|| thread::park_timeout(Duration::from_millis(1)));
+/// ```
+pub fn park_timeout(timeout: Duration) {
+    #[cfg(any(racekit_loom, racekit_shuttle))]
+    {
+        let me = backend::thread::current();
+        let alarm = super::condvar::Alarm::arm(timeout, move || me.unpark());
+        if !alarm.times_out_at_once() {
+            alarm.blocking();
+            backend::thread::park();
+        }
+        alarm.disarm();
+    }
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    {
+        perturb::point();
+        std::thread::park_timeout(timeout);
+    }
 }
 
 /// A handle to a thread of the selected backend: what [`park`] waits on.
