@@ -23,6 +23,8 @@ mod error_collector;
 mod event_bus;
 mod harness;
 mod lifecycle;
+mod linearizability;
+mod litmus;
 mod log_store;
 mod pool;
 mod process;

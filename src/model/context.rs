@@ -34,6 +34,8 @@ pub(crate) struct CheckContext {
     panics: Mutex<Vec<String>>,
     /// Locks held and lock-order edges of this run.
     lock_order: Mutex<LockOrder>,
+    /// Mutation points this check switched on (see [`crate::mutation`]).
+    mutants: Mutex<Option<Arc<crate::mutation::Selection>>>,
 }
 
 thread_local! {
@@ -52,6 +54,7 @@ impl CheckContext {
             #[cfg(not(any(racekit_loom, racekit_shuttle)))]
             panics: Mutex::new(Vec::new()),
             lock_order: Mutex::new(LockOrder::default()),
+            mutants: Mutex::new(None),
         })
     }
 
@@ -70,6 +73,16 @@ impl CheckContext {
     /// The lock-order state of the current run.
     pub(crate) fn lock_order(&self) -> MutexGuard<'_, LockOrder> {
         self.lock_order.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs the check's mutation-point selection for this run.
+    pub(crate) fn select_mutants(&self, selection: Arc<crate::mutation::Selection>) {
+        *self.mutants.lock().unwrap_or_else(|e| e.into_inner()) = Some(selection);
+    }
+
+    /// The check's mutation-point selection, if it made one.
+    pub(crate) fn mutants(&self) -> Option<Arc<crate::mutation::Selection>> {
+        self.mutants.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Takes one of the execution's loom choice threads; `false` once they are spent.
