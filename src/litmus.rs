@@ -342,6 +342,26 @@ mod tests {
     }
 
     #[test]
+    fn the_report_record_is_a_histogram_line_of_its_own() {
+        let histogram = increments()
+            .acceptable(2, "sequential")
+            .interesting(1, "lost update")
+            .histogram("record test".to_owned(), BTreeMap::from([(2, 7), (1, 3)]));
+        let path = std::env::temp_dir().join(format!("racekit-litmus-record-{}.jsonl", std::process::id()));
+        append_record(&path, &histogram, true);
+        let text = std::fs::read_to_string(&path).expect("the record was written");
+        std::fs::remove_file(&path).expect("the temporary file can be removed");
+        let line: serde_json::Value = serde_json::from_str(text.trim_end()).expect("one JSON line");
+        assert_eq!(line["record"], "histogram");
+        assert!(line.get("verdict").is_none(), "check lines carry a verdict at top level; this record does not");
+        assert_eq!(line["histogram"]["runs"], 10);
+        assert_eq!(line["histogram"]["verdict"], "passed");
+        assert_eq!(line["histogram"]["outcomes"][1]["outcome"], "1");
+        assert_eq!(line["histogram"]["outcomes"][1]["grade"], "interesting");
+        assert_eq!(line["histogram"]["outcomes"][1]["count"], 3);
+    }
+
+    #[test]
     fn a_histogram_counts_every_run_of_graded_outcomes() {
         let histogram = increments().acceptable(2, "sequential").interesting(1, "lost update").check();
         assert!(histogram.count(&2) > 0, "the sequential outcome occurs on every backend");

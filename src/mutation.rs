@@ -211,4 +211,43 @@ mod tests {
     fn a_point_outside_any_check_runs_the_correct_code() {
         assert_eq!(mutation_point!("queue.len.torn_counters", 1, 2), 1);
     }
+
+    /// Runs a check (on its own OS thread) whose first run meets the other check's first
+    /// run at `barrier` twice, around one evaluation of the point: both checks are live
+    /// while each evaluates it.
+    fn check_meeting(barrier: Arc<std::sync::Barrier>, mutant: bool) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let mut model = crate::model::Model::named("mutation isolation").iterations(5).preemption_bound(1);
+            if mutant {
+                model = model.mutant("queue.len.torn_counters");
+            }
+            let first = std::sync::atomic::AtomicBool::new(true);
+            model.check(move || {
+                let meet = first.swap(false, Ordering::SeqCst);
+                if meet {
+                    barrier.wait();
+                }
+                let value = mutation_point!("queue.len.torn_counters", "correct", "mutated");
+                assert_eq!(value, if mutant { "mutated" } else { "correct" });
+                if meet {
+                    barrier.wait();
+                }
+            });
+        })
+    }
+
+    #[test]
+    fn a_selection_belongs_to_its_check_only() {
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let checks = [check_meeting(barrier.clone(), true), check_meeting(barrier, false)];
+        for check in checks {
+            check.join().expect("each check sees its own selection");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "no mutation point is named `queue.len.nonsense`")]
+    fn selecting_an_unknown_point_is_refused() {
+        crate::model::Model::named("unknown mutant").mutant("queue.len.nonsense").check(|| {});
+    }
 }

@@ -25,7 +25,10 @@
 //! tries at most `t` candidates at each: a clone, an `apply` and a hash. 3 threads × 3
 //! operations is at most 64 sets. Cut-offs: at most [`MAX_OPERATIONS`] operations per
 //! history (the set is a `u128`), and at most [`MAX_STATES`] visited nodes, past which
-//! the check reports [`HistoryError::Inconclusive`] rather than running on.
+//! the check reports [`HistoryError::Inconclusive`] rather than running on. What a check
+//! of a 3 × 3 history costs is measured by `cargo bench --bench linearizability`, on a
+//! typical history and on the worst case (all nine operations overlapping), each both
+//! linearizable and not.
 //!
 //! # P-compositionality
 //!
