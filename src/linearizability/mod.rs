@@ -261,7 +261,8 @@ pub enum LinearizabilityError {
     /// A scenario failed: a non-linearizable history, or a panic, deadlock or leak.
     #[error("{0}")]
     Violation(Box<Violation>),
-    /// proptest gave up (for instance on too many rejected operations).
+    /// proptest gave up (for instance on too many rejected operations), or a scenario
+    /// failed outside its check (invalid settings).
     #[error("racekit: scenario generation stopped: {0}")]
     Generation(String),
 }
@@ -395,14 +396,16 @@ impl<S: Spec, O: Send + Sync + 'static> Linearizability<S, O> {
                 schedules: schedules.into_inner().unwrap_or_else(|e| e.into_inner()),
                 elapsed: started.elapsed(),
             }),
-            Err(TestError::Fail(_, minimal)) => {
-                let failure = failures.into_inner().unwrap_or_else(|e| e.into_inner()).remove(&minimal.fingerprint());
-                let failure = failure.expect("every failing scenario's failure is recorded under its fingerprint");
-                Err(LinearizabilityError::Violation(Box::new(Violation {
-                    scenario: minimal.table(),
-                    failure,
-                    passed_before,
-                })))
+            Err(TestError::Fail(reason, minimal)) => {
+                match failures.into_inner().unwrap_or_else(|e| e.into_inner()).remove(&minimal.fingerprint()) {
+                    Some(failure) => Err(LinearizabilityError::Violation(Box::new(Violation {
+                        scenario: minimal.table(),
+                        failure,
+                        passed_before,
+                    }))),
+                    // The scenario panicked outside its check (invalid settings, say).
+                    None => Err(LinearizabilityError::Generation(reason.to_string())),
+                }
             }
             Err(TestError::Abort(reason)) => Err(LinearizabilityError::Generation(reason.to_string())),
         }
