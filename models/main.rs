@@ -25,6 +25,8 @@ mod event_bus;
 mod facade;
 mod harness;
 mod lifecycle;
+mod linearizability;
+mod litmus;
 mod log_store;
 mod pool;
 mod process;

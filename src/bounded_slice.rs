@@ -120,7 +120,13 @@ impl<T> BoundedSlice<T> {
     /// `(added, stored, evicted)` read together under one lock, so that
     /// `added == stored + evicted` can be checked at any moment.
     pub fn accounting(&self) -> (u64, usize, u64) {
-        let state = self.state.read();
-        (state.added, state.items.len(), state.evicted)
+        mutation_point!(
+            "bounded_slice.accounting.torn",
+            {
+                let state = self.state.read();
+                (state.added, state.items.len(), state.evicted)
+            },
+            (self.added(), self.len(), self.evicted())
+        )
     }
 }

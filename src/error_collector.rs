@@ -52,7 +52,11 @@ impl<E> ErrorCollector<E> {
 
     /// Stores `error`.
     pub fn add(&self, error: E) {
-        self.errors.lock().push(error);
+        mutation_point!("error_collector.add.split_update", self.errors.lock().push(error), {
+            let mut list = std::mem::take(&mut *self.errors.lock());
+            list.push(error);
+            *self.errors.lock() = list
+        });
     }
 
     /// Stores the error of `result`, if it is one; returns the value otherwise.

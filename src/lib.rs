@@ -73,6 +73,16 @@
 //! | [`pool`] | connection pool with Go `database/sql` semantics, FIFO waiters |
 //! | [`log_store`] | bounded log ring with a per-process index |
 //!
+//! ## Checking more with less writing
+//!
+//! [`linearizability`] runs random concurrent scenarios of operations on an object under the
+//! build's backend and checks every history against a sequential specification (Wing–Gong
+//! search with memoization, split by key where the specification is keyed); a failure shows
+//! the minimal scenario and the history as a table. [`litmus`] runs a small litmus body many
+//! times and grades every outcome it produces (acceptable, interesting, forbidden), showing
+//! which outcomes each backend can produce. [`mutation`] plants named bugs in the code that
+//! ships, switched on per check with [`Model::mutant`], so a model can show it catches them.
+//!
 //! ## Backends and what they cannot see
 //!
 //! See [`model`] for what each backend explores and misses, and [`sync`] for the facade's
@@ -81,10 +91,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// First, so that `mutation_point!` is in scope in every module below.
+#[macro_use]
+pub mod mutation;
+
 pub mod bounded_slice;
 pub mod error_collector;
 pub mod event_bus;
 pub mod lifecycle;
+pub mod linearizability;
+pub mod litmus;
 pub mod log_store;
 pub mod model;
 pub mod output;

@@ -241,7 +241,11 @@ impl<T> BoundedQueue<T> {
 
     /// Items waiting now.
     pub fn len(&self) -> usize {
-        self.state.lock().items.len()
+        mutation_point!(
+            "queue.len.torn_counters",
+            self.state.lock().items.len(),
+            self.stats().pushed.saturating_sub(self.stats().popped) as usize
+        )
     }
 
     /// Whether no item waits.

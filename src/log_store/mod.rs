@@ -388,7 +388,10 @@ impl LogStore {
 
     /// The newest `n` entries (fewer if fewer are held), oldest first.
     pub fn last(&self, n: usize) -> Vec<LogEntry> {
-        self.shared.ring.lock().last(n)
+        mutation_point!("log_store.last.stale_count", self.shared.ring.lock().last(n), {
+            let stored = self.stats().stored;
+            self.shared.ring.lock().last(n.min(stored))
+        })
     }
 
     /// The live entries with sequence number `seq` or later, oldest first: pass the last

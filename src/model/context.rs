@@ -34,6 +34,8 @@ pub(crate) struct CheckContext {
     panics: Mutex<Vec<String>>,
     /// Locks held and lock-order edges of this run.
     lock_order: Mutex<LockOrder>,
+    /// Mutation points this check switched on (see [`crate::mutation`]).
+    mutants: Mutex<Option<Arc<crate::mutation::Selection>>>,
     /// Timer tasks of this run's pending timed waits (shuttle: the scheduler runs them only
     /// when nothing else can run, see [`Timers`]).
     #[cfg(racekit_shuttle)]
@@ -71,6 +73,7 @@ impl CheckContext {
             #[cfg(not(any(racekit_loom, racekit_shuttle)))]
             panics: Mutex::new(Vec::new()),
             lock_order: Mutex::new(LockOrder::default()),
+            mutants: Mutex::new(None),
             #[cfg(racekit_shuttle)]
             timers: Mutex::new(Timers::default()),
         })
@@ -101,6 +104,16 @@ impl CheckContext {
     /// The lock-order state of the current run.
     pub(crate) fn lock_order(&self) -> MutexGuard<'_, LockOrder> {
         self.lock_order.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Installs the check's mutation-point selection for this run.
+    pub(crate) fn select_mutants(&self, selection: Arc<crate::mutation::Selection>) {
+        *self.mutants.lock().unwrap_or_else(|e| e.into_inner()) = Some(selection);
+    }
+
+    /// The check's mutation-point selection, if it made one.
+    pub(crate) fn mutants(&self) -> Option<Arc<crate::mutation::Selection>> {
+        self.mutants.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Takes one of the execution's loom choice threads; `false` once they are spent.

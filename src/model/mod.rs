@@ -132,6 +132,7 @@ pub struct Model {
     name: Option<String>,
     requested: settings::Requested,
     explicit_replay: Option<String>,
+    mutants: Vec<String>,
     location: &'static Location<'static>,
 }
 
@@ -143,6 +144,7 @@ impl Model {
             name: None,
             requested: settings::Requested::default(),
             explicit_replay: None,
+            mutants: Vec::new(),
             location: Location::caller(),
         }
     }
@@ -205,6 +207,25 @@ impl Model {
         self
     }
 
+    /// Switches the [mutation point](crate::mutation) `name` to its mutated code, for this
+    /// check only (every run, every thread of it). Running the model panics, like an
+    /// invalid setting, when [`CATALOG`](crate::mutation::CATALOG) has no such point.
+    pub fn mutant(mut self, name: impl Into<String>) -> Model {
+        self.mutants.push(name.into());
+        self
+    }
+
+    /// The model's explicit name, if it was given one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The same model under another name (which also tells its replay id apart).
+    pub(crate) fn renamed(mut self, name: String) -> Model {
+        self.name = Some(name);
+        self
+    }
+
     /// The settings this model will run with, after the environment is applied.
     pub fn settings(&self) -> Result<Settings, SettingsError> {
         let mut settings = Settings::resolve(&self.requested)?;
@@ -249,7 +270,23 @@ impl Model {
         let name = self.name.clone().or_else(replay::current_test_name).unwrap_or_else(|| id.clone());
         let explicit = self.explicit_replay.is_some();
         let run = Run { name, id, settings, started: Instant::now(), explicit_replay: explicit };
-        let body: Body = Arc::new(body);
+        let mut body: Body = Arc::new(body);
+        let _selecting = if self.mutants.is_empty() {
+            None
+        } else {
+            let selection = crate::mutation::Selection::new(self.mutants.clone()).unwrap_or_else(|unknown| {
+                panic!("racekit: no mutation point is named `{unknown}`: use a name from racekit::mutation::CATALOG")
+            });
+            let active = selection.activate();
+            let inner = body;
+            body = Arc::new(move || {
+                if let Some(context) = context::current() {
+                    context.select_mutants(selection.clone());
+                }
+                inner()
+            });
+            Some(active)
+        };
         let result = match run.settings.replay.as_deref() {
             Some(text) => run.replay(text, body),
             None => backend_runner::explore(&run, body),
@@ -400,20 +437,30 @@ impl Run {
     fn record(&self, result: &Result<Report, Failure>) {
         let Some(path) = &self.settings.report_file else { return };
         let line = serde_json::json!({
-            "test": replay::current_test_name(),
-            "binary": std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())),
             "verdict": if result.is_ok() { "passed" } else { "failed" },
             "report": result.as_ref().ok(),
             "failure": result.as_ref().err(),
         });
-        let written = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
-        if let Err(error) = written {
-            eprintln!("racekit: could not append to RACEKIT_REPORT_FILE={}: {error}", path.display());
-        }
+        append_report_line(path, line);
+    }
+}
+
+/// Appends `line` (a JSON object) to the `RACEKIT_REPORT_FILE` at `path`, with the running
+/// test's name and binary added (a failure to write is reported on stderr: the check's own
+/// verdict does not depend on it).
+pub(crate) fn append_report_line(path: &std::path::Path, mut line: serde_json::Value) {
+    if let Some(fields) = line.as_object_mut() {
+        fields.insert("test".into(), replay::current_test_name().into());
+        let binary = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        fields.insert("binary".into(), binary.into());
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
+    if let Err(error) = written {
+        eprintln!("racekit: could not append to RACEKIT_REPORT_FILE={}: {error}", path.display());
     }
 }
 

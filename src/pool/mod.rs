@@ -228,7 +228,10 @@ impl<C: Connector> Pool<C> {
     pub fn stats(&self) -> PoolStats {
         // Relaxed: a statistic, summed; the lock below orders nothing it depends on.
         let waited = Duration::from_nanos(self.shared.wait_nanos.load(Ordering::Relaxed));
-        self.shared.state.lock().stats(waited)
+        mutation_point!("pool.stats.torn_idle", self.shared.state.lock().stats(waited), {
+            let idle = self.shared.state.lock().stats(waited).idle;
+            PoolStats { idle, ..self.shared.state.lock().stats(waited) }
+        })
     }
 
     /// Whether [`close`](Self::close) (or a variant) was called.
