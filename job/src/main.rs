@@ -267,6 +267,7 @@ impl Context {
                     eprintln!("[{backend}] built in {}", human_duration(started.elapsed()));
                     built.push(backend);
                 }
+                Some(error) if self.stopped() => eprintln!("[{backend}] {error}"),
                 Some(error) => eprintln!("[{backend}] {error}; the other backends still run"),
             }
             records.push(BuildRecord { backend, ok: error.is_none(), seconds, error });
