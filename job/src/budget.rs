@@ -9,27 +9,33 @@
 //! | `--iterations N` | `RACEKIT_ITERATIONS` | shuttle (schedules), std (runs) |
 //! | `--preemption-bound N` | `LOOM_MAX_PREEMPTIONS` | loom (bounds 1..=N in turn) |
 //! | `--scheduler`, `--pct-depth` | `RACEKIT_SCHEDULER`, `RACEKIT_PCT_DEPTH` | shuttle |
-//! | `--seed`, `--shard` | `RACEKIT_SEED` | shuttle, std |
+//! | `--seed` | `RACEKIT_SEED` | shuttle, std |
 //! | `--std-run-timeout` | `RACEKIT_STD_RUN_TIMEOUT` | std mutants |
 //!
 //! An option not given falls back to the variable inherited from the job's own
 //! environment, then to the model's own budget (the variable is left unset). Every
 //! variable the job sets is recorded in the row and in its rerun command.
+//!
+//! Budgets that cannot explore anything (`--preemption-bound 0`, `--iterations 0`, a zero
+//! or negative duration) are refused with a message, never run vacuously.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::time::Duration;
 
 use crate::results::Backend;
 
-/// The harness's default seed (`racekit::model::DEFAULT_SEED`): sharded runs offset it.
-pub const HARNESS_DEFAULT_SEED: u64 = 0x5eed;
-/// How far apart the seeds of two shards are: the shuttle portfolio uses a handful of
-/// consecutive seeds from its base, so ranges this far apart never overlap.
-pub const SEED_STRIDE: u64 = 1_000;
 /// With a time budget and no `--iterations`, schedules are unlimited: time is the limit.
 pub const UNLIMITED_ITERATIONS: u64 = 1_000_000_000;
 /// With a time budget and no `--preemption-bound`, loom goes one bound past CI's 2.
 pub const TIME_MODE_PREEMPTION_BOUND: u32 = 3;
+/// The per-test timeout at the models' own budgets.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The per-test timeout when `--iterations` or `--preemption-bound` raise the budgets
+/// and no `--timeout` is given: deep runs are long, a hang still ends.
+pub const RAISED_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// With a time budget, a test may take this many times its share before it is killed
+/// (a test may hold several checks, each of which gets the share).
+pub const SHARE_TIMEOUT_FACTOR: u32 = 40;
 /// The smallest time share a test gets, however little of the budget is left.
 pub const MIN_SHARE: Duration = Duration::from_millis(200);
 
@@ -56,26 +62,17 @@ pub struct Budget {
     pub preemption_bound: Option<u32>,
     pub scheduler: Option<String>,
     pub pct_depth: Option<u32>,
-    /// The base seed before sharding.
+    /// The base seed of shuttle and std (the models' own when unset).
     pub seed: Option<u64>,
     /// One run's hang limit for std mutants (a deadlocked mutant is caught this fast).
     pub std_run_timeout: Duration,
     pub proptest_cases: Option<u32>,
-    /// Index (0-based) and count of shards, for seed offsets.
-    pub shard: Option<(u32, u32)>,
-}
-
-/// What a test is, as far as its environment goes.
-#[derive(Clone, Copy, Debug)]
-pub struct TestKind {
-    pub backend: Backend,
-    pub mutant: bool,
-    pub stress: bool,
 }
 
 impl Budget {
-    /// The environment for one test; `share` is its part of the time budget.
-    pub fn env(&self, test: TestKind, share: Option<Duration>) -> Vec<(String, String)> {
+    /// The environment for the tests of `backend` (mutant tests get a short std hang limit
+    /// of their own); `share` is each test's part of the time budget.
+    pub fn env(&self, backend: Backend, mutants: bool, share: Option<Duration>) -> Vec<(String, String)> {
         let mut env = Vec::new();
         let mut set = |name: &str, value: Option<String>| {
             if let Some(value) = value.or_else(|| inherited(name)) {
@@ -83,7 +80,7 @@ impl Budget {
             }
         };
         let time_mode = self.time.is_some();
-        match test.backend {
+        match backend {
             Backend::Loom => {
                 let bound = self.preemption_bound.or(time_mode.then_some(TIME_MODE_PREEMPTION_BOUND));
                 set("LOOM_MAX_PREEMPTIONS", bound.map(|b| b.to_string()));
@@ -92,37 +89,23 @@ impl Budget {
                 set("RACEKIT_ITERATIONS", self.iterations(time_mode));
                 set("RACEKIT_SCHEDULER", self.scheduler.clone());
                 set("RACEKIT_PCT_DEPTH", self.pct_depth.map(|d| d.to_string()));
-                set("RACEKIT_SEED", self.seed().map(|s| s.to_string()));
-            }
-            Backend::Std if test.stress => {
-                set("PROPTEST_CASES", self.proptest_cases.map(|c| c.to_string()));
-                set("RACEKIT_SEED", self.seed().map(|s| s.to_string()));
+                set("RACEKIT_SEED", self.seed.map(|s| s.to_string()));
             }
             Backend::Std => {
                 set("RACEKIT_ITERATIONS", self.iterations(time_mode));
-                set("RACEKIT_SEED", self.seed().map(|s| s.to_string()));
-                if test.mutant {
+                set("RACEKIT_SEED", self.seed.map(|s| s.to_string()));
+                if mutants {
                     set("RACEKIT_STD_RUN_TIMEOUT", Some(seconds(self.std_run_timeout)));
                 }
             }
         }
+        set("PROPTEST_CASES", self.proptest_cases.map(|c| c.to_string()));
         set("RACEKIT_TIME_BUDGET", share.map(seconds));
         env
     }
 
     fn iterations(&self, time_mode: bool) -> Option<String> {
         self.iterations.or(time_mode.then_some(UNLIMITED_ITERATIONS)).map(|n| n.to_string())
-    }
-
-    /// The seed this shard uses: shard `i` starts `i * SEED_STRIDE` past the base, so
-    /// shards explore distinct seed ranges. `None` leaves the models' own seed.
-    pub fn seed(&self) -> Option<u64> {
-        match (self.seed, self.shard) {
-            (base, Some((index, count))) if count > 1 => {
-                Some(base.unwrap_or(HARNESS_DEFAULT_SEED).wrapping_add(u64::from(index) * SEED_STRIDE))
-            }
-            (base, _) => base,
-        }
     }
 
     /// A line describing the budget for `backends`, for the reports.
@@ -152,7 +135,7 @@ impl Budget {
         if let Some(depth) = self.pct_depth {
             parts.push(format!("PCT depth {depth}"));
         }
-        if let Some(seed) = self.seed() {
+        if let Some(seed) = self.seed {
             parts.push(format!("seed {seed}"));
         }
         if backends.contains(&Backend::Std) {
@@ -162,9 +145,9 @@ impl Budget {
     }
 }
 
-/// This test's share of the time budget: what is left, spread over the tests still to
-/// run, `jobs` at a time. Recomputed as each test starts, so tests that finish early
-/// (loom exhausting its bounds, a mutant caught at once) give their time to the rest.
+/// Each test's share of the time budget: the budget spread over the tests, `jobs` at a
+/// time. A test that finishes early (loom exhausting its bounds, a mutant caught at once)
+/// leaves its time unspent: the budget is an upper bound on the tests' time, not a target.
 pub fn time_share(left: Duration, jobs: usize, tests_left: usize) -> Duration {
     let share = left.mul_f64(jobs.max(1) as f64 / tests_left.max(1) as f64);
     share.clamp(MIN_SHARE, left.max(MIN_SHARE))
@@ -184,52 +167,37 @@ pub fn seconds(duration: Duration) -> String {
     }
 }
 
-/// Parses `90s`, `10m`, `1h30m`, `2.5m`, `500ms` or a plain number of seconds.
+/// Parses a positive duration (`90s`, `10m`, `1h 30m`, `2.5s` or a plain number of
+/// seconds) with humantime; zero, negative and unitless-garbage durations are refused.
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let text = text.trim();
-    if let Ok(secs) = text.parse::<f64>() {
-        return checked(secs, text);
+    if text.starts_with('-') {
+        bail!("{text:?}: a duration must be positive, such as 90s, 10m or 1h30m");
     }
-    let mut total = 0.0;
-    let mut number = String::new();
-    let mut chars = text.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let unit = match (c, chars.peek()) {
-            ('m', Some('s')) => {
-                chars.next();
-                0.001
-            }
-            ('h', _) => 3600.0,
-            ('m', _) => 60.0,
-            ('s', _) => 1.0,
-            _ => bail!("{text:?} is not a duration: use a number with h, m, s or ms, such as 90s, 10m or 1h30m"),
-        };
-        let value: f64 = number.parse().with_context(|| format!("{text:?}: a unit without a number before it"))?;
-        total += value * unit;
-        number.clear();
-        any = true;
+    let duration = match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+        Ok(_) => bail!("{text:?} is not a duration: use 90s, 10m or 1h30m"),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|error| anyhow::anyhow!("{text:?} is not a duration ({error}): use 90s, 10m or 1h30m"))?,
+    };
+    if duration.is_zero() {
+        bail!("{text:?}: a zero duration explores nothing; give a positive one, such as 90s or 10m");
     }
-    if !number.is_empty() || !any {
-        bail!("{text:?} is not a duration: give every number a unit (h, m, s, ms), such as 90s, 10m or 1h30m");
-    }
-    checked(total, text)
+    Ok(duration)
 }
 
-fn checked(secs: f64, text: &str) -> Result<Duration> {
-    if !secs.is_finite() || secs <= 0.0 {
-        bail!("{text:?}: a duration must be positive");
+/// A count that must be at least 1 (`--iterations`, `--preemption-bound`, `--jobs`).
+pub fn parse_positive(text: &str) -> Result<u64> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => bail!("0 would explore nothing and pass vacuously: use at least 1"),
+        Ok(n) => Ok(n),
+        Err(_) => bail!("{text:?} is not a whole number of at least 1"),
     }
-    Ok(Duration::from_secs_f64(secs))
 }
 
-/// `3m 05s`, `12.4 s`, `0.03 s`.
+/// A duration for people, to the millisecond: `2m 5s`, `1s 500ms`.
 pub fn human_duration(duration: Duration) -> String {
-    human_seconds(duration.as_secs_f64())
+    humantime::format_duration(Duration::from_millis(duration.as_millis() as u64)).to_string()
 }
 
 /// Seconds for people: `<1 ms`, `0.031 s`, `2.4 s`, `1m 05s`, `1h 02m`.
@@ -267,26 +235,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_parse_with_units() {
+    fn durations_parse_with_units_and_impossible_ones_are_refused() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("2.5s").unwrap(), Duration::from_millis(2500));
+        assert_eq!(parse_duration("2.5").unwrap(), Duration::from_millis(2500));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("10").is_ok());
-        for bad in ["", "m", "10x", "0", "-3", "5m3"] {
+        for bad in ["", "m", "10x", "0", "0s", "-3", "-5m"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn shards_get_distinct_seed_ranges() {
-        let shard = |index| Budget { shard: Some((index, 4)), ..Budget::default() };
-        assert_eq!(shard(0).seed(), Some(HARNESS_DEFAULT_SEED));
-        assert_eq!(shard(3).seed(), Some(HARNESS_DEFAULT_SEED + 3 * SEED_STRIDE));
-        assert_eq!(Budget::default().seed(), None, "unsharded: the models' own seed");
-        let seeded = Budget { seed: Some(7), shard: Some((1, 2)), ..Budget::default() };
-        assert_eq!(seeded.seed(), Some(7 + SEED_STRIDE));
+        assert!(parse_duration("-5m").unwrap_err().to_string().contains("must be positive"));
+        assert_eq!(parse_positive("3").unwrap(), 3);
+        assert!(parse_positive("0").unwrap_err().to_string().contains("vacuously"));
     }
 
     #[test]
@@ -298,7 +258,7 @@ mod tests {
         };
         let names = |backend, mutant| -> Vec<String> {
             budget
-                .env(TestKind { backend, mutant, stress: false }, Some(Duration::from_millis(1500)))
+                .env(backend, mutant, Some(Duration::from_millis(1500)))
                 .into_iter()
                 .filter(|(name, _)| !name.starts_with("PROPTEST") && std::env::var_os(name).is_none())
                 .map(|(name, value)| format!("{name}={value}"))

@@ -1,7 +1,11 @@
 //! The job's reports: the terminal summary, Markdown for people, JSON for tools (also the
-//! input of `racekit merge`), JUnit XML for CI test views.
+//! input of `cargo racekit merge`), JUnit XML for CI test views.
+//!
+//! An interrupted run, or one whose build failed, never reads as green: every report says
+//! so, and the JUnit file holds an error test case for it.
 
 use anyhow::{Context, Result};
+use chrono::{DateTime, FixedOffset};
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +17,7 @@ use crate::budget::{human_seconds, thousands};
 use crate::results::{escaped_mutants, grid, Backend, Cell, Row, Verdict};
 
 /// Bumped when the JSON layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A backend's build.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -25,19 +29,21 @@ pub struct BuildRecord {
     pub error: Option<String>,
 }
 
-/// Everything one job (or several merged shards) found: `job.json`.
+/// Everything one job (or several merged partitions) found: `job.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JobReport {
     pub version: u32,
-    /// UTC start time, `YYYY-MM-DD HH:MM:SS`.
-    pub started: String,
-    /// Wall-clock seconds, builds included (the longest shard's, when merged).
+    /// When the job started and finished (RFC 3339, with the zone offset).
+    pub started: DateTime<FixedOffset>,
+    pub finished: DateTime<FixedOffset>,
+    /// Wall-clock seconds, builds included (the longest partition's, when merged).
     pub elapsed: f64,
     pub budget: String,
     pub backends: Vec<Backend>,
-    pub patterns: Vec<String>,
-    /// The shards this report holds (`1/4`, ...); empty when the job was not sharded.
-    pub shards: Vec<String>,
+    /// The nextest filtersets that selected the tests.
+    pub filters: Vec<String>,
+    /// The partitions this report holds (`1/4`, ...); empty for an unpartitioned run.
+    pub partitions: Vec<String>,
     pub interrupted: bool,
     pub builds: Vec<BuildRecord>,
     pub rows: Vec<Row>,
@@ -88,16 +94,18 @@ impl JobReport {
         Ok(report)
     }
 
-    /// One report from the shards' reports.
+    /// One report from the partitions' reports.
     pub fn merge(reports: Vec<JobReport>) -> JobReport {
+        let now = chrono::Local::now().fixed_offset();
         let mut merged = JobReport {
             version: FORMAT_VERSION,
-            started: reports.iter().map(|r| r.started.clone()).min().unwrap_or_default(),
+            started: reports.iter().map(|r| r.started).min().unwrap_or(now),
+            finished: reports.iter().map(|r| r.finished).max().unwrap_or(now),
             elapsed: reports.iter().map(|r| r.elapsed).fold(0.0, f64::max),
             budget: unique(reports.iter().map(|r| r.budget.clone())).join(" | "),
             backends: unique(reports.iter().flat_map(|r| r.backends.clone())),
-            patterns: unique(reports.iter().flat_map(|r| r.patterns.clone())),
-            shards: unique(reports.iter().flat_map(|r| r.shards.clone())),
+            filters: unique(reports.iter().flat_map(|r| r.filters.clone())),
+            partitions: unique(reports.iter().flat_map(|r| r.partitions.clone())),
             interrupted: reports.iter().any(|r| r.interrupted),
             builds: Vec::new(),
             rows: Vec::new(),
@@ -176,8 +184,11 @@ impl JobReport {
 
     fn headline(&self) -> String {
         let tests = grid(&self.rows).len();
-        let shards =
-            if self.shards.is_empty() { String::new() } else { format!(", shard(s) {}", self.shards.join(", ")) };
+        let shards = if self.partitions.is_empty() {
+            String::new()
+        } else {
+            format!(", partition(s) {}", self.partitions.join(", "))
+        };
         format!(
             "racekit job: {} test(s) × {} backend(s) = {} run(s) in {}{}{}; budget: {}",
             tests,
@@ -267,7 +278,13 @@ impl JobReport {
         let columns = self.columns();
         let mut out = String::new();
         let _ = writeln!(out, "# racekit model-checking job\n");
-        let _ = writeln!(out, "Started {} UTC. {}\n", self.started, self.headline());
+        let _ = writeln!(
+            out,
+            "Started {}, finished {}. {}\n",
+            self.started.to_rfc3339(),
+            self.finished.to_rfc3339(),
+            self.headline()
+        );
         let _ = writeln!(out, "```text{}```\n", self.totals_text());
         for build in self.builds.iter().filter(|build| !build.ok) {
             let _ = writeln!(
@@ -286,7 +303,7 @@ impl JobReport {
                 if let Some(message) = &row.message {
                     let _ = writeln!(out, "```text\n{}\n```\n", message.trim_end());
                 }
-                let _ = writeln!(out, "Reproduce (from the repository root):\n\n```sh\n{}\n```\n", row.reproduce());
+                let _ = writeln!(out, "Reproduce (from where the job ran):\n\n```sh\n{}\n```\n", row.reproduce());
                 if row.replay.is_some() {
                     let _ = writeln!(out, "Rerun the whole test with the job's budget:\n\n```sh\n{}\n```\n", row.rerun);
                 }
@@ -387,67 +404,122 @@ impl JobReport {
     }
 
     /// `junit.xml`: a suite per backend, a case per test. A mutant is a success when it was
-    /// caught; an escape is a failure only when no counted backend caught it (an escape on
-    /// real threads, or on one checker when the other caught it, is reported as skipped
-    /// with the reason).
+    /// caught; an escape is a failure only when no counted backend caught it (an escape
+    /// where `cargo test` ignores the mutant, or on one checker when the other caught it,
+    /// is a skip with the reason). A failure's `type` is its kind (`panic`, `deadlock`,
+    /// `escaped`, `timeout`, ...), its `message` one line (model and headline), and its
+    /// system-out the failure text with the reproduce command. An interrupted run and a
+    /// failed build each add an error case, so a CI view never shows them green.
     pub fn junit(&self) -> Result<String> {
         let escaped: BTreeSet<(String, String)> = escaped_mutants(&self.rows).into_iter().collect();
         let mut report = quick_junit::Report::new("racekit-job");
-        report.set_time(Duration::from_secs_f64(self.elapsed));
+        report.set_time(Duration::from_secs_f64(self.elapsed.max(0.0)));
+        report.set_timestamp(self.started);
         for backend in self.columns() {
             let mut suite = TestSuite::new(format!("racekit {backend}"));
-            for row in self.rows.iter().filter(|row| row.backend == backend) {
-                let verdict = row.verdict();
-                let status = match verdict {
-                    Verdict::Pass | Verdict::Caught => TestCaseStatus::success(),
-                    Verdict::Escaped if !escaped.contains(&row.test_key()) => {
-                        let mut status = TestCaseStatus::skipped();
-                        let why = if row.ignored {
-                            "real threads find races only by chance"
-                        } else {
-                            "another backend or shard caught it"
-                        };
-                        status.set_message(format!("the mutant escaped on {backend} ({why})"));
-                        status
-                    }
-                    Verdict::NotRun | Verdict::Interrupted => {
-                        let mut status = TestCaseStatus::skipped();
-                        status.set_message("stopped by Ctrl-C before it finished");
-                        status
-                    }
-                    Verdict::Timeout if row.mutant && !escaped.contains(&row.test_key()) => {
-                        let mut status = TestCaseStatus::skipped();
-                        status.set_message("timed out (another backend or shard caught the mutant)");
-                        status
-                    }
-                    Verdict::Escaped | Verdict::Timeout | Verdict::Crash | Verdict::Fail => {
-                        let kind =
-                            if verdict == Verdict::Crash { NonSuccessKind::Error } else { NonSuccessKind::Failure };
-                        let mut status = TestCaseStatus::non_success(kind);
-                        status.set_message(verdict.word());
-                        status.set_description(format!(
-                            "{}\n\nreproduce: {}",
-                            row.message.as_deref().unwrap_or(""),
-                            row.reproduce()
-                        ));
-                        status
-                    }
-                };
-                let mut case = TestCase::new(row.test.clone(), status);
-                case.set_classname(format!("{backend}.{}.{}", row.binary, row.pattern));
-                case.set_time(Duration::from_secs_f64(row.elapsed.max(0.0)));
-                case.add_property(Property::new("schedules", row.schedules.to_string()));
-                if let Some(shard) = &row.shard {
-                    case.add_property(Property::new("shard", shard.clone()));
-                }
-                if let Some(detection) = row.detection() {
-                    case.add_property(Property::new("detected_after_schedules", detection.schedules.to_string()));
-                }
-                suite.add_test_case(case);
+            let rows: Vec<&Row> = self.rows.iter().filter(|row| row.backend == backend).collect();
+            suite.set_time(Duration::from_secs_f64(rows.iter().map(|row| row.elapsed).sum::<f64>().max(0.0)));
+            suite.set_timestamp(rows.iter().filter_map(|row| row.started).min().unwrap_or(self.started));
+            for build in self.builds.iter().filter(|build| build.backend == backend && !build.ok) {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_type("build");
+                status.set_message(format!("the {backend} build did not finish"));
+                status.set_description(build.error.clone().unwrap_or_default());
+                suite.add_test_case(TestCase::new(format!("build {backend}"), status));
+            }
+            if self.interrupted {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                status.set_type("interrupted");
+                status.set_message("the job was stopped by Ctrl-C or SIGTERM: these results are partial");
+                suite.add_test_case(TestCase::new(format!("racekit job on {backend}"), status));
+            }
+            for row in rows {
+                suite.add_test_case(junit_case(row, &escaped));
             }
             report.add_test_suite(suite);
         }
         Ok(report.to_string()?)
+    }
+}
+
+fn junit_case(row: &Row, escaped: &BTreeSet<(String, String)>) -> TestCase {
+    let backend = row.backend;
+    let verdict = row.verdict();
+    let skipped = |message: String| {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(message);
+        status
+    };
+    let status = match verdict {
+        Verdict::Pass | Verdict::Caught => TestCaseStatus::success(),
+        Verdict::Escaped if !escaped.contains(&row.test_key()) => {
+            let why =
+                if row.ignored { "cargo test ignores it in this build" } else { "another backend or run caught it" };
+            skipped(format!("the mutant escaped on {backend} ({why})"))
+        }
+        Verdict::NotRun => skipped("not run: the job stopped first".to_owned()),
+        Verdict::Timeout if row.mutant && !escaped.contains(&row.test_key()) => {
+            skipped("timed out (another backend or run caught the mutant)".to_owned())
+        }
+        Verdict::Interrupted | Verdict::Escaped | Verdict::Timeout | Verdict::Crash | Verdict::Fail => {
+            let kind = if matches!(verdict, Verdict::Crash | Verdict::Interrupted) {
+                NonSuccessKind::Error
+            } else {
+                NonSuccessKind::Failure
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            status.set_type(failure_type(row));
+            status.set_message(one_line(row));
+            status
+        }
+    };
+    let mut case = TestCase::new(row.test.clone(), status);
+    case.set_classname(format!("{backend}.{}", row.binary));
+    case.set_time(Duration::from_secs_f64(row.elapsed.max(0.0)));
+    if let Some(started) = row.started {
+        case.set_timestamp(started);
+    }
+    if !matches!(verdict, Verdict::Pass | Verdict::Caught) {
+        let mut text = row.message.clone().unwrap_or_default();
+        let _ = write!(text, "\n\nreproduce: {}", row.reproduce());
+        if row.replay.is_some() {
+            let _ = write!(text, "\nrerun:     {}", row.rerun);
+        }
+        case.set_system_out(text);
+        if let Some(log) = &row.log {
+            case.set_system_err(std::fs::read_to_string(log).unwrap_or_else(|_| format!("output: {log}")));
+        }
+    }
+    case.add_property(Property::new("schedules", row.schedules.to_string()));
+    if let Some(partition) = &row.partition {
+        case.add_property(Property::new("partition", partition.clone()));
+    }
+    if let Some(detection) = row.detection() {
+        case.add_property(Property::new("detected_after_schedules", detection.schedules.to_string()));
+    }
+    case
+}
+
+/// A failure's `type`: the failing check's kind, else what the row's verdict says.
+fn failure_type(row: &Row) -> String {
+    let failed_check = row.checks.iter().rev().filter_map(|line| line.failure.as_ref()).find(|f| !f.replayed);
+    match (row.verdict(), failed_check) {
+        (Verdict::Fail, Some(failure)) => failure.kind.clone(),
+        (Verdict::Fail, None) => "test failure".to_owned(),
+        (Verdict::Escaped, _) => "escaped".to_owned(),
+        (Verdict::Timeout, _) => "timeout".to_owned(),
+        (Verdict::Interrupted, _) => "interrupted".to_owned(),
+        _ => "crash".to_owned(),
+    }
+}
+
+/// `model: headline`, on one line.
+fn one_line(row: &Row) -> String {
+    let failed_check = row.checks.iter().rev().filter_map(|line| line.failure.as_ref()).find(|f| !f.replayed);
+    let headline = row.message.as_deref().and_then(|m| m.lines().next()).unwrap_or(row.exit.as_str());
+    match failed_check {
+        Some(failure) if row.verdict() == Verdict::Fail => format!("{}: {headline}", failure.model),
+        _ => format!("{}: {headline}", row.test),
     }
 }
 
@@ -512,22 +584,6 @@ fn aligned(table: &[Vec<String>]) -> String {
     out
 }
 
-/// `YYYY-MM-DD HH:MM:SS` (UTC) of a Unix time.
-pub fn utc(unix: u64) -> String {
-    let (days, secs) = (unix / 86_400, unix % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,12 +593,13 @@ mod tests {
     fn report(rows: Vec<Row>) -> JobReport {
         JobReport {
             version: FORMAT_VERSION,
-            started: utc(0),
+            started: DateTime::parse_from_rfc3339("2026-12-02T18:00:00+01:00").unwrap(),
+            finished: DateTime::parse_from_rfc3339("2026-12-02T18:00:03+01:00").unwrap(),
             elapsed: 3.0,
             budget: "test".into(),
             backends: vec![Backend::Loom, Backend::Shuttle, Backend::Std],
-            patterns: Vec::new(),
-            shards: Vec::new(),
+            filters: Vec::new(),
+            partitions: Vec::new(),
             interrupted: false,
             builds: Vec::new(),
             rows,
@@ -550,10 +607,31 @@ mod tests {
     }
 
     #[test]
-    fn dates_are_civil() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
-        assert_eq!(utc(1_735_689_599), "2024-12-31 23:59:59");
+    fn timestamps_are_rfc3339_with_a_zone_and_interrupted_runs_are_errors_in_junit() {
+        let mut interrupted = report(vec![row(Backend::Loom, "q::model", Outcome::Interrupted, false)]);
+        interrupted.interrupted = true;
+        let json = serde_json::to_string(&interrupted).unwrap();
+        assert!(json.contains(r#""started":"2026-12-02T18:00:00+01:00""#), "{json}");
+        let xml = interrupted.junit().unwrap();
+        assert!(xml.contains(r#"errors="2""#) && xml.contains(r#"type="interrupted""#), "{xml}");
+        assert!(xml.contains(r#"timestamp="2026-12-02T18:00:00"#), "{xml}");
+    }
+
+    #[test]
+    fn a_failure_in_junit_has_its_kind_one_line_and_the_reproduce_command() {
+        let mut failed = row(Backend::Shuttle, "q::model", Outcome::Failed, false);
+        failed.message = Some("panic: lost\nmore".into());
+        failed.replay = Some("RACEKIT_REPLAY=x cargo test".into());
+        failed.checks = crate::results::parse_check_lines(
+            r#"{"verdict":"failed","failure":{"model":"queue","kind":"panic","message":"lost"}}"#,
+        );
+        let xml = report(vec![failed]).junit().unwrap();
+        assert!(
+            xml.contains(r#"<failure type="panic" message="queue: panic: lost"/>"#)
+                || xml.contains(r#"message="queue: panic: lost" type="panic""#),
+            "{xml}"
+        );
+        assert!(xml.contains("reproduce: RACEKIT_REPLAY=x cargo test"), "{xml}");
     }
 
     #[test]
@@ -579,15 +657,15 @@ mod tests {
     fn reports_render_and_merge() {
         let mutant = "q::mutants::x_is_caught";
         let mut first = report(vec![row(Backend::Shuttle, mutant, Outcome::Failed, false)]);
-        first.shards = vec!["1/2".into()];
+        first.partitions = vec!["1/2".into()];
         let mut second = report(vec![
             row(Backend::Shuttle, mutant, Outcome::Passed, false),
             row(Backend::Std, "q::m", Outcome::Passed, false),
         ]);
-        second.shards = vec!["2/2".into()];
+        second.partitions = vec!["2/2".into()];
         let merged = JobReport::merge(vec![first, second]);
-        assert_eq!(merged.shards, ["1/2", "2/2"]);
-        assert!(merged.judge().ok(), "a mutant caught by one seed shard is caught");
+        assert_eq!(merged.partitions, ["1/2", "2/2"]);
+        assert!(merged.judge().ok(), "a mutant caught by one run is caught");
         let markdown = merged.markdown();
         assert!(markdown.contains("## Mutant detection"), "{markdown}");
         assert!(markdown.contains("**1/1**"), "{markdown}");

@@ -34,12 +34,24 @@ impl Backend {
         }
     }
 
-    /// The `RUSTFLAGS` that select this backend (none for std).
-    pub fn rustflags(self) -> Option<&'static str> {
+    /// The cfg flag that selects this backend (none for std).
+    pub fn cfg_flag(self) -> Option<&'static str> {
         match self {
             Backend::Loom => Some("--cfg racekit_loom"),
             Backend::Shuttle => Some("--cfg racekit_shuttle"),
             Backend::Std => None,
+        }
+    }
+
+    /// The `RUSTFLAGS` this backend builds with: the user's own (`user`) plus its cfg
+    /// flag; `None` when there are none at all.
+    pub fn rustflags(self, user: Option<&str>) -> Option<String> {
+        let user = user.map(str::trim).filter(|flags| !flags.is_empty());
+        match (user, self.cfg_flag()) {
+            (Some(user), Some(flag)) => Some(format!("{user} {flag}")),
+            (None, Some(flag)) => Some(flag.to_owned()),
+            (Some(user), None) => Some(user.to_owned()),
+            (None, None) => None,
         }
     }
 
@@ -51,21 +63,6 @@ impl Backend {
             Backend::Shuttle => Some("shuttle"),
             Backend::Std => None,
         }
-    }
-
-    /// The test targets this backend runs: the model suites everywhere, the stress suites
-    /// on real threads only.
-    pub fn test_targets(self) -> &'static [&'static str] {
-        match self {
-            Backend::Std => &["models", "stress"],
-            Backend::Loom | Backend::Shuttle => &["models"],
-        }
-    }
-
-    /// Whether this backend explores schedules systematically (loom, shuttle) rather than
-    /// finding races by chance.
-    pub fn is_model_checker(self) -> bool {
-        self != Backend::Std
     }
 }
 
@@ -163,11 +160,11 @@ pub enum Outcome {
     Passed,
     /// libtest ran the test and it failed.
     Failed,
-    /// The job killed it at the per-test timeout.
+    /// nextest killed it at the per-test timeout.
     TimedOut,
     /// It died (a signal, an abort) or exited without libtest's verdict.
     Crashed,
-    /// Ctrl-C stopped it.
+    /// Ctrl-C or SIGTERM stopped the job while it ran.
     Interrupted,
     /// It was never started (the job was interrupted first).
     NotRun,
@@ -177,21 +174,33 @@ pub enum Outcome {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Row {
     pub backend: Backend,
-    /// The test target: `models` or `stress`.
+    /// nextest's binary id: `shop::job_proof` (an integration test target), `shop` (the
+    /// library's unit tests).
     pub binary: String,
+    /// The package, and the cargo target kind (`lib`, `test`, `bin`, ...) and name, for the
+    /// reproduce commands.
+    #[serde(default)]
+    pub package: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub target: String,
     /// libtest's full test name, such as `queue::mutants::a_close_that_wakes_nobody_is_caught`.
     pub test: String,
     /// The pattern: the first segment of the test name.
     pub pattern: String,
     /// A mutant test: it passes when the checker catches the mutant.
     pub mutant: bool,
-    /// `#[ignore]`d in this build (mutants on real threads): `cargo test` does not run it.
+    /// `#[ignore]`d in this build: `cargo test` does not run it (the job does).
     pub ignored: bool,
-    /// `i/n` when the job was sharded.
+    /// `i/n` when the job ran one partition.
     #[serde(default)]
-    pub shard: Option<String>,
+    pub partition: Option<String>,
+    /// When the test started (RFC 3339, from nextest).
+    #[serde(default)]
+    pub started: Option<chrono::DateTime<chrono::FixedOffset>>,
     pub outcome: Outcome,
-    /// How the process ended: `exit 0`, `exit 101`, `signal 6`, `killed at 120 s`.
+    /// How the process ended, as nextest says: `test failure with exit code 101`, `test timeout`.
     #[serde(default)]
     pub exit: String,
     /// Wall-clock seconds of the test process.
@@ -212,7 +221,7 @@ pub struct Row {
     pub replay: Option<String>,
     /// The command that reruns this test with the same environment.
     pub rerun: String,
-    /// The test's output, kept when the row is not a plain pass.
+    /// The test's output (from nextest), kept when the test failed.
     #[serde(default)]
     pub log: Option<String>,
 }
@@ -321,10 +330,9 @@ impl Row {
     }
 }
 
-/// The mutants no counted row caught: a mutant counts where `cargo test` runs it (loom,
-/// shuttle, the stress suites); on real threads the model mutants are ignored by
-/// `cargo test` because a race is found only by chance, so an escape there is information,
-/// not a failure.
+/// The mutants no counted row caught: a mutant counts where `cargo test` runs it (not
+/// `#[ignore]`d in that build); racekit's model mutants are ignored on real threads, where
+/// a race is found only by chance, so an escape there is information, not a failure.
 pub fn escaped_mutants(rows: &[Row]) -> Vec<(String, String)> {
     let mut by_test: BTreeMap<(String, String), Vec<&Row>> = BTreeMap::new();
     for row in rows.iter().filter(|row| row.mutant && !row.ignored) {
@@ -341,20 +349,22 @@ pub fn escaped_mutants(rows: &[Row]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A mutant test: in a `mutants` module and named `<what is wrong>_is_caught` (or
-/// `_are_caught`). Other tests there (a scaffold's soundness check) are models.
+/// A mutant test, in any crate: in a `mutants` module and named `<what is wrong>_is_caught`
+/// (or `_are_caught`). It passes only when the checker finds the bug. Other tests there (a
+/// scaffold's soundness check) are models.
 pub fn is_mutant_test(name: &str) -> bool {
     let mut segments = name.split("::");
     let last = name.rsplit("::").next().unwrap_or(name);
     segments.any(|segment| segment == "mutants") && (last.ends_with("_is_caught") || last.ends_with("_are_caught"))
 }
 
-/// The pattern a test belongs to: the first segment of its path.
+/// The group a test belongs to in the tables: the first segment of its path.
 pub fn pattern_of(name: &str) -> String {
     name.split("::").next().unwrap_or(name).to_owned()
 }
 
-/// Several rows of one test and backend (the shards of a seed-sharded job) read as one.
+/// The rows of one test and backend (one, or several when reports of repeated runs are
+/// merged) read as one.
 #[derive(Clone, Debug)]
 pub struct Cell {
     pub verdict: Verdict,
@@ -366,7 +376,7 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// Combines the rows: the worst verdict, except that a mutant caught by any shard is
+    /// Combines the rows: the worst verdict, except that a mutant caught by any run is
     /// caught; schedules and time add up.
     pub fn of(rows: &[&Row]) -> Cell {
         let detection = rows.iter().filter_map(|row| row.detection()).min_by_key(|d| d.schedules);
@@ -401,12 +411,16 @@ pub(crate) mod tests {
     pub(crate) fn row(backend: Backend, test: &str, outcome: Outcome, ignored: bool) -> Row {
         Row {
             backend,
-            binary: "models".into(),
+            binary: "racekit::models".into(),
+            package: "racekit".into(),
+            kind: "test".into(),
+            target: "models".into(),
             test: test.into(),
             pattern: pattern_of(test),
             mutant: is_mutant_test(test),
             ignored,
-            shard: None,
+            partition: None,
+            started: None,
             outcome,
             exit: String::new(),
             elapsed: 1.0,
@@ -441,7 +455,7 @@ pub(crate) mod tests {
         assert!(escaped_mutants(&rows).is_empty());
         let rows =
             vec![row(Backend::Shuttle, name, Outcome::Failed, false), row(Backend::Std, name, Outcome::Passed, true)];
-        assert_eq!(escaped_mutants(&rows), [("models".to_owned(), name.to_owned())]);
+        assert_eq!(escaped_mutants(&rows), [("racekit::models".to_owned(), name.to_owned())]);
     }
 
     #[test]

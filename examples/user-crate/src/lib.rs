@@ -33,3 +33,5 @@ impl Inventory {
         *self.stock.lock()
     }
 }
+
+pub mod visits;
