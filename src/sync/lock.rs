@@ -3,6 +3,7 @@
 use super::backend::{self, LeakOnUnwind};
 use super::lock_order::{new_lock_id, HeldLock, LockId, Mode};
 use super::perturb;
+use crate::model::trace::{self, ObjectKind};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
@@ -55,6 +56,7 @@ impl<T: ?Sized> Mutex<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        trace::record("lock", Some((ObjectKind::Lock, self.id)), Location::caller());
         MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held }
     }
 
@@ -65,8 +67,12 @@ impl<T: ?Sized> Mutex<T> {
         let guard = match self.inner.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
+            Err(std::sync::TryLockError::WouldBlock) => {
+                trace::record("try_lock (busy)", Some((ObjectKind::Lock, self.id)), Location::caller());
+                return None;
+            }
         };
+        trace::record("try_lock", Some((ObjectKind::Lock, self.id)), Location::caller());
         let held = HeldLock::acquired_without_blocking(self.id, Mode::Exclusive, Location::caller());
         Some(MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held })
     }
@@ -97,6 +103,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
         at: &'static Location<'static>,
     ) -> Self {
         let held = HeldLock::acquire(lock.id, Mode::Exclusive, at);
+        trace::record("lock (woken)", Some((ObjectKind::Lock, lock.id)), at);
         MutexGuard { inner: LeakOnUnwind::new(inner), lock, _held: held }
     }
 
@@ -180,6 +187,7 @@ impl<T: ?Sized> RwLock<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Shared, Location::caller());
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        trace::record("read lock", Some((ObjectKind::Lock, self.id)), Location::caller());
         RwLockReadGuard { inner: LeakOnUnwind::new(guard), _held: held }
     }
 
@@ -189,6 +197,7 @@ impl<T: ?Sized> RwLock<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        trace::record("write lock", Some((ObjectKind::Lock, self.id)), Location::caller());
         RwLockWriteGuard { inner: LeakOnUnwind::new(guard), _held: held }
     }
 
