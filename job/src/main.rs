@@ -17,6 +17,7 @@
 mod budget;
 mod cargo;
 mod exec;
+mod init;
 mod plan;
 mod progress;
 mod report;
@@ -65,6 +66,9 @@ enum Command {
     /// Prove the failure path: a deliberately broken model fails, and its printed
     /// reproduce command, pasted into a shell, reproduces the failure.
     Selftest(SelftestArgs),
+    /// Add racekit's setup to a crate's Cargo.toml (the tokio rename, check-cfg lints, the
+    /// test profile); a second run changes nothing.
+    Init(init::InitArgs),
 }
 
 #[derive(Args, Clone)]
@@ -161,6 +165,7 @@ fn main() -> ExitCode {
         Some(Command::List(args)) => run(args, true),
         Some(Command::Merge(args)) => merge(args),
         Some(Command::Selftest(args)) => selftest::run(&args.selection.context()),
+        Some(Command::Init(args)) => init::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -567,3 +567,18 @@ pub(crate) const SHUTTLE_NEEDS_SHUTTLE_TOKIO: &str = "the body reached tokio out
      cannot schedule it: depend on tokio as `tokio = { package = \"shuttle-tokio\", version = \"1\", ... }` and enable \
      its `shuttle` feature under `[target.'cfg(racekit_shuttle)'.dependencies]` (`cargo racekit init` adds both), \
      and run async code inside `racekit::sync::task::block_on`";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokio_outside_a_runtime_is_a_setup_failure_that_names_the_fix() {
+        let tokio = "there is no reactor running, must be called from the context of a Tokio 1.x runtime";
+        let (message, kind) = with_setup_advice(tokio.to_owned(), FailureKind::Panic);
+        assert_eq!(kind, FailureKind::Setup);
+        assert!(message.contains("tokio said: there is no reactor running"), "{message}");
+        let (message, kind) = with_setup_advice("index out of bounds".to_owned(), FailureKind::Panic);
+        assert_eq!((message.as_str(), kind), ("index out of bounds", FailureKind::Panic));
+    }
+}

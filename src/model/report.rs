@@ -166,7 +166,7 @@ impl fmt::Display for Failure {
         }
         if let Some(first) = self.trace.first() {
             let shown = if first.step == 1 { "every step" } else { "its last steps" };
-            writeln!(f, "  the failing execution, {shown} (the last row is where it failed):")?;
+            writeln!(f, "  what the threads did, {shown} (oldest first):")?;
             write!(f, "{}", Table(&self.trace))?;
         }
         // The command ends the text on a line of its own, so that whatever a wrapper appends

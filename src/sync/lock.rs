@@ -32,9 +32,11 @@ pub struct Mutex<T: ?Sized> {
 
 /// The guard of a [`Mutex`]; the lock is released when it is dropped.
 pub struct MutexGuard<'a, T: ?Sized> {
+    // Dropped first: the release is recorded (lock order, trace) before the backend lock is
+    // released, which under the model checkers can switch threads.
+    _held: HeldLock,
     inner: LeakOnUnwind<backend::MutexGuard<'a, T>>,
     lock: &'a Mutex<T>,
-    _held: HeldLock,
 }
 
 impl<T> Mutex<T> {
@@ -158,14 +160,16 @@ pub struct RwLock<T: ?Sized> {
 
 /// Shared access to the value of an [`RwLock`].
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    inner: LeakOnUnwind<backend::RwLockReadGuard<'a, T>>,
+    // Dropped first, as in `MutexGuard`.
     _held: HeldLock,
+    inner: LeakOnUnwind<backend::RwLockReadGuard<'a, T>>,
 }
 
 /// Exclusive access to the value of an [`RwLock`].
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
-    inner: LeakOnUnwind<backend::RwLockWriteGuard<'a, T>>,
+    // Dropped first, as in `MutexGuard`.
     _held: HeldLock,
+    inner: LeakOnUnwind<backend::RwLockWriteGuard<'a, T>>,
 }
 
 impl<T> RwLock<T> {

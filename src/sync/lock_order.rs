@@ -225,6 +225,7 @@ impl HeldLock {
             }
         };
         if let Err(deadlock) = verdict {
+            trace::record("lock (would deadlock)", Some((ObjectKind::Lock, lock)), at);
             panic!("{deadlock}");
         }
         HeldLock { record: Some((context, me, lock, at)) }
@@ -235,8 +236,12 @@ impl Drop for HeldLock {
     fn drop(&mut self) {
         if let Some((context, thread, lock, acquired_at)) = self.record.take() {
             context.lock_order().release(thread, lock);
-            // A guard's drop has no caller location: the row names where it was acquired.
-            trace::record("unlock", Some((ObjectKind::Lock, lock)), acquired_at);
+            // A guard's drop has no caller location: the row names where it was acquired. A
+            // guard dropped while its thread unwinds from the failure is not the program's
+            // own step.
+            if !std::thread::panicking() {
+                trace::record("unlock", Some((ObjectKind::Lock, lock)), acquired_at);
+            }
         }
     }
 }

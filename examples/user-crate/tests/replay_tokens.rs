@@ -23,6 +23,7 @@ fn a_token_replays_from_the_token_alone() {
     let replayed =
         Model::named("unlucky day").replay(found.replay.token.clone()).run(unlucky_day).expect_err("the replay fails");
     assert_eq!(replayed.message, found.message);
+    assert_eq!(replayed.trace, found.trace, "the same steps, threads and object numbers");
     assert!(replayed.replayed);
     assert_eq!(replayed.replay.token, found.replay.token, "the replay's own token is the same");
 }
