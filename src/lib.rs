@@ -3,6 +3,40 @@
 //! A race-detection and stress-testing harness, and a library of model-checked reference
 //! implementations of the concurrency patterns services are built from.
 //!
+//! ## Setup
+//!
+//! Your `Cargo.toml` needs four things (`cargo racekit init` adds what is missing; README's
+//! "Model your own code" explains each):
+//!
+//! ```toml
+//! [dependencies]
+//! racekit = "0.1"
+//! # tokio renamed: tokio itself in normal builds; shuttle's executor runs it under shuttle.
+//! tokio = { package = "shuttle-tokio", version = "1", features = ["sync", "rt", "macros", "time"] }
+//!
+//! [target.'cfg(racekit_shuttle)'.dependencies]
+//! tokio = { package = "shuttle-tokio", version = "1", features = ["shuttle"] }
+//!
+//! [lints.rust]
+//! unexpected_cfgs = { level = "warn", check-cfg = ['cfg(racekit_loom)', 'cfg(racekit_shuttle)'] }
+//!
+//! [profile.test]
+//! opt-level = 1 # the model checkers run millions of tiny steps
+//!
+//! [profile.test.package."*"]
+//! opt-level = 2
+//! ```
+//!
+//! - Without the tokio rename, shuttle cannot schedule your async code: a lost wake-up
+//!   passes every schedule, or `tokio::spawn` finds no runtime (reported as a
+//!   [`Setup`](model::FailureKind::Setup) failure naming this fix).
+//! - loom cannot run tokio at all: gate async models with `cfg(not(racekit_loom))`; an
+//!   async facade call under loom is a `Setup` failure that says so.
+//! - Without the check-cfg entries every build warns `unexpected cfg`; without the test
+//!   profile the model checkers are 10-30 times slower.
+//! - The `proptest` feature adds `racekit::model::scenario`: proptest around `check`, with
+//!   failures whose last printed command replays the minimal scenario.
+//!
 //! ## The harness in four steps
 //!
 //! 1. **Import primitives from the facade.** Write your concurrent code against
@@ -15,8 +49,10 @@
 //!    real threads by default, `RUSTFLAGS="--cfg racekit_loom"` for loom's bounded
 //!    exhaustive exploration, `RUSTFLAGS="--cfg racekit_shuttle"` for shuttle's randomized
 //!    and PCT schedulers. Give each backend its own `CARGO_TARGET_DIR`.
-//! 4. **Read the failure.** A failing schedule panics with what went wrong and one shell
-//!    command that replays exactly that schedule (`RACEKIT_REPLAY=...`).
+//! 4. **Read the failure.** A failing schedule panics with what went wrong (the first
+//!    failure of any thread, at your source line), a table of what each thread did through
+//!    the facade before it ([`model::TraceStep`]), and one shell command that replays
+//!    exactly that schedule (`RACEKIT_REPLAY=...`), from the token alone on any backend.
 //!
 //! ```
 //! use racekit::sync::{thread, Arc, Mutex};

@@ -222,7 +222,7 @@ where
         let counts: Arc<Mutex<BTreeMap<R, u64>>> = Arc::default();
         let grades = Arc::new(self.grades.clone());
         let report_file = self.model.settings().ok().and_then(|settings| settings.report_file);
-        let name = self.model.name().unwrap_or("litmus").to_owned();
+        let name = self.model.explicit_name().unwrap_or("litmus").to_owned();
         let (body, seen) = (self.body.clone(), counts.clone());
         let checked = self.model.clone().run(move || {
             let outcome = body();

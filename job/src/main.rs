@@ -17,6 +17,7 @@
 mod budget;
 mod collect;
 mod commands;
+mod init;
 mod nextest;
 mod plan;
 mod report;
@@ -67,6 +68,9 @@ enum Command {
     List(RunArgs),
     /// Merge the reports of several runs (folders holding job.json) into one.
     Merge(MergeArgs),
+    /// Add racekit's setup to a crate's Cargo.toml (the tokio rename, check-cfg lints, the
+    /// test profile); a second run changes nothing.
+    Init(init::InitArgs),
 }
 
 /// Where the job runs and what it builds.
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         Some(Command::List(args)) => run(args, Mode::List),
         Some(Command::Archive(target)) => archive_only(target),
         Some(Command::Merge(args)) => merge(args),
+        Some(Command::Init(args)) => init::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -414,7 +414,7 @@ impl<S: Spec, O: Send + Sync + 'static> Linearizability<S, O> {
     /// Runs one scenario as a check of its own and returns the schedules it explored, or
     /// its failure.
     pub fn run_scenario(&self, scenario: &Scenario<S::Op>) -> Result<u64, Failure> {
-        let base = self.model.name().unwrap_or("linearizability").to_owned();
+        let base = self.model.explicit_name().unwrap_or("linearizability").to_owned();
         let model = self.model.clone().renamed(format!("{base}, scenario {}", scenario.fingerprint()));
         let (spec, make, apply) = (self.spec.clone(), self.make.clone(), self.apply.clone());
         let scenario = scenario.clone();

@@ -11,9 +11,10 @@
 //!   called `check`, so the thread-local current context is already the check's; on real
 //!   threads a spawned thread installs its parent's context for its lifetime.
 
+use super::trace::{Trace, KEPT_STEPS};
 use crate::sync::lock_order::LockOrder;
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// State shared by every task of one run of a check body.
@@ -28,14 +29,21 @@ pub(crate) struct CheckContext {
     seed: AtomicU64,
     /// Random stream for [`choose`](crate::model::choose) and the std `Rng` on real threads.
     rng: Mutex<fastrand::Rng>,
-    /// Panic messages of facade threads and tasks of this run (real threads only: the
-    /// model checkers fail an execution on any thread's panic themselves).
+    /// Panic messages of facade threads and tasks of this run, in the order they were
+    /// caught (real threads only: the model checkers fail an execution on any thread's
+    /// panic themselves).
     #[cfg(not(any(racekit_loom, racekit_shuttle)))]
     panics: Mutex<Vec<String>>,
+    /// Whether a `join` in this run returned a thread's panic (so a panic that follows,
+    /// such as `join().unwrap()`'s, is a consequence, not the cause).
+    joined_a_panic: AtomicBool,
     /// Locks held and lock-order edges of this run.
     lock_order: Mutex<LockOrder>,
     /// Mutation points this check switched on (see [`crate::mutation`]).
     mutants: Mutex<Option<Arc<crate::mutation::Selection>>>,
+    /// The facade operations of this run.
+    trace: Mutex<Trace>,
+    options: ContextOptions,
     /// Timer tasks of this run's pending timed waits (shuttle: the scheduler runs them only
     /// when nothing else can run, see [`Timers`]).
     #[cfg(racekit_shuttle)]
@@ -59,10 +67,46 @@ pub(crate) struct Timers {
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<CheckContext>>> = const { RefCell::new(None) };
+    static NEW_CONTEXTS: Cell<ContextOptions> = const { Cell::new(ContextOptions::DEFAULT) };
+}
+
+/// What the contexts a check creates on this thread start with (set by the check for its
+/// backend runner, which creates them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ContextOptions {
+    /// How many steps each run's trace keeps.
+    pub trace_steps: usize,
+    /// See [`Model::join_detached`](crate::model::Model::join_detached).
+    pub join_detached: bool,
+}
+
+impl ContextOptions {
+    const DEFAULT: ContextOptions = ContextOptions { trace_steps: KEPT_STEPS, join_detached: false };
+}
+
+/// Makes `options` apply to contexts created on this thread until the guard drops.
+pub(crate) fn configure_new_contexts(options: ContextOptions) -> Configured {
+    Configured(NEW_CONTEXTS.with(|cell| cell.replace(options)))
+}
+
+/// The options contexts created on this thread start with.
+pub(crate) fn new_context_options() -> ContextOptions {
+    NEW_CONTEXTS.with(Cell::get)
+}
+
+/// Restores the previous [`ContextOptions`] when dropped.
+#[derive(Debug)]
+pub(crate) struct Configured(ContextOptions);
+
+impl Drop for Configured {
+    fn drop(&mut self) {
+        NEW_CONTEXTS.with(|cell| cell.set(self.0));
+    }
 }
 
 impl CheckContext {
     pub(crate) fn new(seed: u64) -> Arc<CheckContext> {
+        let options = new_context_options();
         Arc::new(CheckContext {
             live: AtomicUsize::new(0),
             spawned: AtomicUsize::new(0),
@@ -72,11 +116,35 @@ impl CheckContext {
             rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             #[cfg(not(any(racekit_loom, racekit_shuttle)))]
             panics: Mutex::new(Vec::new()),
+            joined_a_panic: AtomicBool::new(false),
             lock_order: Mutex::new(LockOrder::default()),
             mutants: Mutex::new(None),
             #[cfg(racekit_shuttle)]
             timers: Mutex::new(Timers::default()),
+            trace: Mutex::new(Trace::new(options.trace_steps)),
+            options,
         })
+    }
+
+    /// Whether the run waits for unjoined threads instead of failing them as leaked.
+    pub(crate) fn joins_detached(&self) -> bool {
+        self.options.join_detached
+    }
+
+    /// The trace of the current run.
+    pub(crate) fn trace(&self) -> MutexGuard<'_, Trace> {
+        self.trace.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes that a `join` returned a thread's panic.
+    pub(crate) fn note_joined_panic(&self) {
+        self.joined_a_panic.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a `join` of this run returned a thread's panic.
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    pub(crate) fn joined_a_panic(&self) -> bool {
+        self.joined_a_panic.load(Ordering::Relaxed)
     }
 
     /// Starts a new run (execution) of the body with `seed`.
@@ -89,6 +157,8 @@ impl CheckContext {
         self.seed.store(seed, Ordering::Relaxed);
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = fastrand::Rng::with_seed(seed);
         *self.lock_order() = LockOrder::default();
+        self.joined_a_panic.store(false, Ordering::Relaxed);
+        *self.trace() = Trace::new(self.options.trace_steps);
         #[cfg(racekit_shuttle)]
         {
             *self.timers() = Timers::default();
@@ -125,6 +195,7 @@ impl CheckContext {
     /// Records that a facade thread or task of this run panicked.
     #[cfg(not(any(racekit_loom, racekit_shuttle)))]
     pub(crate) fn record_panic(&self, message: String) {
+        self.trace().freeze();
         self.panics.lock().unwrap_or_else(|e| e.into_inner()).push(message);
     }
 
@@ -218,6 +289,7 @@ impl TaskGuard {
     }
 
     /// Makes the task's check current while a future is polled.
+    #[cfg(not(racekit_loom))]
     pub(crate) fn enter_for_poll(&self) -> Entered {
         let previous = CURRENT.with(|current| std::mem::replace(&mut *current.borrow_mut(), self.context.clone()));
         Entered { previous: Some(previous) }

@@ -50,9 +50,15 @@
 //! ```
 
 pub(crate) mod context;
+#[cfg(racekit_loom)]
+mod loom_token;
 mod replay;
 mod report;
+pub mod scenario;
 mod settings;
+#[cfg(racekit_shuttle)]
+mod shuttle_output;
+pub(crate) mod trace;
 
 #[cfg(racekit_loom)]
 #[path = "run_loom.rs"]
@@ -64,11 +70,13 @@ mod backend_runner;
 #[path = "run_std.rs"]
 mod backend_runner;
 
+pub use replay::ReplayTokenError;
 pub use report::{Failure, FailureKind, Phase, Replay, Report};
 pub use settings::{
     SchedulerChoice, Settings, SettingsError, DEFAULT_LOOM_TIME_BUDGET, DEFAULT_PCT_DEPTH, DEFAULT_PREEMPTION_BOUND,
     DEFAULT_SEED, DEFAULT_SHUTTLE_ITERATIONS, DEFAULT_STD_ITERATIONS, DEFAULT_STD_RUN_TIMEOUT, ENVIRONMENT,
 };
+pub use trace::{TraceStep, KEPT_STEPS, KEPT_STEPS_ON_REPLAY};
 
 use crate::sync::Backend;
 use std::panic::Location;
@@ -134,18 +142,26 @@ pub struct Model {
     explicit_replay: Option<String>,
     mutants: Vec<String>,
     location: &'static Location<'static>,
+    join_detached: bool,
 }
 
 impl Model {
     /// A model named after the running test (or the call site).
     #[track_caller]
     pub fn new() -> Model {
+        Model::at(Location::caller())
+    }
+
+    /// A model whose check is identified by `location` (for helpers that call `check` on
+    /// their caller's behalf).
+    pub(crate) fn at(location: &'static Location<'static>) -> Model {
         Model {
             name: None,
             requested: settings::Requested::default(),
             explicit_replay: None,
             mutants: Vec::new(),
-            location: Location::caller(),
+            location,
+            join_detached: false,
         }
     }
 
@@ -153,6 +169,38 @@ impl Model {
     #[track_caller]
     pub fn named(name: impl Into<String>) -> Model {
         Model { name: Some(name.into()), ..Model::new() }
+    }
+
+    /// Renames the model (the name also tells apart the scenarios one call site runs).
+    pub fn name(mut self, name: impl Into<String>) -> Model {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Threads the body spawns and does not join are waited for before the run is judged,
+    /// as loom's and shuttle's own checkers do, instead of failing the run as leaked tasks.
+    ///
+    /// For tests ported from loom or shuttle that leave threads running. The default
+    /// (every thread joined before the body returns) is what a service needs: a thread
+    /// nobody joins is a thread nobody stops. On real threads the wait is bounded by the
+    /// run timeout (a thread still running then is reported as a hang).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use racekit::model::Model;
+    /// use racekit::sync::{thread, atomic::{AtomicUsize, Ordering}, Arc};
+    ///
+    /// Model::named("detached increment").join_detached().check(|| {
+    ///     let counter = Arc::new(AtomicUsize::new(0));
+    ///     let counter2 = counter.clone();
+    ///     let _detached = thread::spawn(move || counter2.fetch_add(1, Ordering::SeqCst));
+    ///     counter.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// ```
+    pub fn join_detached(mut self) -> Model {
+        self.join_detached = true;
+        self
     }
 
     /// loom: the largest preemption bound (bounds 1 up to it are explored in turn). Keep
@@ -216,7 +264,7 @@ impl Model {
     }
 
     /// The model's explicit name, if it was given one.
-    pub(crate) fn name(&self) -> Option<&str> {
+    pub(crate) fn explicit_name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
@@ -247,13 +295,21 @@ impl Model {
         }
     }
 
-    /// Runs the model and returns what it found. Panics only when the settings are invalid
-    /// (the message names the variable and what it should hold).
+    /// Runs the model and returns what it found. Panics only when the settings or the
+    /// replay token are invalid (the message names the variable and what it should hold).
     pub fn run<F>(self, body: F) -> Result<Report, Failure>
     where
         F: Fn() + Send + Sync + 'static,
     {
         self.run_quietly(body, Verbosity::ReportsAndFailures)
+    }
+
+    /// [`run`](Self::run) that leaves printing the failure to the caller.
+    pub(crate) fn run_reporting<F>(self, body: F) -> Result<Report, Failure>
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        self.run_quietly(body, Verbosity::ReportsOnly)
     }
 
     fn run_quietly<F>(self, body: F, verbosity: Verbosity) -> Result<Report, Failure>
@@ -287,6 +343,10 @@ impl Model {
             });
             Some(active)
         };
+        let _options = context::configure_new_contexts(context::ContextOptions {
+            trace_steps: KEPT_STEPS,
+            join_detached: self.join_detached,
+        });
         let result = match run.settings.replay.as_deref() {
             Some(text) => run.replay(text, body),
             None => backend_runner::explore(&run, body),
@@ -327,7 +387,9 @@ pub const LOOM_CHOICES_PER_EXECUTION: usize = 2;
 ///
 /// Use it for "the timeout fires or not", "the connection fails or not": anything the
 /// environment decides that the model should explore both ways.
+#[track_caller]
 pub fn choose() -> bool {
+    trace::record("choose", None, Location::caller());
     #[cfg(racekit_shuttle)]
     {
         use shuttle::rand::RngCore;
@@ -382,6 +444,7 @@ impl Run {
             elapsed: self.started.elapsed(),
             phases,
             tasks_spawned,
+            skipped: None,
         }
     }
 
@@ -395,11 +458,14 @@ impl Run {
         payload: String,
     ) -> Failure {
         // A replayed failure keeps the id of the check that first found it.
-        let id = match self.settings.replay.as_deref().and_then(replay::Token::parse) {
-            Some(token) => token.id,
-            None => self.id.clone(),
+        let id = match self.settings.replay.as_deref().map(replay::Token::parse) {
+            Some(Ok(token)) => token.id,
+            _ => self.id.clone(),
         };
         let token = replay::Token::new(Backend::CURRENT, &id, payload).encode();
+        // Under the model checkers the runner's thread holds the check's context, whose
+        // trace is the failing execution's (the std runner passes its run's trace itself).
+        let (message, kind) = with_setup_advice(message, kind);
         Failure {
             model: self.name.clone(),
             id: self.id.clone(),
@@ -411,16 +477,17 @@ impl Run {
             elapsed: self.started.elapsed(),
             replay: Replay { command: replay::command(Backend::CURRENT, &token), token },
             replayed: self.settings.replay.is_some(),
+            trace: context::current().map(|context| context.trace().steps()).unwrap_or_default(),
+            notes: Vec::new(),
         }
     }
 
     fn replay(&self, text: &str, body: Body) -> Result<Report, Failure> {
-        let token = replay::Token::parse(text).unwrap_or_else(|| {
-            panic!("racekit: RACEKIT_REPLAY={text:?} is not a replay token: copy it whole from a failure's reproduce command")
-        });
+        let token = replay::Token::parse(text).unwrap_or_else(|error| panic!("racekit: {error}"));
         if token.id != self.id && !self.explicit_replay {
-            eprintln!("racekit: model `{}` skipped: RACEKIT_REPLAY replays the check at {}", self.name, token.id);
-            return Ok(self.report(Vec::new(), 0));
+            let mut report = self.report(Vec::new(), 0);
+            report.skipped = Some(format!("RACEKIT_REPLAY replays the check at {}", token.id));
+            return Ok(report);
         }
         if token.backend != Backend::CURRENT.name() {
             panic!(
@@ -430,6 +497,11 @@ impl Run {
                 Backend::CURRENT
             );
         }
+        // A replay prints every step of the execution it reruns.
+        let _whole_trace = context::configure_new_contexts(context::ContextOptions {
+            trace_steps: KEPT_STEPS_ON_REPLAY,
+            ..context::new_context_options()
+        });
         backend_runner::replay(self, &token.payload, body)
     }
 
@@ -437,7 +509,13 @@ impl Run {
     fn record(&self, result: &Result<Report, Failure>) {
         let Some(path) = &self.settings.report_file else { return };
         let line = serde_json::json!({
-            "verdict": if result.is_ok() { "passed" } else { "failed" },
+            "test": replay::current_test_name(),
+            "binary": std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())),
+            "verdict": match result {
+                Ok(report) if report.skipped.is_some() => "skipped",
+                Ok(_) => "passed",
+                Err(_) => "failed",
+            },
             "report": result.as_ref().ok(),
             "failure": result.as_ref().err(),
         });
@@ -486,7 +564,11 @@ pub(crate) fn instrumented(
     move || {
         context.reset(seed);
         body();
-        assert_no_leaked_tasks(&context);
+        // With `join_detached` the checker itself runs the remaining threads to their end
+        // (and fails the execution if one panics or deadlocks).
+        if !context.joins_detached() {
+            assert_no_leaked_tasks(&context);
+        }
     }
 }
 
@@ -496,8 +578,54 @@ pub(crate) fn assert_no_leaked_tasks(context: &context::CheckContext) {
     if live > 0 {
         panic!(
             "leaked task(s): {live} of the {} thread(s) or task(s) spawned through racekit::sync were still running \
-             when the body returned; join (or stop and join) everything the body starts",
+             when the body returned; join (or stop and join) everything the body starts, or, for a test ported \
+             from loom or shuttle that leaves threads running, let the run wait for them with \
+             `Model::join_detached()`",
             context.spawned()
         );
+    }
+}
+
+/// The message and kind of a failure whose cause is the model's setup rather than the code
+/// under test: tokio reached outside a runtime the backend controls.
+fn with_setup_advice(message: String, kind: FailureKind) -> (String, FailureKind) {
+    let outside_runtime = message.contains("there is no reactor running")
+        || message.contains("must be called from the context of a Tokio")
+        || message.contains("no current runtime");
+    if !outside_runtime || kind == FailureKind::Setup {
+        return (message, kind);
+    }
+    let advice = match Backend::CURRENT {
+        Backend::Loom => LOOM_CANNOT_RUN_TOKIO.to_owned(),
+        Backend::Shuttle => SHUTTLE_NEEDS_SHUTTLE_TOKIO.to_owned(),
+        Backend::Std => {
+            "tokio was called outside a runtime: run async code inside `racekit::sync::task::block_on`".to_owned()
+        }
+    };
+    (format!("{advice}\n  (tokio said: {message})"), FailureKind::Setup)
+}
+
+/// What a loom model that reaches tokio fails with.
+pub(crate) const LOOM_CANNOT_RUN_TOKIO: &str =
+    "loom cannot run tokio: gate this model with `cfg(not(racekit_loom))` (shuttle model-checks async code)";
+
+/// What a shuttle model that reaches a tokio runtime other than shuttle's fails with.
+pub(crate) const SHUTTLE_NEEDS_SHUTTLE_TOKIO: &str = "the body reached tokio outside shuttle's executor, so shuttle \
+     cannot schedule it: depend on tokio as `tokio = { package = \"shuttle-tokio\", version = \"1\", ... }` and enable \
+     its `shuttle` feature under `[target.'cfg(racekit_shuttle)'.dependencies]` (`cargo racekit init` adds both), \
+     and run async code inside `racekit::sync::task::block_on`";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokio_outside_a_runtime_is_a_setup_failure_that_names_the_fix() {
+        let tokio = "there is no reactor running, must be called from the context of a Tokio 1.x runtime";
+        let (message, kind) = with_setup_advice(tokio.to_owned(), FailureKind::Panic);
+        assert_eq!(kind, FailureKind::Setup);
+        assert!(message.contains("tokio said: there is no reactor running"), "{message}");
+        let (message, kind) = with_setup_advice("index out of bounds".to_owned(), FailureKind::Panic);
+        assert_eq!((message.as_str(), kind), ("index out of bounds", FailureKind::Panic));
     }
 }

@@ -1,12 +1,58 @@
 //! Replay tokens and the commands that carry them.
 //!
 //! A token is `backend|check id|payload`: the payload is shuttle's encoded schedule, a
-//! loom preemption bound and checkpoint file, or a std run seed. The check id
-//! (`file:line:column` of the `check` call) makes a token replay only the check that
-//! failed when a test holds several.
+//! loom preemption bound and checkpoint, or a std run seed. The check id
+//! (`file:line:column` of the `check` call, then `#` and the model's name if it has one)
+//! makes a token replay only the check that failed when a test holds several.
 
 use crate::sync::Backend;
 use std::path::{Path, PathBuf};
+
+/// Where a whole token is found, for the errors that say it was not copied whole.
+const WHERE_TOKENS_COME_FROM: &str = "copy the whole RACEKIT_REPLAY=... word from the `reproduce with:` line \
+     of the failure (or `Failure::replay.token`), quotes included";
+
+/// Why a replay token (`RACEKIT_REPLAY`, [`Model::replay`](super::Model::replay)) was
+/// refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayTokenError {
+    /// The token is not `backend|check|payload`.
+    #[error("the replay token {token:?} is not `backend|check|payload`: {WHERE_TOKENS_COME_FROM}")]
+    Shape {
+        /// The token as given.
+        token: String,
+    },
+    /// The first part names no backend racekit has.
+    #[error(
+        "the replay token starts with {backend:?}, which is not `std`, `loom` or `shuttle`: {WHERE_TOKENS_COME_FROM}"
+    )]
+    Backend {
+        /// The first part of the token.
+        backend: String,
+    },
+    /// The second part is not a check's `file:line:column`.
+    #[error("the replay token's check {id:?} is not `file:line:column` of a check: {WHERE_TOKENS_COME_FROM}")]
+    Check {
+        /// The second part of the token.
+        id: String,
+    },
+    /// The payload does not decode for its backend.
+    #[error("the {backend} replay token's payload does not decode ({why}): {WHERE_TOKENS_COME_FROM}")]
+    Payload {
+        /// The backend the token names.
+        backend: String,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+impl ReplayTokenError {
+    /// A payload that does not decode for `backend`.
+    pub(crate) fn payload(backend: Backend, why: impl Into<String>) -> ReplayTokenError {
+        ReplayTokenError::Payload { backend: backend.name().to_owned(), why: why.into() }
+    }
+}
 
 /// A parsed replay token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,12 +67,30 @@ impl Token {
         Token { backend: backend.name().to_owned(), id: id.to_owned(), payload }
     }
 
-    pub(crate) fn parse(text: &str) -> Option<Token> {
-        let mut parts = text.trim().splitn(3, '|');
-        let backend = parts.next()?.to_owned();
-        let id = parts.next()?.to_owned();
-        let payload = parts.next()?.to_owned();
-        Some(Token { backend, id, payload })
+    /// Parses `backend|check|payload` strictly: a known backend, a check id that starts
+    /// with `file:line:column`, a payload that is not empty and has no whitespace.
+    pub(crate) fn parse(text: &str) -> Result<Token, ReplayTokenError> {
+        let shape = || ReplayTokenError::Shape { token: text.to_owned() };
+        let mut parts = text.splitn(3, '|');
+        let (Some(backend), Some(id), Some(payload)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(shape());
+        };
+        if !["std", "loom", "shuttle"].contains(&backend) {
+            return Err(ReplayTokenError::Backend { backend: backend.to_owned() });
+        }
+        let location = id.split_once('#').map_or(id, |(location, _name)| location);
+        let mut numbers = location.rsplitn(3, ':');
+        let column = numbers.next().unwrap_or_default();
+        let line = numbers.next().unwrap_or_default();
+        let file = numbers.next().unwrap_or_default();
+        let is_number = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        if file.is_empty() || !is_number(line) || !is_number(column) {
+            return Err(ReplayTokenError::Check { id: id.to_owned() });
+        }
+        if payload.is_empty() || payload.chars().any(char::is_whitespace) {
+            return Err(shape());
+        }
+        Ok(Token { backend: backend.to_owned(), id: id.to_owned(), payload: payload.to_owned() })
     }
 
     pub(crate) fn encode(&self) -> String {
@@ -128,8 +192,22 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_through_their_text() {
-        let token = Token::new(Backend::Shuttle, "models/queue.rs:10:5", "91a0|x".to_owned());
-        assert_eq!(Token::parse(&token.encode()), Some(token));
+        let token = Token::new(Backend::Shuttle, "models/queue.rs:10:5#(2, 2)", "91a0|x".to_owned());
+        assert_eq!(Token::parse(&token.encode()), Ok(token));
+    }
+
+    #[test]
+    fn malformed_tokens_are_typed_errors_that_say_where_to_copy_from() {
+        let shape = Token::parse("shuttle|models/queue.rs:10:5").unwrap_err();
+        assert!(matches!(shape, ReplayTokenError::Shape { .. }), "{shape:?}");
+        assert!(shape.to_string().contains("reproduce with:"), "{shape}");
+        let backend = Token::parse("miri|a.rs:1:2|7").unwrap_err();
+        assert!(matches!(backend, ReplayTokenError::Backend { .. }), "{backend:?}");
+        let check = Token::parse("std|a.rs:x:2|7").unwrap_err();
+        assert!(matches!(check, ReplayTokenError::Check { .. }), "{check:?}");
+        let cut = Token::parse("std|a.rs:1:2|7 .").unwrap_err();
+        assert!(matches!(cut, ReplayTokenError::Shape { .. }), "{cut:?}");
+        assert!(Token::parse(" std|a.rs:1:2|7").is_err(), "leading whitespace is not part of a token");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a check found: a [`Report`] when every explored schedule passed, a [`Failure`]
 //! (with the command that reproduces it) when one did not.
 
+use super::trace::{Table, TraceStep};
 use crate::sync::Backend;
 use serde::Serialize;
 use std::fmt;
@@ -41,6 +42,16 @@ pub struct Report {
     /// Tasks spawned through the facade in the last run of the body (shows the model
     /// really was concurrent).
     pub tasks_spawned: usize,
+    /// Why the check did not run, when it did not: a replay token (`RACEKIT_REPLAY`) named
+    /// another check. A skipped check explored nothing and proves nothing.
+    pub skipped: Option<String>,
+}
+
+impl Report {
+    /// Whether the check ran (it was not skipped by a replay token of another check).
+    pub fn ran(&self) -> bool {
+        self.skipped.is_none()
+    }
 }
 
 /// What kind of failure a check found.
@@ -61,13 +72,19 @@ pub enum FailureKind {
     /// Two accesses to a [`RaceCell`](crate::sync::RaceCell), one of them a write, were not
     /// ordered by the program's synchronization.
     DataRace,
+    /// The model cannot run on this backend as set up: tokio reached under loom, or a tokio
+    /// runtime that is not shuttle's under shuttle. The message names the fix.
+    Setup,
 }
 
 impl FailureKind {
     /// Classifies a panic message from the body or a model checker.
     pub(crate) fn classify(message: &str) -> FailureKind {
         let lower = message.to_ascii_lowercase();
-        if lower.contains("data race") || lower.contains("causality violation") {
+        if message.starts_with(super::LOOM_CANNOT_RUN_TOKIO) || message.starts_with(super::SHUTTLE_NEEDS_SHUTTLE_TOKIO)
+        {
+            FailureKind::Setup
+        } else if lower.contains("data race") || lower.contains("causality violation") {
             FailureKind::DataRace
         } else if lower.contains("deadlock") {
             FailureKind::Deadlock
@@ -90,6 +107,7 @@ impl fmt::Display for FailureKind {
             FailureKind::StepBound => "step bound exceeded (livelock?)",
             FailureKind::Hang => "hang",
             FailureKind::DataRace => "data race",
+            FailureKind::Setup => "setup",
         })
     }
 }
@@ -127,6 +145,12 @@ pub struct Failure {
     pub replay: Replay,
     /// Whether this failure came from replaying a token rather than from exploration.
     pub replayed: bool,
+    /// The last facade operations of the failing execution (every one kept, on a replay),
+    /// oldest first. Empty when the failure happened outside any operation the facade sees.
+    pub trace: Vec<TraceStep>,
+    /// What else happened after the failure (a `join().unwrap()` that panicked because the
+    /// joined thread had failed, another thread's later panic).
+    pub notes: Vec<String>,
 }
 
 impl fmt::Display for Failure {
@@ -137,7 +161,17 @@ impl fmt::Display for Failure {
             self.model, self.backend, self.phase, self.schedules, self.elapsed
         )?;
         writeln!(f, "  {}: {}", self.kind, self.message)?;
-        write!(f, "  reproduce with:\n    {}", self.replay.command)
+        for note in &self.notes {
+            writeln!(f, "  then: {note}")?;
+        }
+        if let Some(first) = self.trace.first() {
+            let shown = if first.step == 1 { "every step" } else { "its last steps" };
+            writeln!(f, "  what the threads did, {shown} (oldest first):")?;
+            write!(f, "{}", Table(&self.trace))?;
+        }
+        // The command ends the text on a line of its own, so that whatever a wrapper appends
+        // (proptest adds a period) cannot end up inside it.
+        writeln!(f, "  reproduce with:\n    {}", self.replay.command)
     }
 }
 
@@ -145,6 +179,9 @@ impl std::error::Error for Failure {}
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(why) = &self.skipped {
+            return write!(f, "racekit: model `{}` SKIPPED (not run, proves nothing): {why}", self.model);
+        }
         write!(
             f,
             "racekit: model `{}` passed under {}: {} schedule(s) in {:.2?}",

@@ -133,8 +133,14 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
                 let message = panic_message(&*payload);
                 let kind = FailureKind::classify(&message);
                 let total = executions.load(Ordering::Relaxed);
-                let payload = match capture_checkpoint(run, bound, &body, &context) {
-                    Ok(path) => format!("{bound},{}", path.display()),
+                let checkpoint = capture_checkpoint(run, bound, &body, &context);
+                let encoded = checkpoint.and_then(|path| {
+                    let encoded = super::loom_token::encode(bound, &path);
+                    let _ = std::fs::remove_file(&path);
+                    encoded
+                });
+                let payload = match encoded {
+                    Ok(payload) => payload,
                     Err(why) => {
                         eprintln!("racekit: no loom checkpoint for this failure: {why}");
                         format!("{bound},")
@@ -148,35 +154,24 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
 }
 
 pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Failure> {
-    let (bound, path) = payload
-        .split_once(',')
-        .and_then(|(bound, path)| Some((bound.parse::<usize>().ok()?, PathBuf::from(path))))
-        .unwrap_or_else(|| {
-            panic!("racekit: the loom replay payload {payload:?} is not `bound,checkpoint`: copy the token whole")
-        });
+    let decoded = super::loom_token::decode(payload).unwrap_or_else(|error| panic!("racekit: {error}"));
+    let bound = decoded.bound;
     let context = CheckContext::new(run.settings.seed);
     let _entered = context::enter(Some(context.clone()));
     let mut builder = builder(bound);
-    let replaying = if path.as_os_str().is_empty() {
-        eprintln!("racekit: no checkpoint was captured; exploring bound {bound} again instead");
-        None
-    } else {
-        // loom rewrites its checkpoint as it goes: replay from a copy so the original stays.
-        let copy = path.with_extension(format!("replay-{}.json", std::process::id()));
-        std::fs::copy(&path, &copy)
-            .unwrap_or_else(|e| panic!("racekit: cannot read the loom checkpoint {}: {e}", path.display()));
-        builder.checkpoint_file = Some(copy.clone());
-        builder.checkpoint_interval = 1;
-        // Execution 1 is the checkpointed one; loom stops before running a second.
-        builder.max_permutations = Some(2);
-        Some(copy)
-    };
+    match &decoded.checkpoint {
+        None => eprintln!("racekit: no checkpoint was captured; exploring bound {bound} again instead"),
+        Some(checkpoint) => {
+            builder.checkpoint_file = Some(checkpoint.0.clone());
+            builder.checkpoint_interval = 1;
+            // Execution 1 is the checkpointed one; loom stops before running a second.
+            builder.max_permutations = Some(2);
+        }
+    }
     let executions = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let result = explore_with(&builder, &body, &context, &executions);
-    if let Some(copy) = replaying {
-        let _ = std::fs::remove_file(copy);
-    }
+    drop(decoded);
     let schedules = executions.load(Ordering::Relaxed);
     match result {
         Ok(()) => {

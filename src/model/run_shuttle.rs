@@ -61,6 +61,18 @@ struct Seat {
     by_kind: bool,
 }
 
+/// On a failure the member's scheduler is leaked, not dropped: shuttle's random scheduler
+/// prints its own replay advice (a seed and `SHUTTLE_RANDOM_SEED`) when dropped during a
+/// failure, and racekit's reproduce command is the one to follow.
+impl Drop for Seat {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let quiet: Box<dyn Scheduler + Send> = Box::new(shuttle::scheduler::DfsScheduler::new(Some(0), false));
+            std::mem::forget(std::mem::replace(&mut self.scheduler, quiet));
+        }
+    }
+}
+
 impl Seat {
     fn new(member: Member, share: usize, by_kind: bool) -> Seat {
         let scheduler = member.scheduler(share);
@@ -420,6 +432,7 @@ fn classify(payload: Box<dyn std::any::Any + Send>) -> (FailureKind, String) {
 
 pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
     quiet_pct_assertion();
+    super::shuttle_output::install();
     let context = CheckContext::new(run.settings.seed);
     let _entered = context::enter(Some(context.clone()));
     let (seats, escalation) = portfolio(run);
@@ -449,8 +462,10 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
 
 pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Failure> {
     if shuttle_engine::scheduler::serialization::deserialize_schedule(payload).is_none() {
-        panic!("racekit: the shuttle replay payload is not a schedule shuttle can decode: copy the token whole");
+        let error = super::ReplayTokenError::payload(crate::sync::Backend::Shuttle, "not a shuttle schedule");
+        panic!("racekit: {error}");
     }
+    super::shuttle_output::install();
     let context = CheckContext::new(run.settings.seed);
     let _entered = context::enter(Some(context.clone()));
     let replaying = ReplayScheduler::new_from_encoded(payload);

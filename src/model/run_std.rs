@@ -5,8 +5,8 @@
 //! not the OS scheduler, so a replay retries the seed up to [`REPLAY_ATTEMPTS`] times.
 
 use super::context::{self, CheckContext};
-use super::{panic_message, Body, Failure, FailureKind, Phase, Report, Run};
-use crate::sync::perturb;
+use super::{panic_message, Body, Failure, FailureKind, Phase, ReplayTokenError, Report, Run, TraceStep};
+use crate::sync::{perturb, Backend};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -22,48 +22,112 @@ fn run_seed(base: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Why a run failed: its kind, message, what followed, and the run's trace.
+struct RunFailure {
+    kind: FailureKind,
+    message: String,
+    notes: Vec<String>,
+    trace: Vec<TraceStep>,
+}
+
+impl RunFailure {
+    fn new(kind: FailureKind, message: String) -> RunFailure {
+        RunFailure { kind, message, notes: Vec::new(), trace: Vec::new() }
+    }
+
+    fn into_failure(self, run: &Run, phase: String, schedules: u64, payload: String) -> Failure {
+        let mut failure = run.failure(phase, schedules, self.message, self.kind, payload);
+        failure.notes = self.notes;
+        failure.trace = self.trace;
+        failure
+    }
+}
+
 /// What one run did: the tasks it spawned, or why it failed.
-type RunOutcome = Result<usize, (FailureKind, String)>;
+type RunOutcome = Result<usize, RunFailure>;
+
+/// The run's failure: the first failure of any of its threads. The body's own panic is the
+/// cause unless it followed a `join` that returned a spawned thread's panic (the
+/// `join().unwrap()` of a thread that failed): then the thread's panic is the cause, and
+/// the body's is noted after it.
+fn cause(context: &CheckContext, body_panic: Option<String>) -> Option<RunFailure> {
+    let threads = context.panics();
+    let headline = match (&body_panic, threads.first()) {
+        (Some(body), Some(thread)) if context.joined_a_panic() => {
+            let mut failure = RunFailure::new(FailureKind::classify(thread), thread.clone());
+            failure.notes.push(format!("the body panicked after joining the failed thread: {body}"));
+            failure
+        }
+        (Some(body), _) => RunFailure::new(FailureKind::classify(body), body.clone()),
+        (None, Some(thread)) => RunFailure::new(FailureKind::classify(thread), thread.clone()),
+        (None, None) => return None,
+    };
+    let mut failure = headline;
+    let others = threads.iter().skip(usize::from(body_panic.is_none() || context.joined_a_panic()));
+    failure.notes.extend(others.map(|other| format!("another thread panicked: {other}")));
+    Some(failure)
+}
 
 fn run_once(run: &Run, body: &Body, seed: u64) -> RunOutcome {
     let context = CheckContext::new(seed);
     let (done, outcome) = mpsc::channel();
     let thread_body = body.clone();
     let thread_context = context.clone();
+    let timeout = run.settings.std_run_timeout;
     let spawned = std::thread::Builder::new().name(format!("racekit-run-{seed:016x}")).spawn(move || {
         let _entered = context::enter(Some(thread_context.clone()));
+        let started = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             thread_body();
-            super::assert_no_leaked_tasks(&thread_context);
-            if let Some(message) = thread_context.panics().first() {
-                panic!("a thread or task spawned through racekit::sync panicked: {message}");
+            if thread_context.joins_detached() {
+                wait_for_detached(&thread_context, started + timeout);
             }
         }));
-        let _ = done.send(result.map(|()| thread_context.spawned()).map_err(|payload| {
-            let message = panic_message(&*payload);
-            (FailureKind::classify(&message), message)
-        }));
+        let body_panic = result.err().map(|payload| panic_message(&*payload));
+        let failure = cause(&thread_context, body_panic).or_else(|| {
+            let leaked = std::panic::catch_unwind(|| super::assert_no_leaked_tasks(&thread_context));
+            leaked.err().map(|payload| RunFailure::new(FailureKind::LeakedTasks, panic_message(&*payload)))
+        });
+        let _ = done.send(match failure {
+            None => Ok(thread_context.spawned()),
+            Some(mut failure) => {
+                failure.trace = thread_context.trace().steps();
+                Err(failure)
+            }
+        });
     });
     if let Err(error) = spawned {
-        return Err((FailureKind::Panic, format!("could not start a thread for the run: {error}")));
+        return Err(RunFailure::new(FailureKind::Panic, format!("could not start a thread for the run: {error}")));
     }
-    match outcome.recv_timeout(run.settings.std_run_timeout) {
+    match outcome.recv_timeout(timeout) {
         Ok(result) => result,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err((
-            FailureKind::Hang,
-            format!(
-                "the run did not finish within {:?} (RACEKIT_STD_RUN_TIMEOUT): a deadlock or a lost wake-up; {}",
-                run.settings.std_run_timeout,
-                match (context.live(), context.spawned()) {
-                    (_, 0) => "the body's own thread never returned (it started no task)".to_owned(),
-                    (live, spawned) =>
-                        format!("the body's own thread and {live} of its {spawned} task(s) were still running"),
-                }
-            ),
-        )),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Err((FailureKind::Panic, "the run's thread ended without reporting (aborted?)".to_owned()))
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            let mut failure = RunFailure::new(
+                FailureKind::Hang,
+                format!(
+                    "the run did not finish within {timeout:?} (RACEKIT_STD_RUN_TIMEOUT): a deadlock or a lost \
+                     wake-up; {}",
+                    match (context.live(), context.spawned()) {
+                        (_, 0) => "the body's own thread never returned (it started no task)".to_owned(),
+                        (live, spawned) =>
+                            format!("the body's own thread and {live} of its {spawned} task(s) were still running"),
+                    }
+                ),
+            );
+            failure.trace = context.trace().steps();
+            Err(failure)
         }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(RunFailure::new(FailureKind::Panic, "the run's thread ended without reporting (aborted?)".to_owned()))
+        }
+    }
+}
+
+/// With [`Model::join_detached`](super::Model::join_detached): waits until every thread of
+/// the run has finished, or `deadline` passes (the run is then reported as a hang).
+fn wait_for_detached(context: &CheckContext, deadline: Instant) {
+    while context.live() > 0 && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -83,9 +147,9 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
         runs += 1;
         match run_once(run, &body, seed) {
             Ok(spawned) => tasks_spawned = spawned,
-            Err((kind, message)) => {
+            Err(failure) => {
                 let phase = format!("std run {index} seed {seed}");
-                return Err(run.failure(phase, runs, message, kind, seed.to_string()));
+                return Err(failure.into_failure(run, phase, runs, seed.to_string()));
             }
         }
     }
@@ -99,15 +163,15 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
 }
 
 pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Failure> {
-    let seed: u64 = payload
-        .parse()
-        .unwrap_or_else(|_| panic!("racekit: the std replay payload {payload:?} is not a seed: copy the token whole"));
+    let seed: u64 = payload.parse().unwrap_or_else(|_| {
+        panic!("racekit: {}", ReplayTokenError::payload(Backend::Std, format!("{payload:?} is not a seed")))
+    });
     let _perturbing = perturb::Active::start();
     let started = Instant::now();
     for attempt in 1..=REPLAY_ATTEMPTS {
-        if let Err((kind, message)) = run_once(run, &body, seed) {
+        if let Err(failure) = run_once(run, &body, seed) {
             let phase = format!("std replay of seed {seed}, attempt {attempt}");
-            return Err(run.failure(phase, attempt, message, kind, seed.to_string()));
+            return Err(failure.into_failure(run, phase, attempt, seed.to_string()));
         }
     }
     eprintln!(

@@ -140,6 +140,7 @@ impl Condvar {
     /// of `while` fails. loom does not produce them (a choice costs it a model thread).
     #[track_caller]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        crate::model::trace::record("wait", None, Location::caller());
         perturb::point();
         if spurious_wakeup() {
             return self.wake_spuriously(guard);
@@ -246,13 +247,17 @@ impl Condvar {
     }
 
     /// Wakes one waiting thread.
+    #[track_caller]
     pub fn notify_one(&self) {
+        crate::model::trace::record("notify_one", None, Location::caller());
         perturb::point();
         self.inner.notify_one();
     }
 
     /// Wakes every waiting thread.
+    #[track_caller]
     pub fn notify_all(&self) {
+        crate::model::trace::record("notify_all", None, Location::caller());
         perturb::point();
         self.inner.notify_all();
     }

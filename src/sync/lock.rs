@@ -3,6 +3,7 @@
 use super::backend::{self, LeakOnUnwind};
 use super::lock_order::{new_lock_id, HeldLock, LockId, Mode};
 use super::perturb;
+use crate::model::trace::{self, ObjectKind};
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
@@ -31,9 +32,11 @@ pub struct Mutex<T: ?Sized> {
 
 /// The guard of a [`Mutex`]; the lock is released when it is dropped.
 pub struct MutexGuard<'a, T: ?Sized> {
+    // Dropped first: the release is recorded (lock order, trace) before the backend lock is
+    // released, which under the model checkers can switch threads.
+    _held: HeldLock,
     inner: LeakOnUnwind<backend::MutexGuard<'a, T>>,
     lock: &'a Mutex<T>,
-    _held: HeldLock,
 }
 
 impl<T> Mutex<T> {
@@ -55,6 +58,7 @@ impl<T: ?Sized> Mutex<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        trace::record("lock", Some((ObjectKind::Lock, self.id)), Location::caller());
         MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held }
     }
 
@@ -65,8 +69,12 @@ impl<T: ?Sized> Mutex<T> {
         let guard = match self.inner.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
+            Err(std::sync::TryLockError::WouldBlock) => {
+                trace::record("try_lock (busy)", Some((ObjectKind::Lock, self.id)), Location::caller());
+                return None;
+            }
         };
+        trace::record("try_lock", Some((ObjectKind::Lock, self.id)), Location::caller());
         let held = HeldLock::acquired_without_blocking(self.id, Mode::Exclusive, Location::caller());
         Some(MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held })
     }
@@ -97,6 +105,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
         at: &'static Location<'static>,
     ) -> Self {
         let held = HeldLock::acquire(lock.id, Mode::Exclusive, at);
+        trace::record("lock (woken)", Some((ObjectKind::Lock, lock.id)), at);
         MutexGuard { inner: LeakOnUnwind::new(inner), lock, _held: held }
     }
 
@@ -151,14 +160,16 @@ pub struct RwLock<T: ?Sized> {
 
 /// Shared access to the value of an [`RwLock`].
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    inner: LeakOnUnwind<backend::RwLockReadGuard<'a, T>>,
+    // Dropped first, as in `MutexGuard`.
     _held: HeldLock,
+    inner: LeakOnUnwind<backend::RwLockReadGuard<'a, T>>,
 }
 
 /// Exclusive access to the value of an [`RwLock`].
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
-    inner: LeakOnUnwind<backend::RwLockWriteGuard<'a, T>>,
+    // Dropped first, as in `MutexGuard`.
     _held: HeldLock,
+    inner: LeakOnUnwind<backend::RwLockWriteGuard<'a, T>>,
 }
 
 impl<T> RwLock<T> {
@@ -180,6 +191,7 @@ impl<T: ?Sized> RwLock<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Shared, Location::caller());
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        trace::record("read lock", Some((ObjectKind::Lock, self.id)), Location::caller());
         RwLockReadGuard { inner: LeakOnUnwind::new(guard), _held: held }
     }
 
@@ -189,6 +201,7 @@ impl<T: ?Sized> RwLock<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        trace::record("write lock", Some((ObjectKind::Lock, self.id)), Location::caller());
         RwLockWriteGuard { inner: LeakOnUnwind::new(guard), _held: held }
     }
 

@@ -25,6 +25,7 @@
 //!   later lock of the same run could reuse).
 
 use crate::model::context::{self, CheckContext};
+use crate::model::trace::{self, ObjectKind};
 use crate::sync::thread::{self, ThreadId};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -60,6 +61,8 @@ impl Mode {
 #[derive(Clone, Copy, Debug)]
 struct Held {
     lock: LockId,
+    /// The lock's number in this run, as messages and the trace name it.
+    number: u64,
     mode: Mode,
     at: &'static Location<'static>,
 }
@@ -70,6 +73,8 @@ struct Edge {
     from: Held,
     to: Held,
     thread: ThreadId,
+    /// The thread's name in the run's trace.
+    thread_name: String,
     /// The other locks the thread held at the time.
     guards: Vec<LockId>,
 }
@@ -87,18 +92,18 @@ const MAX_CYCLE: usize = 5;
 
 impl LockOrder {
     /// Records a blocking acquisition; `Err` describes the deadlock it can cause.
-    fn acquire(&mut self, thread: ThreadId, wanted: Held) -> Result<(), String> {
+    fn acquire(&mut self, thread: ThreadId, thread_name: &str, wanted: Held) -> Result<(), String> {
         let held = self.held.entry(thread).or_default().clone();
         if let Some(same) = held.iter().find(|h| h.lock == wanted.lock && h.mode.conflicts_with(wanted.mode)) {
             return Err(format!(
                 "deadlock: a thread acquires lock #{} at {} while it already holds it (acquired at {}); \
                  the facade's locks are not re-entrant",
-                wanted.lock, wanted.at, same.at
+                wanted.number, wanted.at, same.at
             ));
         }
         for from in held.iter().filter(|h| h.lock != wanted.lock) {
             let guards: Vec<LockId> = held.iter().map(|h| h.lock).filter(|&l| l != from.lock).collect();
-            let edge = Edge { from: *from, to: wanted, thread, guards };
+            let edge = Edge { from: *from, to: wanted, thread, thread_name: thread_name.to_owned(), guards };
             if let Some(cycle) = self.cycle_through(&edge) {
                 return Err(describe(&edge, &cycle));
             }
@@ -161,19 +166,19 @@ impl LockOrder {
 
 fn describe(new: &Edge, cycle: &[Edge]) -> String {
     let mut text = format!(
-        "potential deadlock: lock order inversion. This thread ({:?}) acquires lock #{} at {} while \
+        "potential deadlock: lock order inversion. This thread ({}) acquires lock #{} at {} while \
          holding lock #{} (acquired at {}), but",
-        new.thread, new.to.lock, new.to.at, new.from.lock, new.from.at
+        new.thread_name, new.to.number, new.to.at, new.from.number, new.from.at
     );
     for (i, edge) in cycle.iter().enumerate() {
         let _ = write!(
             text,
-            "{} thread {:?} acquired lock #{} at {} while holding lock #{} (acquired at {})",
+            "{} {} acquired lock #{} at {} while holding lock #{} (acquired at {})",
             if i == 0 { "" } else { ", and" },
-            edge.thread,
-            edge.to.lock,
+            edge.thread_name,
+            edge.to.number,
             edge.to.at,
-            edge.from.lock,
+            edge.from.number,
             edge.from.at
         );
     }
@@ -187,7 +192,7 @@ fn describe(new: &Edge, cycle: &[Edge]) -> String {
 /// One facade lock held by the current thread of a check; releases its record on drop.
 #[derive(Debug)]
 pub(crate) struct HeldLock {
-    record: Option<(Arc<CheckContext>, ThreadId, LockId)>,
+    record: Option<(Arc<CheckContext>, ThreadId, LockId, &'static Location<'static>)>,
 }
 
 impl HeldLock {
@@ -207,27 +212,36 @@ impl HeldLock {
             return HeldLock { record: None };
         };
         let me = thread::current_id();
-        let held = Held { lock, mode, at };
+        let number = context.trace().number((ObjectKind::Lock, lock));
+        let held = Held { lock, number, mode, at };
+        let name = if blocking { trace::thread_name(&context) } else { String::new() };
         let verdict = {
             let mut order = context.lock_order();
             if blocking {
-                order.acquire(me, held)
+                order.acquire(me, &name, held)
             } else {
                 order.record(me, held);
                 Ok(())
             }
         };
         if let Err(deadlock) = verdict {
+            trace::record("lock (would deadlock)", Some((ObjectKind::Lock, lock)), at);
             panic!("{deadlock}");
         }
-        HeldLock { record: Some((context, me, lock)) }
+        HeldLock { record: Some((context, me, lock, at)) }
     }
 }
 
 impl Drop for HeldLock {
     fn drop(&mut self) {
-        if let Some((context, thread, lock)) = self.record.take() {
+        if let Some((context, thread, lock, acquired_at)) = self.record.take() {
             context.lock_order().release(thread, lock);
+            // A guard's drop has no caller location: the row names where it was acquired. A
+            // guard dropped while its thread unwinds from the failure is not the program's
+            // own step.
+            if !std::thread::panicking() {
+                trace::record("unlock", Some((ObjectKind::Lock, lock)), acquired_at);
+            }
         }
     }
 }
@@ -237,13 +251,13 @@ mod tests {
     use super::*;
 
     fn held(lock: LockId, mode: Mode) -> Held {
-        Held { lock, mode, at: Location::caller() }
+        Held { lock, number: lock, mode, at: Location::caller() }
     }
 
     /// `thread` takes `locks` nested, in order, then releases them in reverse.
     fn nested(order: &mut LockOrder, thread: ThreadId, locks: &[LockId], mode: Mode) {
         for &lock in locks {
-            order.acquire(thread, held(lock, mode)).unwrap();
+            order.acquire(thread, "t", held(lock, mode)).unwrap();
         }
         for &lock in locks.iter().rev() {
             order.release(thread, lock);
@@ -262,8 +276,8 @@ mod tests {
         let (t1, t2) = two_threads();
         let mut order = LockOrder::default();
         nested(&mut order, t1, &[1, 2], Mode::Exclusive);
-        order.acquire(t2, held(2, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t2, held(1, Mode::Exclusive)).unwrap_err();
+        order.acquire(t2, "t2", held(2, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t2, "t2", held(1, Mode::Exclusive)).unwrap_err();
         assert!(error.contains("lock order inversion"), "{error}");
     }
 
@@ -291,13 +305,13 @@ mod tests {
         nested(&mut order, t1, &[1, 2], Mode::Shared);
         nested(&mut order, t2, &[2, 1], Mode::Shared);
         // A writer on one side makes the same orders a deadlock.
-        order.acquire(t1, held(1, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t1, held(2, Mode::Shared));
+        order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t1, "t1", held(2, Mode::Shared));
         assert!(error.is_ok(), "t2 held 2 shared, t1 wants 2 shared: no conflict at lock 2");
         order.release(t1, 2);
         order.release(t1, 1);
-        order.acquire(t2, held(2, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t2, held(1, Mode::Shared)).unwrap_err();
+        order.acquire(t2, "t2", held(2, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t2, "t2", held(1, Mode::Shared)).unwrap_err();
         assert!(error.contains("lock order inversion"), "{error}");
     }
 
@@ -308,8 +322,8 @@ mod tests {
         let mut order = LockOrder::default();
         nested(&mut order, t1, &[1, 2], Mode::Exclusive);
         nested(&mut order, t2, &[2, 3], Mode::Exclusive);
-        order.acquire(t3, held(3, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t3, held(1, Mode::Exclusive)).unwrap_err();
+        order.acquire(t3, "t3", held(3, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t3, "t3", held(1, Mode::Exclusive)).unwrap_err();
         assert!(error.contains("lock #2"), "the cycle goes through lock 2: {error}");
     }
 
@@ -317,11 +331,11 @@ mod tests {
     fn re_acquiring_a_held_lock_is_a_self_deadlock() {
         let (t1, _) = two_threads();
         let mut order = LockOrder::default();
-        order.acquire(t1, held(1, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t1, held(1, Mode::Exclusive)).unwrap_err();
+        order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap();
+        let error = order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap_err();
         assert!(error.contains("already holds it"), "{error}");
         let mut order = LockOrder::default();
-        order.acquire(t1, held(1, Mode::Shared)).unwrap();
-        order.acquire(t1, held(1, Mode::Shared)).expect("two read guards on one thread do not conflict");
+        order.acquire(t1, "t1", held(1, Mode::Shared)).unwrap();
+        order.acquire(t1, "t1", held(1, Mode::Shared)).expect("two read guards on one thread do not conflict");
     }
 }

@@ -26,6 +26,7 @@
 //!   another thread inside its own access, or a closure that re-entered the cell.
 
 use super::perturb;
+use crate::model::trace::{self, ObjectKind};
 use std::fmt;
 use std::panic::Location;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
@@ -66,19 +67,26 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 pub struct RaceCell<T> {
     value: RwLock<T>,
     tracker: imp::Tracker,
+    /// The cell's identity in the trace.
+    id: u64,
 }
 
 impl<T> RaceCell<T> {
     /// A cell holding `value`; creating it counts as its first write.
     #[track_caller]
     pub fn new(value: T) -> Self {
-        RaceCell { value: RwLock::new(value), tracker: imp::Tracker::new(Location::caller()) }
+        RaceCell {
+            value: RwLock::new(value),
+            tracker: imp::Tracker::new(Location::caller()),
+            id: trace::new_object_id(),
+        }
     }
 
     /// Reads the value through `read`: one read access.
     #[track_caller]
     pub fn with<R>(&self, read: impl FnOnce(&T) -> R) -> R {
         let at = Location::caller();
+        trace::record("read", Some((ObjectKind::Cell, self.id)), at);
         self.tracker.read(at);
         let guard = self.shared(at);
         let result = read(&guard);
@@ -91,6 +99,7 @@ impl<T> RaceCell<T> {
     #[track_caller]
     pub fn with_mut<R>(&self, write: impl FnOnce(&mut T) -> R) -> R {
         let at = Location::caller();
+        trace::record("write", Some((ObjectKind::Cell, self.id)), at);
         self.tracker.write(at);
         let mut guard = self.exclusive(at);
         let result = write(&mut guard);
@@ -172,26 +181,82 @@ mod imp {
     use std::panic::Location;
     use std::sync::{Mutex, MutexGuard};
 
-    /// loom's own access tracking, on a cell that holds nothing. loom's cell is not `Sync`
-    /// (it stands for a raw `UnsafeCell`); the std mutex around it makes it shareable and
-    /// is never contended, since loom runs one model thread at a time.
-    pub(super) struct Tracker(Mutex<loom::cell::UnsafeCell<()>>);
+    /// loom's own access tracking, on a cell that holds nothing, and where the cell was
+    /// last written and read (loom's own report names racekit's line, not the caller's).
+    /// loom's cell is not `Sync` (it stands for a raw `UnsafeCell`); the std mutex around
+    /// it makes it shareable and is never contended, since loom runs one model thread at a
+    /// time.
+    pub(super) struct Tracker(Mutex<Accesses>);
+
+    struct Accesses {
+        cell: loom::cell::UnsafeCell<()>,
+        last_write: &'static Location<'static>,
+        last_read: Option<&'static Location<'static>>,
+    }
 
     impl Tracker {
-        pub(super) fn new(_at: &'static Location<'static>) -> Self {
-            Tracker(Mutex::new(loom::cell::UnsafeCell::new(())))
+        pub(super) fn new(at: &'static Location<'static>) -> Self {
+            Tracker(Mutex::new(Accesses { cell: loom::cell::UnsafeCell::new(()), last_write: at, last_read: None }))
         }
 
-        fn cell(&self) -> MutexGuard<'_, loom::cell::UnsafeCell<()>> {
+        fn accesses(&self) -> MutexGuard<'_, Accesses> {
             self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
         }
 
-        pub(super) fn read(&self, _at: &'static Location<'static>) {
-            self.cell().with(|_| ());
+        pub(super) fn read(&self, at: &'static Location<'static>) {
+            let mut accesses = self.accesses();
+            let earlier = format!("the write at {}", accesses.last_write);
+            checked(|| accesses.cell.with(|_| ()), "read", at, &earlier);
+            accesses.last_read = Some(at);
         }
 
-        pub(super) fn write(&self, _at: &'static Location<'static>) {
-            self.cell().with_mut(|_| ());
+        pub(super) fn write(&self, at: &'static Location<'static>) {
+            let mut accesses = self.accesses();
+            let earlier = match accesses.last_read {
+                Some(read) => format!("the write at {} or the read at {read}", accesses.last_write),
+                None => format!("the write at {}", accesses.last_write),
+            };
+            checked(|| accesses.cell.with_mut(|_| ()), "write", at, &earlier);
+            accesses.last_write = at;
+        }
+    }
+
+    thread_local! {
+        /// Set while loom checks an access: its panic then is re-raised with the caller's
+        /// line, so the panic hook need not print loom's own.
+        static CHECKING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Keeps loom's causality-violation panic out of the output (racekit raises its own,
+    /// naming the caller's line). Installed once; every other panic reaches the previous hook.
+    fn quiet_loom_report() {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if !CHECKING.with(std::cell::Cell::get) {
+                    previous(info);
+                }
+            }));
+        });
+    }
+
+    /// Runs loom's access check and, when loom reports a causality violation, fails with
+    /// the caller's source line and the conflicting access instead of loom's internals.
+    fn checked(access: impl FnOnce(), kind: &str, at: &Location<'_>, earlier: &str) {
+        quiet_loom_report();
+        CHECKING.with(|checking| checking.set(true));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(access));
+        CHECKING.with(|checking| checking.set(false));
+        if let Err(payload) = result {
+            let detail = crate::model::panic_message(&*payload);
+            if !detail.contains("Causality violation") {
+                std::panic::resume_unwind(payload);
+            }
+            panic!(
+                "data race on a RaceCell: the {kind} at {at} is not ordered after {earlier} (loom: {})",
+                detail.lines().next().unwrap_or_default()
+            );
         }
     }
 }

@@ -3,11 +3,16 @@
 //! Under `--cfg racekit_shuttle`, `tokio` is shuttle-tokio and tasks run on shuttle's
 //! executor, so async code is model-checked with the same schedulers as threads. loom
 //! cannot run tokio: under `--cfg racekit_loom` only [`block_on`] of runtime-agnostic
-//! futures works.
+//! futures works, and [`spawn`] fails the check with a
+//! [`Setup`](crate::model::FailureKind::Setup) failure that says to gate the model with
+//! `cfg(not(racekit_loom))`.
 
+#[cfg(not(racekit_loom))]
 use crate::model::context::TaskGuard;
 use std::future::Future;
+#[cfg(not(racekit_loom))]
 use std::pin::Pin;
+#[cfg(not(racekit_loom))]
 use std::task::{Context, Poll};
 
 pub use tokio::task::JoinHandle;
@@ -15,12 +20,28 @@ pub use tokio::task::JoinHandle;
 /// Spawns `future` on the current tokio runtime (shuttle's executor under
 /// `--cfg racekit_shuttle`), counted as a live task of the surrounding check until it
 /// completes or is dropped (aborted).
+///
+/// # Panics
+///
+/// Under `--cfg racekit_loom`, always: loom cannot run tokio. Inside a check this is a
+/// [`Setup`](crate::model::FailureKind::Setup) failure saying to gate the model with
+/// `cfg(not(racekit_loom))`.
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(Counted { task: TaskGuard::register(), future: Box::pin(future) })
+    #[cfg(racekit_loom)]
+    {
+        drop(future);
+        panic!("{}", crate::model::LOOM_CANNOT_RUN_TOKIO);
+    }
+    #[cfg(not(racekit_loom))]
+    {
+        crate::model::trace::record("spawn task", None, std::panic::Location::caller());
+        tokio::spawn(Counted { task: TaskGuard::register(), future: Box::pin(future) })
+    }
 }
 
 /// Runs `future` to completion on the calling thread: on real threads a tokio runtime
@@ -40,6 +61,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         .block_on(future);
 }
 
+#[cfg(not(racekit_loom))]
 /// A future that keeps its check's live-task count raised until it completes or is
 /// dropped, and makes that check current while it is polled so that tasks it spawns are
 /// counted too.
@@ -48,6 +70,7 @@ struct Counted<F: ?Sized> {
     future: Pin<Box<F>>,
 }
 
+#[cfg(not(racekit_loom))]
 impl<F: Future + ?Sized> Future for Counted<F> {
     type Output = F::Output;
 

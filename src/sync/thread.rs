@@ -3,19 +3,59 @@
 use super::backend;
 use super::perturb;
 use crate::model::context;
+use crate::model::trace::{self, ObjectKind};
+use std::panic::Location;
 use std::time::Duration;
 
 /// Owned permission to join a thread spawned with [`spawn`].
 #[derive(Debug)]
 pub struct JoinHandle<T> {
     inner: backend::thread::JoinHandle<T>,
+    /// The thread's identity in the trace.
+    thread: u64,
 }
 
 impl<T> JoinHandle<T> {
     /// Waits for the thread to finish; `Err` carries the payload of its panic.
+    ///
+    /// Inside a check, the panic a joined thread raised is the run's failure: a panic that
+    /// follows from it (`join().unwrap()`) is reported as a consequence, not as the cause.
+    #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        self.inner.join()
+        trace::record("join", Some((ObjectKind::Thread, self.thread)), Location::caller());
+        let result = self.inner.join();
+        if result.is_err() {
+            if let Some(context) = context::current() {
+                context.note_joined_panic();
+            }
+        }
+        result
     }
+}
+
+/// The calling thread's identity and backend name, for the trace.
+pub(crate) fn current_label() -> (ThreadId, Option<String>) {
+    let me = backend::thread::current();
+    (ThreadId(me.id()), me.name().map(str::to_owned))
+}
+
+/// Registers a thread about to be spawned: counted as a live task, recorded in the trace.
+/// Returns its trace identity and the body it runs.
+#[track_caller]
+fn prepare<F, T>(body: F) -> (u64, impl FnOnce() -> T + Send + 'static)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let at = Location::caller();
+    let thread = trace::new_object_id();
+    trace::record("spawn", Some((ObjectKind::Thread, thread)), at);
+    let task = context::TaskGuard::register();
+    (thread, move || {
+        let running = task.enter();
+        trace::thread_started(thread, at);
+        running.run(body)
+    })
 }
 
 /// Spawns a thread on the selected backend.
@@ -25,27 +65,27 @@ impl<T> JoinHandle<T> {
 /// returns, and fails when the thread panics, whether or not anyone joins it (as loom and
 /// shuttle do; catch the panic inside the thread if it is expected). Under loom a model
 /// may have at most five threads, counting its main thread.
+#[track_caller]
 pub fn spawn<F, T>(body: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let task = context::TaskGuard::register();
-    JoinHandle { inner: backend::thread::spawn(move || task.enter().run(body)) }
+    let (thread, body) = prepare(body);
+    JoinHandle { inner: backend::thread::spawn(body), thread }
 }
 
 /// Spawns a named thread (the name shows in panic messages and in model-checker reports).
+#[track_caller]
 pub fn spawn_named<F, T>(name: impl Into<String>, body: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let task = context::TaskGuard::register();
-    let inner = backend::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || task.enter().run(body))
-        .expect("the backend refused to spawn a thread");
-    JoinHandle { inner }
+    let (thread, body) = prepare(body);
+    let inner =
+        backend::thread::Builder::new().name(name.into()).spawn(body).expect("the backend refused to spawn a thread");
+    JoinHandle { inner, thread }
 }
 
 /// Offers the scheduler a chance to run another thread. Under the model checkers this is
@@ -99,7 +139,9 @@ pub fn sleep(duration: Duration) {
 /// }
 /// setter.join().unwrap();
 /// ```
+#[track_caller]
 pub fn park() {
+    trace::record("park", None, Location::caller());
     perturb::point();
     if spurious_park() {
         return;
@@ -164,7 +206,9 @@ pub struct Thread {
 
 impl Thread {
     /// Wakes the thread if it is parked, or makes its next [`park`] return at once.
+    #[track_caller]
     pub fn unpark(&self) {
+        trace::record("unpark", None, Location::caller());
         perturb::point();
         self.inner.unpark();
     }

@@ -1,0 +1,244 @@
+//! The interleaving trace: what each thread of one execution did through the facade.
+//!
+//! Every facade operation made inside a check (lock, unlock, wait, notify, spawn, join,
+//! park, unpark, [`choose`](super::choose), a [`RaceCell`](crate::sync::RaceCell) access,
+//! and whatever else calls [`record`]) appends one [`TraceStep`] to the run's buffer. A
+//! failure carries the last steps of the failing execution and prints them as a table;
+//! a replay carries every step it kept.
+//!
+//! # Invariants
+//!
+//! - Outside a check nothing is recorded: the cost is one thread-local read per operation.
+//! - The buffer is bounded ([`KEPT_STEPS`], or [`KEPT_STEPS_ON_REPLAY`] when replaying): the
+//!   oldest steps are dropped first, and the step numbers keep counting, so a table that
+//!   starts at step 412 says that 411 steps came before it.
+//! - Objects and threads are numbered per run, in the order the run first meets them, so a
+//!   replay of a failure prints the same names as the failure did.
+//! - The state is plain `std` (the harness observing the model): recording is never a
+//!   scheduling point.
+
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Steps a failure keeps from the failing execution (the last ones).
+pub const KEPT_STEPS: usize = 40;
+
+/// Steps a replay keeps: enough for the whole execution of a model-sized body.
+pub const KEPT_STEPS_ON_REPLAY: usize = 10_000;
+
+/// One facade operation of a failing execution, as the trace table prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceStep {
+    /// Position in the execution, counting from 1.
+    pub step: u64,
+    /// The thread that made it: its name if it was spawned with one, `main` for the body,
+    /// `thread N` for the N-th other thread the run met.
+    pub thread: String,
+    /// What it did (`lock`, `unlock`, `wait`, `notify_one`, `spawn`, `join`, `read`, ...).
+    pub operation: String,
+    /// What it did it to (`lock #1`, `cell #2`, `thread 1`), numbered per run; empty for
+    /// operations on no object (`yield`, `choose`).
+    pub object: String,
+    /// Where in the caller's source it was made (`file:line`).
+    pub at: String,
+}
+
+/// The kind of facade object an operation acts on (the name the trace and the messages
+/// use for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ObjectKind {
+    Lock,
+    Cell,
+    Thread,
+}
+
+impl ObjectKind {
+    fn word(self) -> &'static str {
+        match self {
+            ObjectKind::Lock => "lock",
+            ObjectKind::Cell => "cell",
+            ObjectKind::Thread => "thread",
+        }
+    }
+}
+
+/// A facade object: its kind and its process-wide identity (from [`new_object_id`]).
+pub(crate) type Object = (ObjectKind, u64);
+
+static NEXT_OBJECT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh process-wide identity for a facade object; the trace renumbers them per run.
+pub(crate) fn new_object_id() -> u64 {
+    NEXT_OBJECT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Records one facade operation of the calling thread in its check's trace. Does nothing
+/// outside a check. `object` is the object acted on, if any.
+///
+/// This is the one function every facade primitive calls.
+pub(crate) fn record(operation: &'static str, object: Option<Object>, at: &'static Location<'static>) {
+    if let Some(context) = super::context::current() {
+        let thread = crate::sync::thread::current_label();
+        context.trace().push(operation, object, thread, at);
+    }
+}
+
+/// Names the calling thread, a facade thread spawned as `thread` (an id from
+/// [`new_object_id`]), in its check's trace, and records that it started.
+pub(crate) fn thread_started(thread: u64, at: &'static Location<'static>) {
+    if let Some(context) = super::context::current() {
+        let label = crate::sync::thread::current_label();
+        let mut trace = context.trace();
+        trace.thread_started(label.clone(), thread);
+        trace.push("start", Some((ObjectKind::Thread, thread)), label, at);
+    }
+}
+
+/// The calling thread's name in its check's trace (`main`, `thread 1`, or the name it was
+/// spawned with), as messages name it.
+pub(crate) fn thread_name(context: &super::context::CheckContext) -> String {
+    let label = crate::sync::thread::current_label();
+    context.trace().thread_name(label)
+}
+
+/// A thread's identity and name, as the backend reports them.
+type ThreadLabel = (crate::sync::thread::ThreadId, Option<String>);
+
+/// The trace of one run of the body.
+#[derive(Debug)]
+pub(crate) struct Trace {
+    steps: VecDeque<TraceStep>,
+    capacity: usize,
+    recorded: u64,
+    /// Set at the run's first failure: on real threads the other threads run on, and what
+    /// they do after it would push the failing steps out of the buffer.
+    frozen: bool,
+    numbers: HashMap<Object, u64>,
+    next_number: HashMap<ObjectKind, u64>,
+    threads: HashMap<crate::sync::thread::ThreadId, String>,
+}
+
+impl Trace {
+    pub(crate) fn new(capacity: usize) -> Trace {
+        Trace {
+            steps: VecDeque::with_capacity(capacity.min(256)),
+            capacity,
+            recorded: 0,
+            frozen: false,
+            numbers: HashMap::new(),
+            next_number: HashMap::new(),
+            threads: HashMap::new(),
+        }
+    }
+
+    /// The per-run number of `object`, drawn the first time the run meets it.
+    pub(crate) fn number(&mut self, object: Object) -> u64 {
+        if let Some(&number) = self.numbers.get(&object) {
+            return number;
+        }
+        let next = self.next_number.entry(object.0).or_insert(0);
+        *next += 1;
+        self.numbers.insert(object, *next);
+        *next
+    }
+
+    fn thread_name(&mut self, (key, _): ThreadLabel) -> String {
+        let seen = self.threads.len();
+        self.threads
+            .entry(key)
+            // The body's own thread is the first the run meets: `main`, whatever its backend
+            // calls it. Spawned threads are named when they start (see `thread_started`).
+            .or_insert_with(|| if seen == 0 { "main".to_owned() } else { format!("unnamed {seen}") })
+            .clone()
+    }
+
+    fn thread_started(&mut self, (key, name): ThreadLabel, thread: u64) {
+        let label = name.unwrap_or_else(|| format!("thread {}", self.number((ObjectKind::Thread, thread))));
+        self.threads.insert(key, label);
+    }
+
+    fn push(
+        &mut self,
+        operation: &'static str,
+        object: Option<Object>,
+        thread: ThreadLabel,
+        at: &'static Location<'static>,
+    ) {
+        if self.frozen {
+            return;
+        }
+        self.recorded += 1;
+        let thread = self.thread_name(thread);
+        let object = match object {
+            Some(object @ (ObjectKind::Thread, _)) => format!("thread {}", self.number(object)),
+            Some(object) => format!("{} #{}", object.0.word(), self.number(object)),
+            None => String::new(),
+        };
+        if self.steps.len() == self.capacity {
+            self.steps.pop_front();
+        }
+        self.steps.push_back(TraceStep {
+            step: self.recorded,
+            thread,
+            operation: operation.to_owned(),
+            object,
+            at: format!("{}:{}", at.file(), at.line()),
+        });
+    }
+
+    /// Stops recording: the run has failed.
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    pub(crate) fn freeze(&mut self) {
+        self.frozen = true;
+    }
+
+    /// The steps kept, oldest first.
+    pub(crate) fn steps(&self) -> Vec<TraceStep> {
+        self.steps.iter().cloned().collect()
+    }
+}
+
+/// The steps as a table, one row per step (what a failure prints).
+pub(crate) struct Table<'a>(pub &'a [TraceStep]);
+
+impl fmt::Display for Table<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = |column: fn(&TraceStep) -> &str, title: &str| {
+            self.0.iter().map(|s| column(s).len()).chain([title.len()]).max().unwrap_or(0)
+        };
+        let thread = width(|s| &s.thread, "thread");
+        let operation = width(|s| &s.operation, "operation");
+        let object = width(|s| &s.object, "object");
+        let step = self.0.last().map_or(4, |s| s.step.to_string().len().max(4));
+        writeln!(
+            f,
+            "    {:>step$}  {:thread$}  {:operation$}  {:object$}  at",
+            "step", "thread", "operation", "object"
+        )?;
+        for s in self.0 {
+            writeln!(
+                f,
+                "    {:>step$}  {:thread$}  {:operation$}  {:object$}  {}",
+                s.step, s.thread, s.operation, s.object, s.at
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_are_numbered_per_run_in_order_of_first_use() {
+        let mut trace = Trace::new(4);
+        assert_eq!(trace.number((ObjectKind::Lock, 90)), 1);
+        assert_eq!(trace.number((ObjectKind::Cell, 17)), 1);
+        assert_eq!(trace.number((ObjectKind::Lock, 12)), 2);
+        assert_eq!(trace.number((ObjectKind::Lock, 90)), 1);
+    }
+}
