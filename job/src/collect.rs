@@ -26,6 +26,23 @@ pub struct Collector<'a> {
     pub partition: Option<String>,
 }
 
+/// What one backend's run left behind.
+pub struct BackendRun<'a> {
+    pub backend: Backend,
+    /// The tests nextest listed for it.
+    pub tests: &'a [Listed],
+    /// nextest's JUnit reports (one per nextest run of the backend).
+    pub junit: &'a [quick_junit::Report],
+    /// The harness's report lines.
+    pub checks: &'a [CheckLine],
+    /// The budget environment of the mutant tests on real threads (`true`) and of the
+    /// others (`false`).
+    pub envs: &'a [(bool, Vec<(String, String)>)],
+    pub timeout: Duration,
+    /// Whether the job was stopped.
+    pub interrupted: bool,
+}
+
 /// How nextest said one test ended.
 struct Ending {
     outcome: Outcome,
@@ -38,45 +55,28 @@ struct Ending {
 }
 
 impl Collector<'_> {
-    /// The rows of `backend`: one per listed test. `envs` is the budget environment of
-    /// the mutant tests (`true`) and the others (`false`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn rows(
-        &self,
-        backend: Backend,
-        tests: &[Listed],
-        junit: &[quick_junit::Report],
-        checks: &[CheckLine],
-        envs: &[(bool, Vec<(String, String)>)],
-        timeout: Duration,
-        interrupted: bool,
-    ) -> Vec<Row> {
+    /// The rows of one backend's run: one per listed test.
+    pub fn rows(&self, run: &BackendRun) -> Vec<Row> {
         let mut endings: HashMap<(String, String), Ending> = HashMap::new();
-        for suite in junit.iter().flat_map(|report| &report.test_suites) {
+        for suite in run.junit.iter().flat_map(|report| &report.test_suites) {
             for case in &suite.test_cases {
                 let binary = case.classname.as_ref().map_or_else(|| suite.name.to_string(), |c| c.to_string());
                 endings.insert((binary, case.name.to_string()), ending(case));
             }
         }
         let mut by_test: HashMap<(&str, &str), Vec<CheckLine>> = HashMap::new();
-        for line in checks {
+        for line in run.checks {
             if let (Some(binary), Some(test)) = (line.binary.as_deref(), line.test.as_deref()) {
                 by_test.entry((binary, test)).or_default().push(line.clone());
             }
         }
-        tests
+        run.tests
             .iter()
             .map(|listed| {
-                let mutant = is_mutant_test(&listed.test);
-                let env = envs
-                    .iter()
-                    .find(|(for_mutants, _)| *for_mutants == (mutant && backend == Backend::Std))
-                    .map(|(_, env)| env.clone())
-                    .unwrap_or_default();
                 let checks = by_test.remove(&(listed.file_name.as_str(), listed.test.as_str())).unwrap_or_default();
                 let ending = endings.remove(&(listed.binary_id.clone(), listed.test.clone())).unwrap_or(Ending {
-                    outcome: if interrupted { Outcome::Interrupted } else { Outcome::NotRun },
-                    exit: if interrupted {
+                    outcome: if run.interrupted { Outcome::Interrupted } else { Outcome::NotRun },
+                    exit: if run.interrupted {
                         "stopped by Ctrl-C or SIGTERM before it finished".into()
                     } else {
                         "nextest reported no result for it".into()
@@ -86,22 +86,20 @@ impl Collector<'_> {
                     time: 0.0,
                     started: None,
                 });
-                self.row(backend, listed, mutant, ending, checks, env, timeout)
+                self.row(run, listed, ending, checks)
             })
             .collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn row(
-        &self,
-        backend: Backend,
-        listed: &Listed,
-        mutant: bool,
-        ending: Ending,
-        checks: Vec<CheckLine>,
-        env: Vec<(String, String)>,
-        timeout: Duration,
-    ) -> Row {
+    fn row(&self, run: &BackendRun, listed: &Listed, ending: Ending, checks: Vec<CheckLine>) -> Row {
+        let (backend, timeout) = (run.backend, run.timeout);
+        let mutant = is_mutant_test(&listed.test);
+        let env = run
+            .envs
+            .iter()
+            .find(|(for_mutants, _)| *for_mutants == (mutant && backend == Backend::Std))
+            .map(|(_, env)| env.clone())
+            .unwrap_or_default();
         let test_ref = TestRef {
             backend,
             package: &listed.package,
@@ -291,7 +289,15 @@ mod tests {
             listed("slow", false),
             listed("never", false),
         ];
-        let rows = collector.rows(Backend::Shuttle, &tests, &[junit], &checks, &[], Duration::from_secs(5), true);
+        let rows = collector.rows(&BackendRun {
+            backend: Backend::Shuttle,
+            tests: &tests,
+            junit: &[junit],
+            checks: &checks,
+            envs: &[],
+            timeout: Duration::from_secs(5),
+            interrupted: true,
+        });
         let outcomes: Vec<Outcome> = rows.iter().map(|row| row.outcome).collect();
         assert_eq!(outcomes, [Outcome::Passed, Outcome::Failed, Outcome::TimedOut, Outcome::Interrupted]);
         assert_eq!(rows[1].message.as_deref(), Some("panic: a visit was lost"));

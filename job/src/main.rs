@@ -440,7 +440,15 @@ fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
             envs.push((mutants, env));
         }
         let checks = results::parse_check_lines(&std::fs::read_to_string(&report_file).unwrap_or_default());
-        rows.extend(collector.rows(backend, tests, &reports, &checks, &envs, timeout, context.stopped()));
+        rows.extend(collector.rows(&collect::BackendRun {
+            backend,
+            tests,
+            junit: &reports,
+            checks: &checks,
+            envs: &envs,
+            timeout,
+            interrupted: context.stopped(),
+        }));
         // The test binaries are in the archive; what the job needed from here is copied out.
         let _ = std::fs::remove_dir_all(&extracted);
     }
