@@ -107,6 +107,13 @@ pub(crate) fn thread_name(context: &super::context::CheckContext) -> String {
     trace.threads[&me].clone()
 }
 
+/// The name the calling thread's run gives `thread` (`a thread` if the run has not met it).
+#[cfg(racekit_shuttle)]
+pub(crate) fn name_of(thread: ThreadId) -> String {
+    let name = super::context::current().and_then(|context| context.trace().threads.get(&thread).cloned());
+    name.unwrap_or_else(|| "a thread".to_owned())
+}
+
 /// A thread's identity and name, as the backend reports them.
 type ThreadLabel = (ThreadId, Option<String>);
 
