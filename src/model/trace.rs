@@ -6,6 +6,12 @@
 //! failure carries the last steps of the failing execution and prints them as a table;
 //! a replay carries every step it kept.
 //!
+//! A facade primitive records an operation with one call, before or after the backend
+//! operation as the table should read: `trace::record("load", Some((ObjectKind::X, id)),
+//! Location::caller())` from a `#[track_caller]` method, where `id` comes from
+//! [`new_object_id`] when the object is created (add a kind to [`ObjectKind`] for a new sort
+//! of object), or `None` for an operation on no object.
+//!
 //! # Invariants
 //!
 //! - Outside a check nothing is recorded: the cost is one thread-local read per operation.
