@@ -589,9 +589,12 @@ pub(crate) fn assert_no_leaked_tasks(context: &context::CheckContext) {
 /// The message and kind of a failure whose cause is the model's setup rather than the code
 /// under test: tokio reached outside a runtime the backend controls.
 fn with_setup_advice(message: String, kind: FailureKind) -> (String, FailureKind) {
+    // tokio with no runtime; or, under shuttle, a facade primitive reached from a thread of
+    // a tokio runtime that is not shuttle's (shuttle's own message).
     let outside_runtime = message.contains("there is no reactor running")
         || message.contains("must be called from the context of a Tokio")
-        || message.contains("no current runtime");
+        || message.contains("no current runtime")
+        || message.contains("accessing a Shuttle primitive outside of a Shuttle test");
     if !outside_runtime || kind == FailureKind::Setup {
         return (message, kind);
     }

@@ -46,25 +46,30 @@ impl RunFailure {
 /// What one run did: the tasks it spawned, or why it failed.
 type RunOutcome = Result<usize, RunFailure>;
 
+/// What tokio's `JoinError` of a panicked task says, in the panic of a body that unwrapped
+/// it: the body's panic follows the task's.
+const JOINED_A_PANICKED_TASK: &str = "JoinError::Panic";
+
 /// The run's failure: the first failure of any of its threads. The body's own panic is the
 /// cause unless it followed a `join` that returned a spawned thread's panic (the
 /// `join().unwrap()` of a thread that failed): then the thread's panic is the cause, and
 /// the body's is noted after it.
 fn cause(context: &CheckContext, body_panic: Option<String>) -> Option<RunFailure> {
     let threads = context.panics();
-    let headline = match (&body_panic, threads.first()) {
-        (Some(body), Some(thread)) if context.joined_a_panic() => {
+    let body_followed_a_thread = body_panic
+        .as_deref()
+        .is_some_and(|body| !threads.is_empty() && (context.joined_a_panic() || body.contains(JOINED_A_PANICKED_TASK)));
+    let (mut failure, others) = match (body_panic, threads.split_first()) {
+        (Some(body), Some((thread, others))) if body_followed_a_thread => {
             let mut failure = RunFailure::new(FailureKind::classify(thread), thread.clone());
             failure.notes.push(format!("the body panicked after joining the failed thread: {body}"));
-            failure
+            (failure, others)
         }
-        (Some(body), _) => RunFailure::new(FailureKind::classify(body), body.clone()),
-        (None, Some(thread)) => RunFailure::new(FailureKind::classify(thread), thread.clone()),
+        (Some(body), _) => (RunFailure::new(FailureKind::classify(&body), body), threads.as_slice()),
+        (None, Some((thread, others))) => (RunFailure::new(FailureKind::classify(thread), thread.clone()), others),
         (None, None) => return None,
     };
-    let mut failure = headline;
-    let others = threads.iter().skip(usize::from(body_panic.is_none() || context.joined_a_panic()));
-    failure.notes.extend(others.map(|other| format!("another thread panicked: {other}")));
+    failure.notes.extend(others.iter().map(|other| format!("another thread panicked: {other}")));
     Some(failure)
 }
 

@@ -6,6 +6,12 @@
 //! failure carries the last steps of the failing execution and prints them as a table;
 //! a replay carries every step it kept.
 //!
+//! A facade primitive records an operation with one call, before or after the backend
+//! operation as the table should read: `trace::record("load", Some((ObjectKind::X, id)),
+//! Location::caller())` from a `#[track_caller]` method, where `id` comes from
+//! [`new_object_id`] when the object is created (add a kind to [`ObjectKind`] for a new sort
+//! of object), or `None` for an operation on no object.
+//!
 //! # Invariants
 //!
 //! - Outside a check nothing is recorded: the cost is one thread-local read per operation.
@@ -17,6 +23,7 @@
 //! - The state is plain `std` (the harness observing the model): recording is never a
 //!   scheduling point.
 
+use crate::sync::thread::ThreadId;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -81,7 +88,7 @@ pub(crate) fn new_object_id() -> u64 {
 /// This is the one function every facade primitive calls.
 pub(crate) fn record(operation: &'static str, object: Option<Object>, at: &'static Location<'static>) {
     if let Some(context) = super::context::current() {
-        let thread = crate::sync::thread::current_label();
+        let thread = crate::sync::thread::current_id();
         context.trace().push(operation, object, thread, at);
     }
 }
@@ -91,26 +98,46 @@ pub(crate) fn record(operation: &'static str, object: Option<Object>, at: &'stat
 pub(crate) fn thread_started(thread: u64, at: &'static Location<'static>) {
     if let Some(context) = super::context::current() {
         let label = crate::sync::thread::current_label();
+        let me = label.0;
         let mut trace = context.trace();
-        trace.thread_started(label.clone(), thread);
-        trace.push("start", Some((ObjectKind::Thread, thread)), label, at);
+        trace.thread_started(label, thread);
+        trace.push("start", Some((ObjectKind::Thread, thread)), me, at);
     }
 }
 
 /// The calling thread's name in its check's trace (`main`, `thread 1`, or the name it was
 /// spawned with), as messages name it.
 pub(crate) fn thread_name(context: &super::context::CheckContext) -> String {
-    let label = crate::sync::thread::current_label();
-    context.trace().thread_name(label)
+    let mut trace = context.trace();
+    let me = trace.thread(crate::sync::thread::current_id());
+    trace.threads[&me].clone()
+}
+
+/// The name the calling thread's run gives `thread` (`a thread` if the run has not met it).
+#[cfg(racekit_shuttle)]
+pub(crate) fn name_of(thread: ThreadId) -> String {
+    let name = super::context::current().and_then(|context| context.trace().threads.get(&thread).cloned());
+    name.unwrap_or_else(|| "a thread".to_owned())
 }
 
 /// A thread's identity and name, as the backend reports them.
-type ThreadLabel = (crate::sync::thread::ThreadId, Option<String>);
+type ThreadLabel = (ThreadId, Option<String>);
+
+/// One step as recorded: formatted only when a failure asks for the table.
+#[derive(Debug)]
+struct RawStep {
+    step: u64,
+    thread: ThreadId,
+    operation: &'static str,
+    /// The object's kind and per-run number.
+    object: Option<(ObjectKind, u64)>,
+    at: &'static Location<'static>,
+}
 
 /// The trace of one run of the body.
 #[derive(Debug)]
 pub(crate) struct Trace {
-    steps: VecDeque<TraceStep>,
+    steps: VecDeque<RawStep>,
     capacity: usize,
     recorded: u64,
     /// Set at the run's first failure: on real threads the other threads run on, and what
@@ -118,7 +145,7 @@ pub(crate) struct Trace {
     frozen: bool,
     numbers: HashMap<Object, u64>,
     next_number: HashMap<ObjectKind, u64>,
-    threads: HashMap<crate::sync::thread::ThreadId, String>,
+    threads: HashMap<ThreadId, String>,
 }
 
 impl Trace {
@@ -145,14 +172,19 @@ impl Trace {
         *next
     }
 
-    fn thread_name(&mut self, (key, _): ThreadLabel) -> String {
+    /// Registers `thread` if the run has not met it yet, and returns it.
+    fn thread(&mut self, thread: ThreadId) -> ThreadId {
         let seen = self.threads.len();
-        self.threads
-            .entry(key)
-            // The body's own thread is the first the run meets: `main`, whatever its backend
-            // calls it. Spawned threads are named when they start (see `thread_started`).
-            .or_insert_with(|| if seen == 0 { "main".to_owned() } else { format!("unnamed {seen}") })
-            .clone()
+        // The body's own thread is the first the run meets: `main`, whatever its backend
+        // calls it. Spawned threads are named when they start (see `thread_started`).
+        self.threads.entry(thread).or_insert_with(|| {
+            if seen == 0 {
+                "main".to_owned()
+            } else {
+                format!("unnamed {seen}")
+            }
+        });
+        thread
     }
 
     fn thread_started(&mut self, (key, name): ThreadLabel, thread: u64) {
@@ -164,29 +196,19 @@ impl Trace {
         &mut self,
         operation: &'static str,
         object: Option<Object>,
-        thread: ThreadLabel,
+        thread: ThreadId,
         at: &'static Location<'static>,
     ) {
         if self.frozen {
             return;
         }
         self.recorded += 1;
-        let thread = self.thread_name(thread);
-        let object = match object {
-            Some(object @ (ObjectKind::Thread, _)) => format!("thread {}", self.number(object)),
-            Some(object) => format!("{} #{}", object.0.word(), self.number(object)),
-            None => String::new(),
-        };
+        let thread = self.thread(thread);
+        let object = object.map(|object| (object.0, self.number(object)));
         if self.steps.len() == self.capacity {
             self.steps.pop_front();
         }
-        self.steps.push_back(TraceStep {
-            step: self.recorded,
-            thread,
-            operation: operation.to_owned(),
-            object,
-            at: format!("{}:{}", at.file(), at.line()),
-        });
+        self.steps.push_back(RawStep { step: self.recorded, thread, operation, object, at });
     }
 
     /// Stops recording: the run has failed.
@@ -197,7 +219,21 @@ impl Trace {
 
     /// The steps kept, oldest first.
     pub(crate) fn steps(&self) -> Vec<TraceStep> {
-        self.steps.iter().cloned().collect()
+        let object = |object: Option<(ObjectKind, u64)>| match object {
+            Some((ObjectKind::Thread, number)) => format!("thread {number}"),
+            Some((kind, number)) => format!("{} #{number}", kind.word()),
+            None => String::new(),
+        };
+        self.steps
+            .iter()
+            .map(|raw| TraceStep {
+                step: raw.step,
+                thread: self.threads.get(&raw.thread).cloned().unwrap_or_default(),
+                operation: raw.operation.to_owned(),
+                object: object(raw.object),
+                at: format!("{}:{}", raw.at.file(), raw.at.line()),
+            })
+            .collect()
     }
 }
 

@@ -69,7 +69,13 @@ pub struct RaceCell<T> {
     tracker: imp::Tracker,
     /// The cell's identity in the trace.
     id: u64,
+    /// The access that last took the storage lock, so that an access overlapping it can
+    /// name it (real threads detect races by overlap).
+    last_access: std::sync::Mutex<Access>,
 }
+
+/// An access's kind and the caller's source line.
+type Access = (&'static str, &'static Location<'static>);
 
 impl<T> RaceCell<T> {
     /// A cell holding `value`; creating it counts as its first write.
@@ -78,6 +84,7 @@ impl<T> RaceCell<T> {
         RaceCell {
             value: RwLock::new(value),
             tracker: imp::Tracker::new(Location::caller()),
+            last_access: std::sync::Mutex::new(("creation", Location::caller())),
             id: trace::new_object_id(),
         }
     }
@@ -140,27 +147,36 @@ impl<T> RaceCell<T> {
     }
 
     fn shared(&self, at: &'static Location<'static>) -> RwLockReadGuard<'_, T> {
-        match self.value.try_read() {
+        let guard = match self.value.try_read() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => overlapping("read", at),
-        }
+            Err(TryLockError::WouldBlock) => self.overlapping(("read", at)),
+        };
+        self.started(("read", at));
+        guard
     }
 
     fn exclusive(&self, at: &'static Location<'static>) -> RwLockWriteGuard<'_, T> {
-        match self.value.try_write() {
+        let guard = match self.value.try_write() {
             Ok(guard) => guard,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => overlapping("write", at),
-        }
+            Err(TryLockError::WouldBlock) => self.overlapping(("write", at)),
+        };
+        self.started(("write", at));
+        guard
     }
-}
 
-fn overlapping(kind: &str, at: &Location<'_>) -> ! {
-    panic!(
-        "data race on a RaceCell: the {kind} at {at} overlaps another access still in progress \
-         (another thread's unsynchronized access, or a closure that re-entered the cell)"
-    )
+    fn started(&self, access: Access) {
+        *self.last_access.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = access;
+    }
+
+    fn overlapping(&self, (kind, at): Access) -> ! {
+        let (other, other_at) = *self.last_access.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        panic!(
+            "data race on a RaceCell: the {kind} at {at} overlaps the {other} at {other_at}, still in progress \
+             (another thread's unsynchronized access, or a closure that re-entered the cell)"
+        )
+    }
 }
 
 impl<T: Default> Default for RaceCell<T> {
@@ -272,6 +288,8 @@ mod imp {
         thread: usize,
         time: u32,
         at: &'static Location<'static>,
+        /// The thread as the trace names it.
+        who: crate::sync::thread::ThreadId,
     }
 
     #[derive(Default)]
@@ -291,7 +309,7 @@ mod imp {
         let thread = usize::from(shuttle::current::me());
         let clock = shuttle::current::clock().to_vec();
         let time = entry(&clock, thread);
-        (Epoch { thread, time, at }, clock)
+        (Epoch { thread, time, at, who: crate::sync::thread::current_id() }, clock)
     }
 
     fn entry(clock: &[u32], thread: usize) -> u32 {
@@ -300,11 +318,14 @@ mod imp {
 
     fn ensure_ordered(earlier: &Epoch, earlier_kind: &str, now: &Epoch, now_kind: &str, clock: &[u32]) {
         if earlier.thread != now.thread && entry(clock, earlier.thread) < earlier.time {
+            let name = crate::model::trace::name_of;
             panic!(
-                "data race on a RaceCell: the {earlier_kind} at {} (shuttle task {}) does not \
-                 happen before the {now_kind} at {} (shuttle task {}); order them with a lock, \
-                 a Release/Acquire pair, or a join",
-                earlier.at, earlier.thread, now.at, now.thread
+                "data race on a RaceCell: the {earlier_kind} at {} ({}) does not happen before the {now_kind} at {} \
+                 ({}); order them with a lock, a Release/Acquire pair, or a join",
+                earlier.at,
+                name(earlier.who),
+                now.at,
+                name(now.who)
             );
         }
     }

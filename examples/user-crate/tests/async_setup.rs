@@ -37,3 +37,19 @@ fn an_async_facade_call_under_loom_is_a_setup_failure_that_names_the_gate() {
         "{failure}"
     );
 }
+
+#[test]
+#[cfg_attr(racekit_loom, ignore = "loom cannot run tokio")]
+fn a_tasks_assertion_is_the_cause_and_the_awaited_unwrap_only_a_note() {
+    let failure = Model::named("failing task")
+        .run(|| {
+            task::block_on(async {
+                let worker = task::spawn(async { assert_eq!(2 + 2, 5, "the task's own assertion") });
+                worker.await.unwrap();
+            })
+        })
+        .expect_err("the task always fails");
+    assert_eq!(failure.kind, FailureKind::Panic, "{failure}");
+    assert!(failure.message.contains("the task's own assertion"), "{failure}");
+    assert!(!failure.message.contains("JoinError"), "{failure}");
+}
