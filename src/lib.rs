@@ -34,7 +34,7 @@
 //!   async facade call under loom is a `Setup` failure that says so.
 //! - Without the check-cfg entries every build warns `unexpected cfg`; without the test
 //!   profile the model checkers are 10-30 times slower.
-//! - The `proptest` feature adds `racekit::model::scenario`: proptest around `check`, with
+//! - `racekit::model::scenario` runs proptest around `check`, with
 //!   failures whose last printed command replays the minimal scenario.
 //!
 //! ## The harness in four steps
