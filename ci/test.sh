@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Every CI tier at CI budget: std, loom, shuttle, the model-checking job (at its default
-# budget, reusing the tiers' builds, plus its self-test: a failure's printed reproduce
-# command, pasted, reproduces it), then a smoke run of every benchmark. Each backend builds
-# in its own target directory. Runs in well under 20 minutes on 2 cores.
+# Every CI tier at CI budget: std, loom, shuttle, the user crate on every backend, the
+# model-checking job (at its default budget, reusing the tiers' builds, on racekit's suites
+# and on the user crate, whose printed reproduce commands are run as printed), then a smoke
+# run of every benchmark. Each backend builds in its own target directory. Runs in about
+# 20 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started=$SECONDS
-for tier in std loom shuttle job bench-smoke; do
+for tier in std loom shuttle user-crate job bench-smoke; do
     tier_started=$SECONDS
     bash "ci/${tier}.sh"
     echo "== ${tier}: done in $((SECONDS - tier_started)) s"
