@@ -315,6 +315,16 @@ proptest! {
             let closer = Closer::new();
             closer.close();
             assert!(closer.wait_timeout(timeout));
+            // A wait whose condition is met later: ended by it, however long the timeout.
+            let later = Arc::new(Latch::new());
+            let waiter = {
+                let later = later.clone();
+                thread::spawn(move || later.wait_timeout(timeout))
+            };
+            thread::sleep(Duration::from_millis(1));
+            later.set();
+            let waited = waiter.join().unwrap();
+            assert!(waited || timeout < Duration::from_secs(1), "a long wait ended without its latch set");
             let deadline = Deadline::after(timeout);
             assert!(deadline.is_never() || deadline.remaining() <= timeout, "{deadline:?}");
             assert_eq!(deadline.is_never(), Deadline::within(timeout).is_none());
