@@ -1,5 +1,8 @@
 //! A bounded blocking MPMC queue: the primitive the event bus's worker pool is fed by.
 //!
+//! The capacity is a limit, not an allocation: any capacity up to `usize::MAX` is
+//! accepted, and storage grows with the items actually queued.
+//!
 //! # Invariants
 //!
 //! Under the one lock (`state`), at every step:
@@ -277,7 +280,8 @@ impl<T> BoundedQueue<T> {
         self.push_until(item, None)
     }
 
-    /// Pushes `item`, blocking at most `timeout` while the queue is full.
+    /// Pushes `item`, blocking at most `timeout` while the queue is full. A timeout too long
+    /// to represent (`Duration::MAX`) is no timeout: this is then [`push`](Self::push).
     pub fn push_timeout(&self, item: T, timeout: Duration) -> Result<(), PushError<T>> {
         self.push_until(item, Deadline::within(timeout))
     }
@@ -361,7 +365,7 @@ impl<T> BoundedQueue<T> {
         self.pop_until(None).ok()
     }
 
-    /// Pops the oldest item, blocking at most `timeout`.
+    /// Pops the oldest item, blocking at most `timeout` (`Duration::MAX`: no timeout).
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
         self.pop_until(Deadline::within(timeout))
     }

@@ -8,6 +8,8 @@
 
 mod support;
 
+mod bad_inputs;
+
 mod bounded_slice;
 mod error_collector;
 mod event_bus;

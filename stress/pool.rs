@@ -204,8 +204,11 @@ fn assert_pool_after_close(stats: PoolStats, seen: &Seen, steps: usize, injected
         + seen.gave_up.load(Ordering::SeqCst)
         + seen.connect_failed.load(Ordering::SeqCst);
     assert_eq!(total, steps as u64, "a request ended without an outcome: {seen:?}");
-    assert_eq!(seen.connect_failed.load(Ordering::SeqCst), injected, "a connect failure did not reach its caller");
-    assert_eq!(stats.connect_failures, injected, "{stats:?}");
+    // A blocking caller that timed out while its connect ran leaves that connect to finish
+    // on its own: a failure then reaches no caller, but it is counted by the pool.
+    let reached = seen.connect_failed.load(Ordering::SeqCst);
+    assert!(reached <= injected && reached + seen.gave_up.load(Ordering::SeqCst) >= injected, "{seen:?}");
+    assert_eq!(stats.connect_failures, injected, "every connect failure is counted: {stats:?}");
     if !cut {
         assert_eq!(seen.broken.load(Ordering::SeqCst), 0, "a pooled connection broke with the server up");
     }

@@ -86,7 +86,8 @@ pub enum Backpressure {
     /// Wait for room (asynchronously for [`publish_async`](BusHandle::publish_async)).
     #[default]
     Block,
-    /// Wait at most this long, then fail with [`PublishError::TimedOut`].
+    /// Wait at most this long, then fail with [`PublishError::TimedOut`] (a duration too
+    /// long to represent, such as `Duration::MAX`, waits as [`Block`](Self::Block) does).
     FailAfter(Duration),
     /// Drop the event being published ([`Published::DroppedNewest`]).
     DropNewest,

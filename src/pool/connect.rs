@@ -21,6 +21,9 @@ type Outcome<C> = Result<PooledConnection<C>, GetError<<C as super::Connector>::
 enum Handoff<C: BlockingConnector> {
     Connecting,
     Done(Outcome<C>),
+    /// The connector panicked (its capacity is released): the caller panics with it, as an
+    /// inline connect would have.
+    Panicked(Box<dyn std::any::Any + Send>),
     Abandoned,
 }
 
@@ -40,14 +43,18 @@ pub(super) fn within<C: BlockingConnector>(
     let connector = shared.clone();
     let delivery = slot.clone();
     let connecting = thread::spawn_named("pool-connect", move || {
-        let outcome = reservation.finish(connector.connector.connect());
+        // A panicking connector drops the reservation as it unwinds: the capacity goes back.
+        let outcome = match crate::sync::catch_unwind(|| connector.connector.connect()) {
+            Ok(connected) => Handoff::Done(reservation.finish(connected)),
+            Err(payload) => Handoff::Panicked(payload),
+        };
         let mut handoff = delivery.handoff.lock();
         if matches!(*handoff, Handoff::Abandoned) {
             drop(handoff);
             // The caller has gone: a connection goes back to the pool as it is dropped.
             drop(outcome);
         } else {
-            *handoff = Handoff::Done(outcome);
+            *handoff = outcome;
             drop(handoff);
             delivery.done.notify_one();
         }
@@ -61,8 +68,12 @@ pub(super) fn within<C: BlockingConnector>(
                 let _ = connecting.join();
                 return outcome;
             }
-            Handoff::Abandoned => unreachable!("only this caller abandons"),
-            Handoff::Connecting => {}
+            Handoff::Panicked(payload) => {
+                drop(handoff);
+                let _ = connecting.join();
+                std::panic::resume_unwind(payload);
+            }
+            Handoff::Abandoned | Handoff::Connecting => {}
         }
         let (next, timed_out) = slot.done.wait_until(handoff, deadline);
         handoff = next;
