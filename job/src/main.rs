@@ -394,6 +394,7 @@ fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
         partition: args.partition.map(Partition::label),
     };
     let mut rows: Vec<Row> = Vec::new();
+    let mut histograms = Vec::new();
     for (backend, tests) in &listed {
         let backend = *backend;
         let dir = context.out.join("logs").join(backend.name());
@@ -439,7 +440,9 @@ fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
             reports.extend(junit);
             envs.push((mutants, env));
         }
-        let checks = results::parse_check_lines(&std::fs::read_to_string(&report_file).unwrap_or_default());
+        let report_lines = std::fs::read_to_string(&report_file).unwrap_or_default();
+        let checks = results::parse_check_lines(&report_lines);
+        histograms.extend(results::parse_histogram_lines(&report_lines));
         rows.extend(collector.rows(&collect::BackendRun {
             backend,
             tests,
@@ -465,6 +468,7 @@ fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
         interrupted: context.stopped(),
         builds,
         rows,
+        histograms,
     };
     finish(&report, &context.out)
 }

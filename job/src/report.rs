@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::budget::{human_seconds, thousands};
-use crate::results::{escaped_mutants, grid, Backend, Cell, Row, Verdict};
+use crate::results::{escaped_mutants, grid, Backend, Cell, HistogramLine, Row, Verdict};
 
 /// Bumped when the JSON layout changes incompatibly.
 pub const FORMAT_VERSION: u32 = 2;
@@ -47,6 +47,9 @@ pub struct JobReport {
     pub interrupted: bool,
     pub builds: Vec<BuildRecord>,
     pub rows: Vec<Row>,
+    /// The outcome histograms litmus tests recorded.
+    #[serde(default)]
+    pub histograms: Vec<HistogramLine>,
 }
 
 /// What the job's exit status says.
@@ -109,10 +112,12 @@ impl JobReport {
             interrupted: reports.iter().any(|r| r.interrupted),
             builds: Vec::new(),
             rows: Vec::new(),
+            histograms: Vec::new(),
         };
         for report in reports {
             merged.builds.extend(report.builds);
             merged.rows.extend(report.rows);
+            merged.histograms.extend(report.histograms);
         }
         merged
     }
@@ -324,6 +329,41 @@ impl JobReport {
             for backend in &columns {
                 let text = cells.get(backend).map_or("–".to_owned(), |rows| cell_text(&Cell::of(rows)));
                 let _ = write!(out, " {text} |");
+            }
+            out.push('\n');
+        }
+        out.push_str(&self.histograms_markdown());
+        out
+    }
+
+    /// One table per outcome histogram: every outcome a litmus test saw, its grade, how
+    /// often, and what it means.
+    fn histograms_markdown(&self) -> String {
+        let mut out = String::new();
+        if self.histograms.is_empty() {
+            return out;
+        }
+        let _ = writeln!(out, "\n## Outcome histograms\n");
+        for line in &self.histograms {
+            let histogram = &line.histogram;
+            let _ = writeln!(
+                out,
+                "### {} ({}, {}, {} runs)\n",
+                histogram.name,
+                histogram.backend,
+                histogram.verdict,
+                thousands(histogram.runs)
+            );
+            let _ = writeln!(out, "| outcome | grade | count | meaning |\n|---|---|---|---|");
+            for outcome in &histogram.outcomes {
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} | {} |",
+                    outcome.outcome,
+                    outcome.grade,
+                    thousands(outcome.count),
+                    outcome.meaning
+                );
             }
             out.push('\n');
         }
@@ -603,7 +643,29 @@ mod tests {
             interrupted: false,
             builds: Vec::new(),
             rows,
+            histograms: Vec::new(),
         }
+    }
+
+    #[test]
+    fn histogram_records_are_not_checks_and_get_a_section_of_their_own() {
+        let lines = concat!(
+            r#"{"test":"litmus::mp","binary":"models-1","verdict":"passed","report":null,"failure":null}"#,
+            "\n",
+            r#"{"record":"histogram","test":"litmus::mp","binary":"models-1","histogram":{"name":"mp","backend":"loom","verdict":"passed","runs":12,"outcomes":[{"outcome":"(0, 11)","grade":"acceptable","count":9,"meaning":"reader last"},{"outcome":"(0, 10)","grade":"interesting","count":3,"meaning":"weak memory"}]}}"#,
+            "\n"
+        );
+        let checks = crate::results::parse_check_lines(lines);
+        assert_eq!(checks.len(), 1, "the histogram line is not a check: {checks:?}");
+        let mut with_histogram = report(Vec::new());
+        with_histogram.histograms = crate::results::parse_histogram_lines(lines);
+        assert_eq!(with_histogram.histograms.len(), 1);
+        let markdown = with_histogram.markdown();
+        assert!(markdown.contains("## Outcome histograms"), "{markdown}");
+        assert!(markdown.contains("### mp (loom, passed, 12 runs)"), "{markdown}");
+        assert!(markdown.contains("| `(0, 10)` | interesting | 3 | weak memory |"), "{markdown}");
+        let merged = JobReport::merge(vec![with_histogram.clone(), with_histogram]);
+        assert_eq!(merged.histograms.len(), 2, "merge keeps every partition's histograms");
     }
 
     #[test]

@@ -146,10 +146,54 @@ impl CheckLine {
     }
 }
 
-/// Parses the lines of a report file, skipping any that are not JSON (a process killed
-/// mid-write leaves a partial last line).
+/// One outcome histogram of a litmus test (`racekit::litmus`): a report-file line with
+/// `"record": "histogram"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistogramLine {
+    #[serde(default)]
+    pub test: Option<String>,
+    #[serde(default)]
+    pub binary: Option<String>,
+    pub histogram: Histogram,
+}
+
+/// Every outcome a litmus test saw, with its grade and how often.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub name: String,
+    pub backend: String,
+    pub verdict: String,
+    pub runs: u64,
+    pub outcomes: Vec<HistogramOutcome>,
+}
+
+/// One row of a [`Histogram`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistogramOutcome {
+    pub outcome: String,
+    pub grade: String,
+    pub count: u64,
+    pub meaning: String,
+}
+
+/// The JSON lines of a report file that are records of `kind` (`None`: check lines, which
+/// carry no `record` field), skipping any that are not JSON (a process killed mid-write
+/// leaves a partial last line).
+fn records<'a>(text: &'a str, kind: Option<&'a str>) -> impl Iterator<Item = serde_json::Value> + 'a {
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(move |value| value.get("record").and_then(|record| record.as_str()) == kind)
+}
+
+/// The check lines of a report file.
 pub fn parse_check_lines(text: &str) -> Vec<CheckLine> {
-    text.lines().filter(|line| !line.trim().is_empty()).filter_map(|line| serde_json::from_str(line).ok()).collect()
+    records(text, None).filter_map(|value| serde_json::from_value(value).ok()).collect()
+}
+
+/// The outcome histograms of a report file.
+pub fn parse_histogram_lines(text: &str) -> Vec<HistogramLine> {
+    records(text, Some("histogram")).filter_map(|value| serde_json::from_value(value).ok()).collect()
 }
 
 /// What the test process did.

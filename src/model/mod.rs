@@ -524,8 +524,8 @@ impl Run {
 }
 
 /// Appends `line` (a JSON object) to the `RACEKIT_REPORT_FILE` at `path`, with the running
-/// test's name and binary added (a failure to write is reported on stderr: the check's own
-/// verdict does not depend on it).
+/// test's name and binary added. A line that cannot be written fails the check (panics with
+/// what to do) rather than vanish from the report the caller asked for.
 pub(crate) fn append_report_line(path: &std::path::Path, mut line: serde_json::Value) {
     if let Some(fields) = line.as_object_mut() {
         fields.insert("test".into(), replay::current_test_name().into());
@@ -538,7 +538,11 @@ pub(crate) fn append_report_line(path: &std::path::Path, mut line: serde_json::V
         .open(path)
         .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()));
     if let Err(error) = written {
-        eprintln!("racekit: could not append to RACEKIT_REPORT_FILE={}: {error}", path.display());
+        panic!(
+            "racekit: could not append to RACEKIT_REPORT_FILE={}: {error}; make the file writable, or unset the \
+             variable",
+            path.display()
+        );
     }
 }
 

@@ -247,10 +247,26 @@ impl Settings {
             time_budget,
             std_run_timeout,
             replay: var("RACEKIT_REPLAY"),
-            report_file: var("RACEKIT_REPORT_FILE").map(Into::into),
+            report_file: report_file(var("RACEKIT_REPORT_FILE"))?,
             escalate: var("RACEKIT_TIME_BUDGET").is_some(),
         })
     }
+}
+
+/// `RACEKIT_REPORT_FILE`, refused when its directory does not exist: every line written to
+/// it would otherwise be lost.
+fn report_file(value: Option<String>) -> Result<Option<std::path::PathBuf>, SettingsError> {
+    let Some(value) = value else { return Ok(None) };
+    let path = std::path::PathBuf::from(&value);
+    let directory = path.parent().filter(|parent| !parent.as_os_str().is_empty());
+    if value.is_empty() || directory.is_some_and(|directory| !directory.is_dir()) {
+        return Err(SettingsError::InvalidEnvironment {
+            variable: "RACEKIT_REPORT_FILE",
+            value,
+            expected: "a file in an existing directory (create the directory, or unset the variable)",
+        });
+    }
+    Ok(Some(path))
 }
 
 #[cfg(test)]
@@ -331,5 +347,17 @@ mod tests {
         let builder = Requested { time_budget: Some(Duration::from_secs(5)), ..Requested::default() };
         assert!(!resolve(&builder, &[]).unwrap().escalate, "a model's own time budget is a cap");
         assert!(resolve(&Requested::default(), &[("RACEKIT_TIME_BUDGET", "30")]).unwrap().escalate);
+    }
+
+    #[test]
+    fn a_report_file_in_a_missing_directory_is_refused_naming_the_variable() {
+        let missing = std::env::temp_dir().join("racekit-no-such-directory").join("checks.jsonl");
+        let error = resolve(&Requested::default(), &[("RACEKIT_REPORT_FILE", missing.to_str().unwrap())]).unwrap_err();
+        assert!(error.to_string().starts_with("RACEKIT_REPORT_FILE="), "{error}");
+        assert!(error.to_string().contains("create the directory"), "{error}");
+        let here = std::env::temp_dir().join("racekit-checks.jsonl");
+        let settings = resolve(&Requested::default(), &[("RACEKIT_REPORT_FILE", here.to_str().unwrap())]).unwrap();
+        assert_eq!(settings.report_file, Some(here));
+        assert!(resolve(&Requested::default(), &[("RACEKIT_REPORT_FILE", "checks.jsonl")]).is_ok(), "a bare name");
     }
 }
