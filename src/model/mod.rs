@@ -13,20 +13,32 @@
 //!
 //! # What each backend cannot see
 //!
-//! - **loom**: at most five threads counting the main one; `SeqCst` loads and stores are
-//!   treated as `AcqRel`; no time (a timed wait's timeout is a choice, see
-//!   [`Condvar::wait_timeout`](crate::sync::Condvar::wait_timeout)); no tokio; the state
-//!   space explodes past bound 2-3.
+//! - **loom**: at most five threads counting the main one, and racekit's choices take from
+//!   them: the first [`LOOM_CHOICES_PER_EXECUTION`] choices of an execution ([`choose`]
+//!   calls, [`park`](crate::sync::thread::park)s, which may be spurious, and timed waits,
+//!   together) cost one model thread each; past them, `choose` answers `false`, a park is
+//!   never spurious and a timed wait ends only on a notification (or unpark). `SeqCst` loads and stores are treated as
+//!   `AcqRel`. Time is not measured: a timed wait's timeout is explored as a choice (at
+//!   once, or at any point after its waiter blocks), whatever its duration, so two
+//!   timeouts are not ordered by length (see
+//!   [`Condvar::wait_timeout`](crate::sync::Condvar::wait_timeout)). `notify_one` wakes
+//!   the longest-waiting thread (loom's waiter queue is first in, first out), so a bug that
+//!   needs another waiter woken is not found; `Condvar::wait` is never woken spuriously.
+//!   No tokio; the state space explodes past bound 2-3.
 //! - **shuttle**: every atomic access is `SeqCst` (no weak-memory bugs); the facade's `Arc`
 //!   is std's with scheduling points at its count operations (no leak detection, and a drop
-//!   is not a scheduling point); time is not modelled; PCT can starve a freshly spawned
-//!   thread, and a model whose first, oldest-task-first run never has two runnable threads
-//!   gives PCT nothing to prioritize (that member's schedules then go to the random
-//!   scheduler; the portfolio's random members cover both).
+//!   is not a scheduling point); time advances only when nothing else can run (a pending
+//!   timed wait then times out, the earliest deadline first), so a timeout never fires
+//!   while another thread could still make progress, except the "at once" outcome that
+//!   stands for it; each timed wait's timer is a task of its own. PCT can starve a freshly
+//!   spawned thread, and a model whose first, oldest-task-first run never has two runnable
+//!   threads gives PCT nothing to prioritize (that member's schedules then go to the
+//!   random scheduler; the portfolio's random members cover both).
 //! - **all**: a lock taken again by its holder or in an order that can deadlock with
 //!   another thread's is reported from any schedule (see
 //!   [lock-order checking](crate::sync#lock-order-checking)); plain shared fields in a
-//!   [`RaceCell`](crate::sync::RaceCell) are checked for data races.
+//!   [`RaceCell`](crate::sync::RaceCell) are checked for data races. `try_lock` fails
+//!   exactly when the lock is held, as std's does: no backend makes it fail spuriously.
 //! - **std**: finds only what happens to occur; use it for load, leaks and bounds, not for
 //!   proof. A std replay fixes the seed (every random choice), not the OS interleaving, so
 //!   it is retried up to ten times.

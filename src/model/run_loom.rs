@@ -7,9 +7,20 @@
 //!
 //! Iterating the bound finds shallow bugs fast: a bug that needs one preemption is found
 //! within bound 1's few hundred executions instead of somewhere in bound 3's hundreds of
-//! thousands. A bound's exploration is deterministic, so when one fails the same bound is
-//! explored again with a checkpoint written before every execution; the checkpoint left
-//! on disk is the failing execution's path, and replaying it runs that execution alone.
+//! thousands.
+//!
+//! # The failing execution's checkpoint
+//!
+//! loom writes a checkpoint (the path of one execution) only before an execution, every
+//! `checkpoint_interval` executions, and offers no hook on failure. Writing one before every
+//! execution costs several times the execution itself, so a bound is explored with a
+//! checkpoint every [`BUDGET_CHECK_INTERVAL`] executions instead. A bound's exploration is
+//! deterministic: when execution `k` fails, the bound is resumed from the last periodic
+//! checkpoint (execution `c`, or the start when `k` came first), with one checkpoint written
+//! exactly before execution `k`, which is `k - c + 1` executions into the resumed run. That
+//! re-runs fewer than [`BUDGET_CHECK_INTERVAL`] executions and writes one file; the
+//! checkpoint left on disk is the failing execution's path, and replaying it runs that
+//! execution alone.
 
 use super::context::{self, CheckContext};
 use super::{instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run, DEFAULT_LOOM_TIME_BUDGET};
@@ -58,21 +69,60 @@ fn checkpoint_dir() -> PathBuf {
     from_exe.unwrap_or_else(std::env::temp_dir).join("racekit").join("loom")
 }
 
-/// Explores `bound` again with a checkpoint before every execution, so that the
-/// checkpoint file ends up holding the failing execution.
-fn capture_checkpoint(run: &Run, bound: usize, body: &Body, context: &Arc<CheckContext>) -> Result<PathBuf, String> {
-    let dir = checkpoint_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let stem: String = run.id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    let path = dir.join(format!("{stem}-{}-{:x}.json", std::process::id(), fastrand::u32(..)));
+/// A checkpoint file of this check, removed when dropped (loom resumes from a checkpoint
+/// file that exists, so a stale one must never outlive its bound).
+struct CheckpointFile(PathBuf);
+
+impl CheckpointFile {
+    /// A fresh, unused path for `run`'s checkpoints (`None` when the directory cannot be
+    /// made: the bound is then explored without periodic checkpoints).
+    fn new(run: &Run) -> Option<CheckpointFile> {
+        let dir = checkpoint_dir();
+        if let Err(error) = std::fs::create_dir_all(&dir) {
+            eprintln!("racekit: cannot create {}: {error}; a loom failure will be explored again", dir.display());
+            return None;
+        }
+        let stem: String = run.id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        Some(CheckpointFile(dir.join(format!("{stem}-{}-{:x}.json", std::process::id(), fastrand::u64(..)))))
+    }
+}
+
+impl Drop for CheckpointFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Resumes `bound` from its last periodic checkpoint (`periodic`; unused when execution
+/// `failed` came before the first one) and writes a checkpoint before execution `failed`
+/// alone, so the file ends up holding the failing execution's path.
+fn capture_checkpoint(
+    run: &Run,
+    bound: usize,
+    failed: u64,
+    periodic: Option<CheckpointFile>,
+    body: &Body,
+    context: &Arc<CheckContext>,
+) -> Result<CheckpointFile, String> {
+    let interval = BUDGET_CHECK_INTERVAL as u64;
+    let (file, resumed_at) = match periodic {
+        // loom wrote the periodic checkpoint before execution `c`, the last multiple of the
+        // interval not after the failure, and resumes with it as its execution 1.
+        Some(file) if failed >= interval && file.0.exists() => (file, failed / interval * interval),
+        _ => (CheckpointFile::new(run).ok_or("no checkpoint directory")?, 1),
+    };
+    let nth = usize::try_from(failed - resumed_at + 1).map_err(|_| "the failing execution is out of range")?;
     let mut builder = builder(bound);
-    builder.checkpoint_file = Some(path.clone());
-    builder.checkpoint_interval = 1;
+    builder.checkpoint_file = Some(file.0.clone());
+    builder.checkpoint_interval = nth;
+    // loom checks this bound right after writing a checkpoint: at the second one, the
+    // failure has not recurred where it was.
+    builder.max_permutations = Some(nth.saturating_mul(2));
     let executions = Arc::new(AtomicU64::new(0));
     match explore_with(&builder, body, context, &executions) {
-        Err(_) => Ok(path),
-        Ok(()) => Err("the failure did not recur when the bound was explored again: the body depends on something \
-                       loom does not control (a HashMap's order, real time, global state)"
+        Err(_) if executions.load(Ordering::Relaxed) == nth as u64 => Ok(file),
+        _ => Err("the failure did not recur at the same execution when the bound was explored again: the body \
+                  depends on something loom does not control (a HashMap's order, real time, global state)"
             .to_owned()),
     }
 }
@@ -101,6 +151,8 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
         if remaining == Duration::ZERO {
             break;
         }
+        let periodic = CheckpointFile::new(run);
+        builder.checkpoint_file = periodic.as_ref().map(|file| file.0.clone());
         builder.max_duration = Some(remaining);
         let before = executions.load(Ordering::Relaxed);
         let started = Instant::now();
@@ -133,12 +185,8 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
                 let message = panic_message(&*payload);
                 let kind = FailureKind::classify(&message);
                 let total = executions.load(Ordering::Relaxed);
-                let checkpoint = capture_checkpoint(run, bound, &body, &context);
-                let encoded = checkpoint.and_then(|path| {
-                    let encoded = super::loom_token::encode(bound, &path);
-                    let _ = std::fs::remove_file(&path);
-                    encoded
-                });
+                let checkpoint = capture_checkpoint(run, bound, schedules, periodic, &body, &context);
+                let encoded = checkpoint.and_then(|file| super::loom_token::encode(bound, &file.0));
                 let payload = match encoded {
                     Ok(payload) => payload,
                     Err(why) => {
