@@ -1,6 +1,7 @@
 //! `Mutex` and `RwLock` without poisoning, over the selected backend.
 
 use super::backend::{self, LeakOnUnwind};
+use super::contention::{Contention, ReleasePoint};
 use super::lock_order::{new_lock_id, HeldLock, LockId, Mode};
 use super::perturb;
 use std::fmt;
@@ -26,11 +27,14 @@ use std::sync::PoisonError;
 /// ```
 pub struct Mutex<T: ?Sized> {
     id: LockId,
+    contention: Contention,
     inner: backend::Mutex<T>,
 }
 
 /// The guard of a [`Mutex`]; the lock is released when it is dropped.
 pub struct MutexGuard<'a, T: ?Sized> {
+    /// Before `inner`: drops while the lock is still held.
+    _release: ReleasePoint<'a>,
     inner: LeakOnUnwind<backend::MutexGuard<'a, T>>,
     lock: &'a Mutex<T>,
     _held: HeldLock,
@@ -39,7 +43,7 @@ pub struct MutexGuard<'a, T: ?Sized> {
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`.
     pub fn new(value: T) -> Self {
-        Mutex { id: new_lock_id(), inner: backend::Mutex::new(value) }
+        Mutex { id: new_lock_id(), contention: Contention::new(), inner: backend::Mutex::new(value) }
     }
 
     /// Consumes the mutex and returns its value.
@@ -55,20 +59,25 @@ impl<T: ?Sized> Mutex<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held }
+        MutexGuard {
+            _release: self.contention.release_point(),
+            inner: LeakOnUnwind::new(guard),
+            lock: self,
+            _held: held,
+        }
     }
 
     /// Acquires the lock if it is free, without blocking.
     #[track_caller]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        perturb::point();
-        let guard = match self.inner.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
-        let held = HeldLock::acquired_without_blocking(self.id, Mode::Exclusive, Location::caller());
-        Some(MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held })
+        let (guard, held) =
+            try_acquire(&self.contention, || self.inner.try_lock(), self.id, Mode::Exclusive, Location::caller())?;
+        Some(MutexGuard { _release: self.contention.release_point(), inner: guard, lock: self, _held: held })
+    }
+
+    /// Always `false`: the facade's locks are not poisoned by a panic (see [`lock`](Self::lock)).
+    pub fn is_poisoned(&self) -> bool {
+        false
     }
 
     /// Mutable access without locking (the borrow proves exclusivity).
@@ -97,7 +106,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
         at: &'static Location<'static>,
     ) -> Self {
         let held = HeldLock::acquire(lock.id, Mode::Exclusive, at);
-        MutexGuard { inner: LeakOnUnwind::new(inner), lock, _held: held }
+        MutexGuard { _release: lock.contention.release_point(), inner: LeakOnUnwind::new(inner), lock, _held: held }
     }
 
     /// The lock this guard holds.
@@ -146,17 +155,22 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 /// ```
 pub struct RwLock<T: ?Sized> {
     id: LockId,
+    contention: Contention,
     inner: backend::RwLock<T>,
 }
 
 /// Shared access to the value of an [`RwLock`].
 pub struct RwLockReadGuard<'a, T: ?Sized> {
+    /// Before `inner`: drops while the lock is still held.
+    _release: ReleasePoint<'a>,
     inner: LeakOnUnwind<backend::RwLockReadGuard<'a, T>>,
     _held: HeldLock,
 }
 
 /// Exclusive access to the value of an [`RwLock`].
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    /// Before `inner`: drops while the lock is still held.
+    _release: ReleasePoint<'a>,
     inner: LeakOnUnwind<backend::RwLockWriteGuard<'a, T>>,
     _held: HeldLock,
 }
@@ -164,7 +178,7 @@ pub struct RwLockWriteGuard<'a, T: ?Sized> {
 impl<T> RwLock<T> {
     /// A new unlocked lock holding `value`.
     pub fn new(value: T) -> Self {
-        RwLock { id: new_lock_id(), inner: backend::RwLock::new(value) }
+        RwLock { id: new_lock_id(), contention: Contention::new(), inner: backend::RwLock::new(value) }
     }
 
     /// Consumes the lock and returns its value.
@@ -180,7 +194,7 @@ impl<T: ?Sized> RwLock<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Shared, Location::caller());
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        RwLockReadGuard { inner: LeakOnUnwind::new(guard), _held: held }
+        RwLockReadGuard { _release: self.contention.release_point(), inner: LeakOnUnwind::new(guard), _held: held }
     }
 
     /// Blocks until exclusive access is granted.
@@ -189,13 +203,54 @@ impl<T: ?Sized> RwLock<T> {
         perturb::point();
         let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        RwLockWriteGuard { inner: LeakOnUnwind::new(guard), _held: held }
+        RwLockWriteGuard { _release: self.contention.release_point(), inner: LeakOnUnwind::new(guard), _held: held }
+    }
+
+    /// Acquires shared access if no writer holds the lock, without blocking.
+    #[track_caller]
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        let (guard, held) =
+            try_acquire(&self.contention, || self.inner.try_read(), self.id, Mode::Shared, Location::caller())?;
+        Some(RwLockReadGuard { _release: self.contention.release_point(), inner: guard, _held: held })
+    }
+
+    /// Acquires exclusive access if nobody holds the lock, without blocking.
+    #[track_caller]
+    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        let (guard, held) =
+            try_acquire(&self.contention, || self.inner.try_write(), self.id, Mode::Exclusive, Location::caller())?;
+        Some(RwLockWriteGuard { _release: self.contention.release_point(), inner: guard, _held: held })
+    }
+
+    /// Always `false`: the facade's locks are not poisoned by a panic.
+    pub fn is_poisoned(&self) -> bool {
+        false
     }
 
     /// Mutable access without locking (the borrow proves exclusivity).
     pub fn get_mut(&mut self) -> &mut T {
         self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A non-blocking acquisition (`try_lock`, `try_read`, `try_write`): a perturbation point,
+/// then the backend's attempt; a poisoned lock counts as acquired, a busy one as `None`.
+/// What is acquired is recorded as held, without a lock-order edge (it cannot block).
+fn try_acquire<G>(
+    contention: &Contention,
+    attempt: impl FnOnce() -> std::sync::TryLockResult<G>,
+    id: LockId,
+    mode: Mode,
+    at: &'static Location<'static>,
+) -> Option<(LeakOnUnwind<G>, HeldLock)> {
+    perturb::point();
+    contention.attempt();
+    let guard = match attempt() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
+    };
+    Some((LeakOnUnwind::new(guard), HeldLock::acquired_without_blocking(id, mode, at)))
 }
 
 impl<T: Default> Default for RwLock<T> {

@@ -63,11 +63,15 @@ compile_error!(
 mod arc;
 pub mod atomic;
 mod backend;
+mod barrier;
 mod condvar;
+mod contention;
+pub mod future;
 mod latch;
 mod lock;
 pub(crate) mod lock_order;
 pub mod mpsc;
+mod once;
 pub(crate) mod perturb;
 mod race_cell;
 pub mod task;
@@ -75,9 +79,11 @@ pub mod thread;
 mod unwind;
 
 pub use arc::Arc;
+pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, Deadline};
 pub use latch::Latch;
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use once::{LazyLock, Once, OnceLock};
 pub use race_cell::RaceCell;
 pub use unwind::catch_unwind;
 

@@ -5,16 +5,27 @@ use super::perturb;
 use crate::model::context;
 use std::time::Duration;
 
-/// Owned permission to join a thread spawned with [`spawn`].
+/// Owned permission to join a thread spawned with [`spawn`] or a [`Builder`].
 #[derive(Debug)]
 pub struct JoinHandle<T> {
     inner: backend::thread::JoinHandle<T>,
+    thread: Thread,
 }
 
 impl<T> JoinHandle<T> {
+    fn new(inner: backend::thread::JoinHandle<T>) -> Self {
+        let thread = Thread { inner: inner.thread().clone() };
+        JoinHandle { inner, thread }
+    }
+
     /// Waits for the thread to finish; `Err` carries the payload of its panic.
     pub fn join(self) -> std::thread::Result<T> {
         self.inner.join()
+    }
+
+    /// The handle of the thread (its name and identifier, and [`Thread::unpark`]).
+    pub fn thread(&self) -> &Thread {
+        &self.thread
     }
 }
 
@@ -31,21 +42,80 @@ where
     T: Send + 'static,
 {
     let task = context::TaskGuard::register();
-    JoinHandle { inner: backend::thread::spawn(move || task.enter().run(body)) }
+    JoinHandle::new(backend::thread::spawn(move || task.enter().run(body)))
 }
 
-/// Spawns a named thread (the name shows in panic messages and in model-checker reports).
+/// Spawns a named thread (the name shows in panic messages and in model-checker reports,
+/// and [`Thread::name`] returns it).
+///
+/// # Panics
+///
+/// When the operating system refuses to start a thread (as [`spawn`] does); use a
+/// [`Builder`] to get that as an error instead.
 pub fn spawn_named<F, T>(name: impl Into<String>, body: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let task = context::TaskGuard::register();
-    let inner = backend::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || task.enter().run(body))
-        .expect("the backend refused to spawn a thread");
-    JoinHandle { inner }
+    Builder::new().name(name.into()).spawn(body).expect("the operating system refused to start a thread")
+}
+
+/// Configures a thread before spawning it, as `std::thread::Builder` does: its name and
+/// stack size. The thread counts as a live task of the surrounding check, as with [`spawn`].
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::thread;
+///
+/// let worker = thread::Builder::new()
+///     .name("worker-1".to_owned())
+///     .spawn(|| thread::current().name().map(str::to_owned))
+///     .unwrap();
+/// assert_eq!(worker.thread().name(), Some("worker-1"));
+/// assert_eq!(worker.join().unwrap().as_deref(), Some("worker-1"));
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the thread.
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the thread's stack size in bytes (ignored by shuttle, which runs threads as
+    /// coroutines on stacks of its configured size).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the thread; `Err` when the operating system refuses to start it.
+    pub fn spawn<F, T>(self, body: F) -> std::io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut builder = backend::thread::Builder::new();
+        if let Some(name) = self.name {
+            builder = builder.name(name);
+        }
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let task = context::TaskGuard::register();
+        builder.spawn(move || task.enter().run(body)).map(JoinHandle::new)
+    }
 }
 
 /// Offers the scheduler a chance to run another thread. Under the model checkers this is
@@ -56,16 +126,20 @@ pub fn yield_now() {
 }
 
 /// Sleeps for `duration` on real threads. Under the model checkers time is not modelled:
-/// the call is a scheduling point (like [`yield_now`]) and returns at once, so a model
-/// that needs "the other thread ran meanwhile" gets that from the checker, not the clock.
+/// the call is a scheduling point and returns at once, so a model that needs "the other
+/// thread ran meanwhile" gets that from the checker, not the clock.
+///
+/// Under shuttle it is shuttle's own `sleep`: a plain context switch, not a yield. (PCT
+/// treats a yield as "deprioritize me"; a thread that sleeps is not asking to run last.)
+/// Under loom it is a yield, loom's only scheduling point without an operation.
 pub fn sleep(duration: Duration) {
-    #[cfg(any(racekit_loom, racekit_shuttle))]
+    #[cfg(racekit_loom)]
     {
         let _ = duration;
         backend::thread::yield_now();
     }
-    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
-    std::thread::sleep(duration);
+    #[cfg(not(racekit_loom))]
+    backend::thread::sleep(duration);
 }
 
 /// Blocks the calling thread until its [`Thread::unpark`] is called (or spuriously, as
@@ -116,6 +190,11 @@ impl Thread {
     pub fn id(&self) -> ThreadId {
         ThreadId(self.inner.id())
     }
+
+    /// The thread's name, if it was spawned with one (see [`Builder::name`]).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
 }
 
 /// The handle of the calling thread (send it to the thread that will unpark it).
@@ -125,6 +204,11 @@ pub fn current() -> Thread {
 
 /// Identifies a thread of the selected backend (a model thread under loom and shuttle, an
 /// OS thread otherwise); unique among the threads of one run.
+///
+/// Under the model checkers every model thread runs on the one OS thread that called
+/// `check`, so `std::thread::current().id()` is the same in all of them: code that shards
+/// or keys by thread (per-thread slots, owner checks) must use this identifier, which is
+/// distinct per model thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ThreadId(backend::thread::ThreadId);
 
@@ -143,4 +227,104 @@ pub struct ThreadId(backend::thread::ThreadId);
 /// ```
 pub fn current_id() -> ThreadId {
     ThreadId(backend::thread::current().id())
+}
+
+/// Declares a thread-local value with `std`'s syntax, over the selected backend: under loom
+/// and shuttle each model thread gets its own value (with `std`'s macro they would all
+/// share the one OS thread's), and the values are dropped when the execution ends. loom's
+/// macro does not take `std`'s `const { .. }` initializer: write the plain expression.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::thread;
+/// use std::cell::Cell;
+///
+/// thread::thread_local! {
+///     static CALLS: Cell<u32> = Cell::new(0);
+/// }
+/// CALLS.with(|calls| calls.set(calls.get() + 1));
+/// let elsewhere = thread::spawn(|| CALLS.with(Cell::get)).join().unwrap();
+/// assert_eq!((CALLS.with(Cell::get), elsewhere), (1, 0));
+/// ```
+#[cfg(racekit_loom)]
+pub use loom::thread_local;
+#[cfg(racekit_shuttle)]
+pub use shuttle::thread_local;
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+pub use std::thread_local;
+
+/// Runs `body` with a [`Scope`] whose threads may borrow from the caller's stack, and
+/// joins every thread spawned in it before returning (as `std::thread::scope`). Scoped
+/// threads count as live tasks of the surrounding check.
+///
+/// The scope is passed by value (it is `Copy`), not by reference as in `std`: closures
+/// written for `std` (`|s| { s.spawn(..); }`) compile unchanged.
+///
+/// Not available under loom, whose threads must be `'static`: models that use it are
+/// checked by shuttle and real threads.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::{thread, atomic::{AtomicUsize, Ordering}};
+///
+/// let hits = AtomicUsize::new(0);
+/// thread::scope(|s| {
+///     for _ in 0..2 {
+///         s.spawn(|| hits.fetch_add(1, Ordering::Relaxed));
+///     }
+/// });
+/// assert_eq!(hits.into_inner(), 2);
+/// ```
+#[cfg(not(racekit_loom))]
+pub fn scope<'env, F, T>(body: F) -> T
+where
+    F: for<'scope> FnOnce(Scope<'scope, 'env>) -> T,
+{
+    backend::thread::scope(|inner| body(Scope { inner }))
+}
+
+/// Spawns threads that may borrow from outside the [`scope`] (not available under loom).
+#[cfg(not(racekit_loom))]
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'scope, 'env: 'scope> {
+    inner: &'scope backend::thread::Scope<'scope, 'env>,
+}
+
+#[cfg(not(racekit_loom))]
+impl<'scope> Scope<'scope, '_> {
+    /// Spawns a scoped thread; the scope joins it before [`scope`] returns if nobody else
+    /// did.
+    pub fn spawn<F, T>(&self, body: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let task = context::TaskGuard::register();
+        let inner = self.inner.spawn(move || task.enter().run(body));
+        let thread = Thread { inner: inner.thread().clone() };
+        ScopedJoinHandle { inner, thread }
+    }
+}
+
+/// Owned permission to join a thread spawned in a [`Scope`].
+#[cfg(not(racekit_loom))]
+#[derive(Debug)]
+pub struct ScopedJoinHandle<'scope, T> {
+    inner: backend::thread::ScopedJoinHandle<'scope, T>,
+    thread: Thread,
+}
+
+#[cfg(not(racekit_loom))]
+impl<T> ScopedJoinHandle<'_, T> {
+    /// Waits for the thread to finish; `Err` carries the payload of its panic.
+    pub fn join(self) -> std::thread::Result<T> {
+        self.inner.join()
+    }
+
+    /// The handle of the thread.
+    pub fn thread(&self) -> &Thread {
+        &self.thread
+    }
 }
