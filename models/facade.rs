@@ -4,7 +4,7 @@
 use crate::support::{expect_caught, expect_sound, MODEL_CHECKER};
 use racekit::model::{FailureKind, Model};
 use racekit::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use racekit::sync::{thread, Arc, Barrier, Condvar, LazyLock, Mutex, Once, OnceLock, RwLock};
+use racekit::sync::{thread, Arc, Barrier, Condvar, Instant, LazyLock, Mutex, Once, OnceLock, RwLock};
 use std::time::Duration;
 
 /// The CI-scale budget of the models in this file.
@@ -389,5 +389,27 @@ fn a_panic_under_a_lock_does_not_poison_it() {
         assert!(caught.is_err());
         assert!(!lock.is_poisoned());
         assert_eq!(*lock.lock(), 1);
+    });
+}
+
+#[test]
+fn instant_follows_the_time_threads_slept() {
+    // Few runs: on real threads each one really sleeps.
+    expect_sound(model("Instant and sleep").iterations(50), || {
+        let started = Instant::now();
+        let sleeper = thread::spawn(|| {
+            let before = Instant::now();
+            thread::sleep(Duration::from_millis(3));
+            before.elapsed()
+        });
+        thread::sleep(Duration::from_millis(2));
+        let slept = sleeper.join().unwrap();
+        assert!(slept >= Duration::from_millis(3), "a thread slept 3 ms and saw {slept:?} pass");
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(3), "{elapsed:?} since the start");
+        if MODEL_CHECKER {
+            // Model time moves only by the sleeps of this execution.
+            assert_eq!(elapsed, Duration::from_millis(5));
+        }
     });
 }

@@ -200,6 +200,9 @@ impl<T: 'static> fmt::Debug for LazyLock<T> {
     }
 }
 
+#[cfg(any(racekit_loom, racekit_shuttle))]
+pub(super) use per_execution::current_execution;
+
 /// Values computed once per model execution.
 #[cfg(any(racekit_loom, racekit_shuttle))]
 mod per_execution {
@@ -225,6 +228,11 @@ mod per_execution {
         static ref EXECUTION: u64 = next_execution();
     }
 
+    /// Identifies the running model execution (distinct for every execution that asks).
+    pub(in crate::sync) fn current_execution() -> u64 {
+        *EXECUTION
+    }
+
     /// The value of one execution, tagged with it.
     pub(super) struct Lazy<T: 'static> {
         init: fn() -> T,
@@ -239,7 +247,7 @@ mod per_execution {
         }
 
         pub(super) fn get(&self) -> &T {
-            let execution = *EXECUTION;
+            let execution = current_execution();
             if let Some(value) = self.of(execution) {
                 return value;
             }

@@ -132,12 +132,13 @@ pub fn yield_now() {
 /// Under shuttle it is shuttle's own `sleep`: a plain context switch, not a yield. (PCT
 /// treats a yield as "deprioritize me"; a thread that sleeps is not asking to run last.)
 /// Under loom it is a yield, loom's only scheduling point without an operation.
+///
+/// Under both model checkers the execution's model time advances by `duration`, which
+/// [`Instant`](super::Instant) reads.
 pub fn sleep(duration: Duration) {
+    super::instant::advance(duration);
     #[cfg(racekit_loom)]
-    {
-        let _ = duration;
-        backend::thread::yield_now();
-    }
+    backend::thread::yield_now();
     #[cfg(not(racekit_loom))]
     backend::thread::sleep(duration);
 }
