@@ -4,7 +4,8 @@
 # fixture's job_proof tests on all three backends, and requires:
 #   1. the detection table: the sync bug caught by loom and shuttle, the tokio bug by
 #      shuttle, the fixes and the proptest-picked scenario passing everywhere they are
-#      built, the two planted failures reported as failures (so the job exits 1);
+#      built, the two planted failures (ignored tests: --include-ignored) reported as
+#      failures (so the job exits 1);
 #   2. each printed reproduce command, run as printed from where the job ran, fails again
 #      with the same message;
 #   3. two partitions run from the same archives and merged equal the unpartitioned run.
@@ -30,7 +31,7 @@ cd examples/user-crate
 
 echo "== fixture: the job on every backend (two planted bugs: exit 1 expected)"
 status=0
-"${racekit[@]}" --target-dir "$base" --out "$out/full" --filter "$filter" || status=$?
+"${racekit[@]}" --include-ignored --target-dir "$base" --out "$out/full" --filter "$filter" || status=$?
 if [[ $status -ne 1 ]]; then
     echo "expected exit 1 (the planted bugs), got $status" >&2
     exit 1
@@ -89,7 +90,7 @@ fi
 
 echo "== fixture: two partitions from the same archives, merged, equal the unpartitioned run"
 for i in 1 2; do
-    "${racekit[@]}" run --archives "$out/full/archives" --partition "$i/2" --target-dir "$base" \
+    "${racekit[@]}" run --include-ignored --archives "$out/full/archives" --partition "$i/2" --target-dir "$base" \
         --out "$out/partition-$i" --filter "$filter" >/dev/null || true
 done
 "${racekit[@]}" merge "$out/partition-1" "$out/partition-2" --out "$out/merged" >/dev/null || true

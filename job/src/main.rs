@@ -109,6 +109,12 @@ struct RunArgs {
     /// `binary(models)`); repeat to narrow further.
     #[arg(long, short = 'E', value_name = "FILTERSET")]
     filter: Vec<String>,
+    /// Run `#[ignore]`d tests too, on every backend (as `cargo test -- --include-ignored`):
+    /// planted bugs that must fail, models kept out of `cargo test` for their cost. By
+    /// default an ignored test does not apply to the backend and is skipped, except mutant
+    /// tests on real threads, which the job always runs.
+    #[arg(long)]
+    include_ignored: bool,
     /// Run partition i of n (such as 2/4), nextest's hash partitioning; merge the n
     /// reports with `merge`.
     #[arg(long, value_name = "i/n", value_parser = Partition::parse)]
@@ -314,6 +320,15 @@ fn resolve_seed(seed: Option<&str>) -> Result<Option<u64>> {
 }
 
 /// The filterset of racekit's mutant tests (see [`results::is_mutant_test`]).
+/// Whether the job runs `test` on `backend` (without `--include-ignored`). A test ignored on a backend does not apply
+/// there (loom-only weak-memory models, a bug only one scheduler reaches) and is skipped;
+/// the exception is a mutant test on real threads, which models ignore because real threads
+/// find races only by chance: the job runs those, with a short hang limit, and counts what
+/// they catch without failing on what escapes.
+fn runs_on(backend: Backend, test: &Listed) -> bool {
+    !test.ignored || (backend == Backend::Std && results::is_mutant_test(&test.test))
+}
+
 const MUTANTS: &str = r"test(/(^|::)mutants::(.+::)?[^:]+_(is|are)_caught$/)";
 
 fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
@@ -331,7 +346,7 @@ fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
         std_run_timeout: args.std_run_timeout,
         proptest_cases: args.proptest_cases.map(|n| n as u32),
     };
-    let selection = Selection { filters: args.filter.clone(), partition: args.partition };
+    let selection = Selection { filters: args.filter.clone(), partition: args.partition, run_ignored: true };
 
     let (archives, built, builds) = match &args.archives {
         Some(dir) => {
@@ -357,8 +372,9 @@ fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
         if context.stopped() {
             break;
         }
-        let tests =
+        let mut tests =
             nextest::list(&context.workspace, &nextest::archive_path(&archives, backend), &selection, &context.stop)?;
+        tests.retain(|test| args.include_ignored || runs_on(backend, test));
         listed.push((backend, tests));
     }
     if mode == Mode::List {
@@ -419,6 +435,8 @@ fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
             let env = budget.env(backend, mutants, share);
             let mut group = selection.clone();
             group.filters.extend(filter);
+            // Only the mutant tests on real threads run although ignored (see `runs_on`).
+            group.run_ignored = args.include_ignored || (mutants && backend == Backend::Std);
             let group_dir = dir.join(name);
             let spec = RunSpec {
                 backend,

@@ -189,17 +189,19 @@ fn manifest_args(command: &mut Command, workspace: &Workspace) {
     }
 }
 
-/// What the job asks nextest to select: the filterset, the partition, ignored tests too.
+/// What the job asks nextest to select: the filterset, the partition, whether ignored tests.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
     /// nextest filtersets (`-E`), all of which must match.
     pub filters: Vec<String>,
     pub partition: Option<Partition>,
+    /// Ignored tests too (`--run-ignored all`), or only the others.
+    pub run_ignored: bool,
 }
 
 impl Selection {
     fn args(&self, command: &mut Command) {
-        command.args(["--run-ignored", "all"]);
+        command.args(["--run-ignored", if self.run_ignored { "all" } else { "default" }]);
         for filter in &self.filters {
             command.arg("-E").arg(filter);
         }

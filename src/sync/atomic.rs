@@ -16,7 +16,7 @@
 //! # Differences from `std`
 //!
 //! - `new` is not a `const fn`: loom's atomics are created inside an execution and cannot
-//!   be. An atomic in a `static` goes in a facade `LazyLock`, which the model
+//!   be. An atomic in a `static` goes in a [`LazyLock`](super::LazyLock), which the model
 //!   checkers re-create for every execution.
 //! - `get_mut` exists on real threads and under shuttle; loom's atomics have no `&mut`
 //!   access to their value, so under loom read it with `load` (or `into_inner`).

@@ -246,6 +246,43 @@ impl Condvar {
         }
     }
 
+    /// Waits until `blocked` returns `false` or `timeout` elapses, re-checking after every
+    /// wake-up; returns the guard and whether it gave up with `blocked` still true (as
+    /// `std`'s `wait_timeout_while(..).1.timed_out()`). Timeouts follow
+    /// [`wait_timeout`](Self::wait_timeout) on every backend.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use racekit::sync::{Condvar, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let (ready, changed) = (Mutex::new(true), Condvar::new());
+    /// let (guard, timed_out) = changed.wait_timeout_while(ready.lock(), Duration::from_millis(1), |ready| !*ready);
+    /// assert!(*guard && !timed_out, "the condition already held: no wait");
+    /// ```
+    #[track_caller]
+    pub fn wait_timeout_while<'a, T, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        timeout: Duration,
+        mut blocked: F,
+    ) -> (MutexGuard<'a, T>, bool)
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        let deadline = Deadline::after(timeout);
+        while blocked(&mut guard) {
+            let (next, timed_out) = self.wait_until(guard, deadline);
+            guard = next;
+            if timed_out {
+                let still_blocked = blocked(&mut guard);
+                return (guard, still_blocked);
+            }
+        }
+        (guard, false)
+    }
+
     /// Wakes one waiting thread.
     #[track_caller]
     pub fn notify_one(&self) {

@@ -1,6 +1,6 @@
 //! A one-shot, sticky signal built from the facade's own primitives.
 
-use super::{Condvar, Deadline, Mutex};
+use super::{Condvar, Mutex};
 use std::time::Duration;
 
 /// A signal that is set once and stays set: the "closed channel" of Go code (`stopped`,
@@ -60,15 +60,7 @@ impl Latch {
     /// Blocks until the latch is set or `timeout` elapses; returns whether it is set.
     /// Under the model checkers the timeout is a choice (see [`Condvar::wait_timeout`]).
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Deadline::after(timeout);
-        let mut set = self.set.lock();
-        while !*set {
-            let (guard, timed_out) = self.changed.wait_until(set, deadline);
-            set = guard;
-            if timed_out {
-                break;
-            }
-        }
+        let (set, _) = self.changed.wait_timeout_while(self.set.lock(), timeout, |set| !*set);
         *set
     }
 }

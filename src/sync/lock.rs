@@ -1,6 +1,7 @@
 //! `Mutex` and `RwLock` without poisoning, over the selected backend.
 
 use super::backend::{self, LeakOnUnwind};
+use super::contention::{Contention, ReleasePoint};
 use super::lock_order::{new_lock_id, HeldLock, LockId, Mode};
 use super::perturb;
 use crate::model::trace::{self, ObjectKind};
@@ -27,6 +28,7 @@ use std::sync::PoisonError;
 /// ```
 pub struct Mutex<T: ?Sized> {
     id: LockId,
+    contention: Contention,
     inner: backend::Mutex<T>,
 }
 
@@ -35,6 +37,8 @@ pub struct MutexGuard<'a, T: ?Sized> {
     // Dropped first: the release is recorded (lock order, trace) before the backend lock is
     // released, which under the model checkers can switch threads.
     _held: HeldLock,
+    /// Before `inner`: drops while the lock is still held.
+    _release: ReleasePoint<'a>,
     inner: LeakOnUnwind<backend::MutexGuard<'a, T>>,
     lock: &'a Mutex<T>,
 }
@@ -42,7 +46,7 @@ pub struct MutexGuard<'a, T: ?Sized> {
 impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`.
     pub fn new(value: T) -> Self {
-        Mutex { id: new_lock_id(), inner: backend::Mutex::new(value) }
+        Mutex { id: new_lock_id(), contention: Contention::new(), inner: backend::Mutex::new(value) }
     }
 
     /// Consumes the mutex and returns its value.
@@ -59,24 +63,25 @@ impl<T: ?Sized> Mutex<T> {
         let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         trace::record("lock", Some((ObjectKind::Lock, self.id)), Location::caller());
-        MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held }
+        MutexGuard {
+            _release: self.contention.release_point(),
+            inner: LeakOnUnwind::new(guard),
+            lock: self,
+            _held: held,
+        }
     }
 
     /// Acquires the lock if it is free, without blocking.
     #[track_caller]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        perturb::point();
-        let guard = match self.inner.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                trace::record("try_lock (busy)", Some((ObjectKind::Lock, self.id)), Location::caller());
-                return None;
-            }
-        };
-        trace::record("try_lock", Some((ObjectKind::Lock, self.id)), Location::caller());
-        let held = HeldLock::acquired_without_blocking(self.id, Mode::Exclusive, Location::caller());
-        Some(MutexGuard { inner: LeakOnUnwind::new(guard), lock: self, _held: held })
+        let (guard, held) =
+            try_acquire(&self.contention, || self.inner.try_lock(), self.id, Mode::Exclusive, Location::caller())?;
+        Some(MutexGuard { _release: self.contention.release_point(), inner: guard, lock: self, _held: held })
+    }
+
+    /// Always `false`: the facade's locks are not poisoned by a panic (see [`lock`](Self::lock)).
+    pub fn is_poisoned(&self) -> bool {
+        false
     }
 
     /// Mutable access without locking (the borrow proves exclusivity).
@@ -106,7 +111,7 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
     ) -> Self {
         let held = HeldLock::acquire(lock.id, Mode::Exclusive, at);
         trace::record("lock (woken)", Some((ObjectKind::Lock, lock.id)), at);
-        MutexGuard { inner: LeakOnUnwind::new(inner), lock, _held: held }
+        MutexGuard { _release: lock.contention.release_point(), inner: LeakOnUnwind::new(inner), lock, _held: held }
     }
 
     /// The lock this guard holds.
@@ -155,6 +160,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 /// ```
 pub struct RwLock<T: ?Sized> {
     id: LockId,
+    contention: Contention,
     inner: backend::RwLock<T>,
 }
 
@@ -162,6 +168,8 @@ pub struct RwLock<T: ?Sized> {
 pub struct RwLockReadGuard<'a, T: ?Sized> {
     // Dropped first, as in `MutexGuard`.
     _held: HeldLock,
+    /// Before `inner`: drops while the lock is still held.
+    _release: ReleasePoint<'a>,
     inner: LeakOnUnwind<backend::RwLockReadGuard<'a, T>>,
 }
 
@@ -169,13 +177,15 @@ pub struct RwLockReadGuard<'a, T: ?Sized> {
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     // Dropped first, as in `MutexGuard`.
     _held: HeldLock,
+    /// Before `inner`: drops while the lock is still held.
+    _release: ReleasePoint<'a>,
     inner: LeakOnUnwind<backend::RwLockWriteGuard<'a, T>>,
 }
 
 impl<T> RwLock<T> {
     /// A new unlocked lock holding `value`.
     pub fn new(value: T) -> Self {
-        RwLock { id: new_lock_id(), inner: backend::RwLock::new(value) }
+        RwLock { id: new_lock_id(), contention: Contention::new(), inner: backend::RwLock::new(value) }
     }
 
     /// Consumes the lock and returns its value.
@@ -192,7 +202,7 @@ impl<T: ?Sized> RwLock<T> {
         let held = HeldLock::acquire(self.id, Mode::Shared, Location::caller());
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         trace::record("read lock", Some((ObjectKind::Lock, self.id)), Location::caller());
-        RwLockReadGuard { inner: LeakOnUnwind::new(guard), _held: held }
+        RwLockReadGuard { _release: self.contention.release_point(), inner: LeakOnUnwind::new(guard), _held: held }
     }
 
     /// Blocks until exclusive access is granted.
@@ -202,13 +212,62 @@ impl<T: ?Sized> RwLock<T> {
         let held = HeldLock::acquire(self.id, Mode::Exclusive, Location::caller());
         let guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         trace::record("write lock", Some((ObjectKind::Lock, self.id)), Location::caller());
-        RwLockWriteGuard { inner: LeakOnUnwind::new(guard), _held: held }
+        RwLockWriteGuard { _release: self.contention.release_point(), inner: LeakOnUnwind::new(guard), _held: held }
+    }
+
+    /// Acquires shared access if no writer holds the lock, without blocking.
+    #[track_caller]
+    pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
+        let (guard, held) =
+            try_acquire(&self.contention, || self.inner.try_read(), self.id, Mode::Shared, Location::caller())?;
+        Some(RwLockReadGuard { _release: self.contention.release_point(), inner: guard, _held: held })
+    }
+
+    /// Acquires exclusive access if nobody holds the lock, without blocking.
+    #[track_caller]
+    pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
+        let (guard, held) =
+            try_acquire(&self.contention, || self.inner.try_write(), self.id, Mode::Exclusive, Location::caller())?;
+        Some(RwLockWriteGuard { _release: self.contention.release_point(), inner: guard, _held: held })
+    }
+
+    /// Always `false`: the facade's locks are not poisoned by a panic.
+    pub fn is_poisoned(&self) -> bool {
+        false
     }
 
     /// Mutable access without locking (the borrow proves exclusivity).
     pub fn get_mut(&mut self) -> &mut T {
         self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// A non-blocking acquisition (`try_lock`, `try_read`, `try_write`): a perturbation point,
+/// then the backend's attempt; a poisoned lock counts as acquired, a busy one as `None`.
+/// What is acquired is recorded as held, without a lock-order edge (it cannot block).
+fn try_acquire<G>(
+    contention: &Contention,
+    attempt: impl FnOnce() -> std::sync::TryLockResult<G>,
+    id: LockId,
+    mode: Mode,
+    at: &'static Location<'static>,
+) -> Option<(LeakOnUnwind<G>, HeldLock)> {
+    perturb::point();
+    contention.attempt();
+    let (operation, busy) = match mode {
+        Mode::Exclusive => ("try_lock", "try_lock (busy)"),
+        Mode::Shared => ("try_read", "try_read (busy)"),
+    };
+    let guard = match attempt() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            trace::record(busy, Some((ObjectKind::Lock, id)), at);
+            return None;
+        }
+    };
+    trace::record(operation, Some((ObjectKind::Lock, id)), at);
+    Some((LeakOnUnwind::new(guard), HeldLock::acquired_without_blocking(id, mode, at)))
 }
 
 impl<T: Default> Default for RwLock<T> {

@@ -5,8 +5,9 @@
 //! [`RwLock`](super::RwLock) records an edge "held lock → acquired lock" for the acquiring
 //! thread. The acquisition fails the check, before it blocks, when:
 //!
-//! - the thread already holds that lock in a conflicting mode (a self-deadlock, which on
-//!   real threads would hang until the run timeout), or
+//! - the thread already holds that lock (a self-deadlock, which on real threads would hang
+//!   until the run timeout; for a read lock taken twice, the deadlock needs a writer queued
+//!   between the two reads, which std's `RwLock` lets go first), or
 //! - the new edge closes a cycle with edges of *other* threads: each thread could hold one
 //!   lock of the cycle and wait for the next ("lock order inversion", the classic AB/BA
 //!   deadlock). Real threads rarely hit that window and the model checkers need a
@@ -94,10 +95,18 @@ impl LockOrder {
     /// Records a blocking acquisition; `Err` describes the deadlock it can cause.
     fn acquire(&mut self, thread: ThreadId, thread_name: &str, wanted: Held) -> Result<(), String> {
         let held = self.held.entry(thread).or_default().clone();
-        if let Some(same) = held.iter().find(|h| h.lock == wanted.lock && h.mode.conflicts_with(wanted.mode)) {
+        if let Some(same) = held.iter().find(|h| h.lock == wanted.lock) {
+            let why = if same.mode.conflicts_with(wanted.mode) {
+                "the facade's locks are not re-entrant"
+            } else {
+                // Two read guards do not conflict, but std's RwLock (like most) lets a
+                // queued writer go first: the second read waits for the writer, which waits
+                // for the first read.
+                "a read lock re-taken by its holder deadlocks as soon as a writer queues between the two reads \
+                 (std's RwLock may also panic): take it once and pass the guard down"
+            };
             return Err(format!(
-                "deadlock: a thread acquires lock #{} at {} while it already holds it (acquired at {}); \
-                 the facade's locks are not re-entrant",
+                "deadlock: a thread acquires lock #{} at {} while it already holds it (acquired at {}); {why}",
                 wanted.number, wanted.at, same.at
             ));
         }
@@ -336,6 +345,7 @@ mod tests {
         assert!(error.contains("already holds it"), "{error}");
         let mut order = LockOrder::default();
         order.acquire(t1, "t1", held(1, Mode::Shared)).unwrap();
-        order.acquire(t1, "t1", held(1, Mode::Shared)).expect("two read guards on one thread do not conflict");
+        let error = order.acquire(t1, "t1", held(1, Mode::Shared)).unwrap_err();
+        assert!(error.contains("writer queues"), "a re-taken read lock is reported: {error}");
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! | build | backend | what runs |
 //! |---|---|---|
-//! | default | `std` | real threads; inside [`check`](crate::check) lock operations are perturbed with seeded random yields |
+//! | default | `std` | real threads; inside [`check`](crate::check) lock operations and atomic accesses are perturbed with seeded random yields, spins and sleeps |
 //! | `--cfg racekit_loom` | [loom](https://docs.rs/loom) | bounded exhaustive exploration (DPOR) |
 //! | `--cfg racekit_shuttle` | [shuttle](https://docs.rs/shuttle) | randomized and PCT schedulers |
 //!
@@ -24,6 +24,10 @@
 //! - [`thread::spawn`] counts the thread as a live task of the surrounding
 //!   [`check`](crate::check); a check fails with "leaked task" when a thread spawned
 //!   through the facade is still running when the body returns.
+//! - Primitives that live in a `static` go in a [`LazyLock`]: under the model checkers it
+//!   computes its value once per execution (their primitives belong to one execution).
+//! - [`Instant`] reads the model's time under the model checkers (advanced by
+//!   [`thread::sleep`]), real time otherwise.
 //! - Under loom, [`Arc`] and the lock guards do not run their destructors while the thread
 //!   is unwinding: loom aborts the whole process when a destructor calls back into it during
 //!   a panic (a detected deadlock, for one). Leaking them on that path keeps a failing model
@@ -63,11 +67,16 @@ compile_error!(
 mod arc;
 pub mod atomic;
 mod backend;
+mod barrier;
 mod condvar;
+mod contention;
+pub mod future;
+mod instant;
 mod latch;
 mod lock;
 pub(crate) mod lock_order;
 pub mod mpsc;
+mod once;
 pub(crate) mod perturb;
 mod race_cell;
 pub mod task;
@@ -75,9 +84,12 @@ pub mod thread;
 mod unwind;
 
 pub use arc::Arc;
+pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, Deadline};
+pub use instant::Instant;
 pub use latch::Latch;
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use once::{LazyLock, Once, OnceLock};
 pub use race_cell::RaceCell;
 pub use unwind::catch_unwind;
 

@@ -7,22 +7,28 @@ use crate::model::trace::{self, ObjectKind};
 use std::panic::Location;
 use std::time::Duration;
 
-/// Owned permission to join a thread spawned with [`spawn`].
+/// Owned permission to join a thread spawned with [`spawn`] or a [`Builder`].
 #[derive(Debug)]
 pub struct JoinHandle<T> {
     inner: backend::thread::JoinHandle<T>,
     /// The thread's identity in the trace.
-    thread: u64,
+    trace_id: u64,
+    thread: Thread,
 }
 
 impl<T> JoinHandle<T> {
+    fn new(inner: backend::thread::JoinHandle<T>, trace_id: u64) -> Self {
+        let thread = Thread { inner: inner.thread().clone() };
+        JoinHandle { inner, trace_id, thread }
+    }
+
     /// Waits for the thread to finish; `Err` carries the payload of its panic.
     ///
     /// Inside a check, the panic a joined thread raised is the run's failure: a panic that
     /// follows from it (`join().unwrap()`) is reported as a consequence, not as the cause.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        trace::record("join", Some((ObjectKind::Thread, self.thread)), Location::caller());
+        trace::record("join", Some((ObjectKind::Thread, self.trace_id)), Location::caller());
         let result = self.inner.join();
         if result.is_err() {
             if let Some(context) = context::current() {
@@ -30,6 +36,11 @@ impl<T> JoinHandle<T> {
             }
         }
         result
+    }
+
+    /// The handle of the thread (its name and identifier, and [`Thread::unpark`]).
+    pub fn thread(&self) -> &Thread {
+        &self.thread
     }
 }
 
@@ -71,21 +82,83 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let (thread, body) = prepare(body);
-    JoinHandle { inner: backend::thread::spawn(body), thread }
+    let (trace_id, body) = prepare(body);
+    JoinHandle::new(backend::thread::spawn(body), trace_id)
 }
 
-/// Spawns a named thread (the name shows in panic messages and in model-checker reports).
+/// Spawns a named thread (the name shows in panic messages and in model-checker reports,
+/// and [`Thread::name`] returns it).
+///
+/// # Panics
+///
+/// When the operating system refuses to start a thread (as [`spawn`] does); use a
+/// [`Builder`] to get that as an error instead.
 #[track_caller]
 pub fn spawn_named<F, T>(name: impl Into<String>, body: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let (thread, body) = prepare(body);
-    let inner =
-        backend::thread::Builder::new().name(name.into()).spawn(body).expect("the backend refused to spawn a thread");
-    JoinHandle { inner, thread }
+    Builder::new().name(name.into()).spawn(body).expect("the operating system refused to start a thread")
+}
+
+/// Configures a thread before spawning it, as `std::thread::Builder` does: its name and
+/// stack size. The thread counts as a live task of the surrounding check, as with [`spawn`].
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::thread;
+///
+/// let worker = thread::Builder::new()
+///     .name("worker-1".to_owned())
+///     .spawn(|| thread::current().name().map(str::to_owned))
+///     .unwrap();
+/// assert_eq!(worker.thread().name(), Some("worker-1"));
+/// assert_eq!(worker.join().unwrap().as_deref(), Some("worker-1"));
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the thread.
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the thread's stack size in bytes (ignored by shuttle, which runs threads as
+    /// coroutines on stacks of its configured size).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the thread; `Err` when the operating system refuses to start it.
+    #[track_caller]
+    pub fn spawn<F, T>(self, body: F) -> std::io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut builder = backend::thread::Builder::new();
+        if let Some(name) = self.name {
+            builder = builder.name(name);
+        }
+        if let Some(size) = self.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let (trace_id, body) = prepare(body);
+        builder.spawn(body).map(|inner| JoinHandle::new(inner, trace_id))
+    }
 }
 
 /// Offers the scheduler a chance to run another thread. Under the model checkers this is
@@ -96,16 +169,21 @@ pub fn yield_now() {
 }
 
 /// Sleeps for `duration` on real threads. Under the model checkers time is not modelled:
-/// the call is a scheduling point (like [`yield_now`]) and returns at once, so a model
-/// that needs "the other thread ran meanwhile" gets that from the checker, not the clock.
+/// the call is a scheduling point and returns at once, so a model that needs "the other
+/// thread ran meanwhile" gets that from the checker, not the clock.
+///
+/// Under shuttle it is shuttle's own `sleep`: a plain context switch, not a yield. (PCT
+/// treats a yield as "deprioritize me"; a thread that sleeps is not asking to run last.)
+/// Under loom it is a yield, loom's only scheduling point without an operation.
+///
+/// Under both model checkers the execution's model time advances by `duration`, which
+/// [`Instant`](super::Instant) reads.
 pub fn sleep(duration: Duration) {
-    #[cfg(any(racekit_loom, racekit_shuttle))]
-    {
-        let _ = duration;
-        backend::thread::yield_now();
-    }
-    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
-    std::thread::sleep(duration);
+    super::instant::advance(duration);
+    #[cfg(racekit_loom)]
+    backend::thread::yield_now();
+    #[cfg(not(racekit_loom))]
+    backend::thread::sleep(duration);
 }
 
 /// Blocks the calling thread until its [`Thread::unpark`] is called (or spuriously, as
@@ -217,6 +295,11 @@ impl Thread {
     pub fn id(&self) -> ThreadId {
         ThreadId(self.inner.id())
     }
+
+    /// The thread's name, if it was spawned with one (see [`Builder::name`]).
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
 }
 
 /// The handle of the calling thread (send it to the thread that will unpark it).
@@ -226,6 +309,11 @@ pub fn current() -> Thread {
 
 /// Identifies a thread of the selected backend (a model thread under loom and shuttle, an
 /// OS thread otherwise); unique among the threads of one run.
+///
+/// Under the model checkers every model thread runs on the one OS thread that called
+/// `check`, so `std::thread::current().id()` is the same in all of them: code that shards
+/// or keys by thread (per-thread slots, owner checks) must use this identifier, which is
+/// distinct per model thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ThreadId(backend::thread::ThreadId);
 
@@ -244,4 +332,104 @@ pub struct ThreadId(backend::thread::ThreadId);
 /// ```
 pub fn current_id() -> ThreadId {
     ThreadId(backend::thread::current().id())
+}
+
+/// Declares a thread-local value with `std`'s syntax, over the selected backend: under loom
+/// and shuttle each model thread gets its own value (with `std`'s macro they would all
+/// share the one OS thread's), and the values are dropped when the execution ends. loom's
+/// macro does not take `std`'s `const { .. }` initializer: write the plain expression.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::thread;
+/// use std::cell::Cell;
+///
+/// thread::thread_local! {
+///     static CALLS: Cell<u32> = Cell::new(0);
+/// }
+/// CALLS.with(|calls| calls.set(calls.get() + 1));
+/// let elsewhere = thread::spawn(|| CALLS.with(Cell::get)).join().unwrap();
+/// assert_eq!((CALLS.with(Cell::get), elsewhere), (1, 0));
+/// ```
+#[cfg(racekit_loom)]
+pub use loom::thread_local;
+#[cfg(racekit_shuttle)]
+pub use shuttle::thread_local;
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+pub use std::thread_local;
+
+/// Runs `body` with a [`Scope`] whose threads may borrow from the caller's stack, and
+/// joins every thread spawned in it before returning (as `std::thread::scope`). Scoped
+/// threads count as live tasks of the surrounding check.
+///
+/// The scope is passed by value (it is `Copy`), not by reference as in `std`: closures
+/// written for `std` (`|s| { s.spawn(..); }`) compile unchanged.
+///
+/// Not available under loom, whose threads must be `'static`: models that use it are
+/// checked by shuttle and real threads.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::{thread, atomic::{AtomicUsize, Ordering}};
+///
+/// let hits = AtomicUsize::new(0);
+/// thread::scope(|s| {
+///     for _ in 0..2 {
+///         s.spawn(|| hits.fetch_add(1, Ordering::Relaxed));
+///     }
+/// });
+/// assert_eq!(hits.into_inner(), 2);
+/// ```
+#[cfg(not(racekit_loom))]
+pub fn scope<'env, F, T>(body: F) -> T
+where
+    F: for<'scope> FnOnce(Scope<'scope, 'env>) -> T,
+{
+    backend::thread::scope(|inner| body(Scope { inner }))
+}
+
+/// Spawns threads that may borrow from outside the [`scope`] (not available under loom).
+#[cfg(not(racekit_loom))]
+#[derive(Clone, Copy, Debug)]
+pub struct Scope<'scope, 'env: 'scope> {
+    inner: &'scope backend::thread::Scope<'scope, 'env>,
+}
+
+#[cfg(not(racekit_loom))]
+impl<'scope> Scope<'scope, '_> {
+    /// Spawns a scoped thread; the scope joins it before [`scope`] returns if nobody else
+    /// did.
+    pub fn spawn<F, T>(&self, body: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let task = context::TaskGuard::register();
+        let inner = self.inner.spawn(move || task.enter().run(body));
+        let thread = Thread { inner: inner.thread().clone() };
+        ScopedJoinHandle { inner, thread }
+    }
+}
+
+/// Owned permission to join a thread spawned in a [`Scope`].
+#[cfg(not(racekit_loom))]
+#[derive(Debug)]
+pub struct ScopedJoinHandle<'scope, T> {
+    inner: backend::thread::ScopedJoinHandle<'scope, T>,
+    thread: Thread,
+}
+
+#[cfg(not(racekit_loom))]
+impl<T> ScopedJoinHandle<'_, T> {
+    /// Waits for the thread to finish; `Err` carries the payload of its panic.
+    pub fn join(self) -> std::thread::Result<T> {
+        self.inner.join()
+    }
+
+    /// The handle of the thread.
+    pub fn thread(&self) -> &Thread {
+        &self.thread
+    }
 }

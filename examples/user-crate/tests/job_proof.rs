@@ -7,8 +7,8 @@
 //!   and pins its symptom. Real threads find these races only by chance, so they are built
 //!   for loom and shuttle only.
 //! - Planted failures (`planted::*`): the buggy variants checked as a user's model would
-//!   be, so they fail. `#[ignore]`d, so a plain `cargo test` of this crate stays green; the
-//!   job runs ignored tests too, and `ci/fixture.sh` requires it to report them as failures
+//!   be, so they fail. `#[ignore]`d, so a plain `cargo test` of this crate stays green;
+//!   `cargo racekit --include-ignored` runs them, and `ci/fixture.sh` requires it to report them as failures
 //!   with a reproduce command that, run as printed, fails the same way.
 //!
 //! The tokio scenarios are not built for loom (it cannot run tokio): shuttle model-checks
