@@ -23,6 +23,28 @@ fn budget(name: &str) -> Model {
     Model::named(name).preemption_bound(1).iterations(50)
 }
 
+/// A pattern's linearizability model, and the test that its mutation point breaks it: with
+/// the mutant switched on, some scenario's history is not linearizable, and the violation
+/// shows one of the `observers` operations.
+macro_rules! linearizable_unless_mutated {
+    ($sound:ident: $name:literal; $caught:ident: $mutant_name:literal, $mutant:literal, [$($observer:literal),+]) => {
+        #[test]
+        fn $sound() {
+            check(budget($name)).unwrap_or_else(|error| panic!("{error}"));
+        }
+
+        #[test]
+        #[cfg_attr(
+            not(any(racekit_loom, racekit_shuttle)),
+            ignore = "real threads find races by chance; the job runs this"
+        )]
+        fn $caught() {
+            let model = budget($mutant_name).mutant($mutant);
+            expect_not_linearizable(check(model), &[$($observer),+]);
+        }
+    };
+}
+
 /// The failure a mutant must produce: a non-linearizable history, as a table, refused at
 /// one of `observers` (the operations that can see the bug), with a reproduce command.
 #[track_caller]
@@ -173,19 +195,9 @@ mod error_collector {
         .run()
     }
 
-    #[test]
-    fn add_len_and_errors_are_linearizable() {
-        check(budget("error collector linearizability")).unwrap_or_else(|error| panic!("{error}"));
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn split_add_is_caught() {
-        let model = budget("error collector linearizability, split add").mutant("error_collector.add.split_update");
-        expect_not_linearizable(check(model), &["Len", "Errors"]);
+    linearizable_unless_mutated! {
+        add_len_and_errors_are_linearizable: "error collector linearizability";
+        split_add_is_caught: "error collector linearizability, split add", "error_collector.add.split_update", ["Len", "Errors"]
     }
 }
 
@@ -254,19 +266,9 @@ mod bounded_slice {
         .run()
     }
 
-    #[test]
-    fn add_snapshot_and_accounting_are_linearizable() {
-        check(budget("bounded slice linearizability")).unwrap_or_else(|error| panic!("{error}"));
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn torn_accounting_is_caught() {
-        let model = budget("bounded slice linearizability, torn accounting").mutant("bounded_slice.accounting.torn");
-        expect_not_linearizable(check(model), &["Accounting"]);
+    linearizable_unless_mutated! {
+        add_snapshot_and_accounting_are_linearizable: "bounded slice linearizability";
+        torn_accounting_is_caught: "bounded slice linearizability, torn accounting", "bounded_slice.accounting.torn", ["Accounting"]
     }
 }
 
@@ -381,19 +383,9 @@ mod log_store {
         .run()
     }
 
-    #[test]
-    fn adds_and_queries_are_linearizable() {
-        check(budget("log store linearizability")).unwrap_or_else(|error| panic!("{error}"));
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn last_with_a_stale_count_is_caught() {
-        let model = budget("log store linearizability, stale count").mutant("log_store.last.stale_count");
-        expect_not_linearizable(check(model), &["Last"]);
+    linearizable_unless_mutated! {
+        adds_and_queries_are_linearizable: "log store linearizability";
+        last_with_a_stale_count_is_caught: "log store linearizability, stale count", "log_store.last.stale_count", ["Last"]
     }
 }
 
@@ -498,18 +490,8 @@ mod pool_stats {
         .run()
     }
 
-    #[test]
-    fn gets_and_stats_are_linearizable() {
-        check(budget("pool stats linearizability")).unwrap_or_else(|error| panic!("{error}"));
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn torn_stats_are_caught() {
-        let model = budget("pool stats linearizability, torn idle").mutant("pool.stats.torn_idle");
-        expect_not_linearizable(check(model), &["Stats"]);
+    linearizable_unless_mutated! {
+        gets_and_stats_are_linearizable: "pool stats linearizability";
+        torn_stats_are_caught: "pool stats linearizability, torn idle", "pool.stats.torn_idle", ["Stats"]
     }
 }
