@@ -23,6 +23,32 @@ fn budget(name: &str) -> Model {
     Model::named(name).preemption_bound(1).iterations(50)
 }
 
+/// The sequential bounded ring the bounded slice and the log store are both specified by:
+/// the newest `capacity` items, the oldest evicted first, every add and eviction counted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct EvictingRing<T> {
+    items: VecDeque<T>,
+    added: u64,
+    evicted: u64,
+}
+
+impl<T> Default for EvictingRing<T> {
+    fn default() -> Self {
+        EvictingRing { items: VecDeque::new(), added: 0, evicted: 0 }
+    }
+}
+
+impl<T> EvictingRing<T> {
+    /// Adds `item`, first evicting the oldest item when `capacity` are stored; returns it.
+    fn push(&mut self, item: T, capacity: usize) -> Option<T> {
+        self.added += 1;
+        let evicted = if self.items.len() == capacity { self.items.pop_front() } else { None };
+        self.evicted += u64::from(evicted.is_some());
+        self.items.push_back(item);
+        evicted
+    }
+}
+
 /// A pattern's linearizability model, and the test that its mutation point breaks it: with
 /// the mutant switched on, some scenario's history is not linearizable, and the violation
 /// shows one of the `observers` operations.
@@ -223,26 +249,16 @@ mod bounded_slice {
     }
 
     #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-    pub struct SliceSpec {
-        items: VecDeque<u8>,
-        added: u64,
-        evicted: u64,
-    }
+    pub struct SliceSpec(EvictingRing<u8>);
 
     impl Spec for SliceSpec {
         type Op = Op;
         type Ret = Ret;
         fn apply(&mut self, op: &Op) -> Ret {
             match op {
-                Op::Add(item) => {
-                    self.added += 1;
-                    let evicted = if self.items.len() == CAPACITY { self.items.pop_front() } else { None };
-                    self.evicted += u64::from(evicted.is_some());
-                    self.items.push_back(*item);
-                    Ret::Evicted(evicted)
-                }
-                Op::Snapshot => Ret::Snapshot(self.items.iter().copied().collect()),
-                Op::Accounting => Ret::Accounting(self.added, self.items.len(), self.evicted),
+                Op::Add(item) => Ret::Evicted(self.0.push(*item, CAPACITY)),
+                Op::Snapshot => Ret::Snapshot(self.0.items.iter().copied().collect()),
+                Op::Accounting => Ret::Accounting(self.0.added, self.0.items.len(), self.0.evicted),
             }
         }
     }
@@ -302,12 +318,9 @@ mod log_store {
         Stats(u64, usize, u64),
     }
 
+    /// The ring of entries; an entry's sequence number is the count of adds before it.
     #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-    pub struct StoreSpec {
-        entries: VecDeque<Entry>,
-        next_seq: u64,
-        evicted: u64,
-    }
+    pub struct StoreSpec(EvictingRing<Entry>);
 
     impl Spec for StoreSpec {
         type Op = Op;
@@ -315,22 +328,18 @@ mod log_store {
         fn apply(&mut self, op: &Op) -> Ret {
             match op {
                 Op::Add(process, line) => {
-                    if self.entries.len() == MAX_ENTRIES {
-                        self.entries.pop_front();
-                        self.evicted += 1;
-                    }
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
-                    self.entries.push_back((seq, *process, *line));
+                    let seq = self.0.added;
+                    self.0.push((seq, *process, *line), MAX_ENTRIES);
                     Ret::Seq(seq)
                 }
                 Op::Last(n) => {
-                    Ret::Entries(self.entries.iter().skip(self.entries.len().saturating_sub(*n)).copied().collect())
+                    let entries = &self.0.items;
+                    Ret::Entries(entries.iter().skip(entries.len().saturating_sub(*n)).copied().collect())
                 }
                 Op::ByProcess(process) => {
-                    Ret::Entries(self.entries.iter().filter(|(_, p, _)| p == process).copied().collect())
+                    Ret::Entries(self.0.items.iter().filter(|(_, p, _)| p == process).copied().collect())
                 }
-                Op::Stats => Ret::Stats(self.next_seq, self.entries.len(), self.evicted),
+                Op::Stats => Ret::Stats(self.0.added, self.0.items.len(), self.0.evicted),
             }
         }
     }

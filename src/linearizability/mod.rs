@@ -86,11 +86,11 @@ use crate::model::{Failure, Model, DEFAULT_SEED};
 use crate::sync::{thread, Arc};
 use proptest::strategy::{BoxedStrategy, Strategy};
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
 use std::hash::Hash;
 use std::ops::RangeInclusive;
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -369,35 +369,31 @@ impl<S: Spec, O: Send + Sync + 'static> Linearizability<S, O> {
         let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(self.scenarios);
         let config =
             Config { cases, failure_persistence: None, rng_seed: RngSeed::Fixed(self.seed), ..Config::default() };
-        let schedules = StdMutex::new(0u64);
-        let passed = StdMutex::new(0u32);
-        let failures: StdMutex<HashMap<String, Failure>> = StdMutex::new(HashMap::new());
-        let first_failure_seen = StdMutex::new(false);
+        // proptest runs every case on this thread, one after another: plain cells suffice.
+        let schedules = Cell::new(0u64);
+        // Scenarios that passed before the first failure (shrinking runs more after it).
+        let passed = Cell::new(0u32);
+        let failures: RefCell<HashMap<String, Failure>> = RefCell::new(HashMap::new());
         let outcome =
             TestRunner::new(config).run(&self.scenario_strategy(), |scenario| match self.run_scenario(&scenario) {
                 Ok(explored) => {
-                    *schedules.lock().unwrap_or_else(|e| e.into_inner()) += explored;
-                    if !*first_failure_seen.lock().unwrap_or_else(|e| e.into_inner()) {
-                        *passed.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                    schedules.set(schedules.get() + explored);
+                    if failures.borrow().is_empty() {
+                        passed.set(passed.get() + 1);
                     }
                     Ok(())
                 }
                 Err(failure) => {
-                    *first_failure_seen.lock().unwrap_or_else(|e| e.into_inner()) = true;
                     let reason = failure.message.clone();
-                    failures.lock().unwrap_or_else(|e| e.into_inner()).insert(scenario.fingerprint(), failure);
+                    failures.borrow_mut().insert(scenario.fingerprint(), failure);
                     Err(TestCaseError::fail(reason))
                 }
             });
-        let passed_before = passed.into_inner().unwrap_or_else(|e| e.into_inner());
+        let passed_before = passed.get();
         match outcome {
-            Ok(()) => Ok(Summary {
-                scenarios: cases,
-                schedules: schedules.into_inner().unwrap_or_else(|e| e.into_inner()),
-                elapsed: started.elapsed(),
-            }),
+            Ok(()) => Ok(Summary { scenarios: cases, schedules: schedules.get(), elapsed: started.elapsed() }),
             Err(TestError::Fail(reason, minimal)) => {
-                match failures.into_inner().unwrap_or_else(|e| e.into_inner()).remove(&minimal.fingerprint()) {
+                match failures.into_inner().remove(&minimal.fingerprint()) {
                     Some(failure) => Err(LinearizabilityError::Violation(Box::new(Violation {
                         scenario: minimal.table(),
                         failure,
