@@ -117,7 +117,10 @@ const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
-/// Checks that currently have a selection installed (see the module's invariants).
+/// Checks that currently have a selection installed (see the module's invariants). A std
+/// atomic, not the facade's: it is harness state read by every mutation point, and a facade
+/// atomic would add a scheduling point (and, on real threads, a perturbation) to the code
+/// under test that the shipped build does not have.
 static SELECTING: AtomicUsize = AtomicUsize::new(0);
 
 /// The mutation points one check switched on.
