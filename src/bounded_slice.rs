@@ -13,6 +13,13 @@ use crate::sync::RwLock;
 use std::collections::VecDeque;
 use thiserror::Error;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
+    name: "bounded_slice.accounting.torn",
+    bug: "accounting reads added, stored and evicted under three separate lock acquisitions",
+}];
+
 /// A capacity of zero was asked for.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
 #[error("capacity is 0: a bounded collection must hold at least one item; pass a capacity of 1 or more")]

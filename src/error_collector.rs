@@ -10,6 +10,14 @@
 use crate::sync::Mutex;
 use std::fmt;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
+    name: "error_collector.add.split_update",
+    bug:
+        "add takes the list out under one lock and puts it back under another: a lost update, and readers see it empty",
+}];
+
 /// Gathers errors from many threads; [`into_result`](ErrorCollector::into_result) turns
 /// them into one error that lists them all.
 ///

@@ -65,39 +65,39 @@ pub struct MutationPoint {
     pub bug: &'static str,
 }
 
-/// Every mutation point in the crate. A `mutation_point!` whose name is not listed here
-/// does not compile.
-pub const CATALOG: &[MutationPoint] = &[
-    MutationPoint {
-        name: "queue.len.torn_counters",
-        bug: "len is computed from `pushed` and `popped` read under two separate lock acquisitions",
-    },
-    MutationPoint {
-        name: "error_collector.add.split_update",
-        bug: "add takes the list out under one lock and puts it back under another: a lost update, and readers see it empty",
-    },
-    MutationPoint {
-        name: "bounded_slice.accounting.torn",
-        bug: "accounting reads added, stored and evicted under three separate lock acquisitions",
-    },
-    MutationPoint {
-        name: "log_store.last.stale_count",
-        bug: "last(n) caps n by a stored count read under an earlier lock acquisition",
-    },
-    MutationPoint {
-        name: "pool.stats.torn_idle",
-        bug: "stats takes `idle` from one read of the pool's state and every other counter from a second read",
-    },
+/// Every mutation point in the crate, one list per pattern (each pattern's module keeps its
+/// own `MUTATION_POINTS` next to the code it plants them in). A `mutation_point!` whose name
+/// is not listed does not compile.
+pub const CATALOG: &[&[MutationPoint]] = &[
+    crate::queue::MUTATION_POINTS,
+    crate::error_collector::MUTATION_POINTS,
+    crate::bounded_slice::MUTATION_POINTS,
+    crate::log_store::MUTATION_POINTS,
+    crate::pool::MUTATION_POINTS,
+    crate::stopper::MUTATION_POINTS,
+    crate::event_bus::MUTATION_POINTS,
+    crate::process::MUTATION_POINTS,
+    crate::lifecycle::MUTATION_POINTS,
+    crate::retry::MUTATION_POINTS,
 ];
+
+/// Every mutation point in the crate, in [`CATALOG`] order.
+pub fn points() -> impl Iterator<Item = &'static MutationPoint> {
+    CATALOG.iter().flat_map(|points| points.iter())
+}
 
 /// Whether `name` is in the [`CATALOG`] (a `const fn`: the macro checks it at compile time).
 pub const fn is_cataloged(name: &str) -> bool {
-    let mut index = 0;
-    while index < CATALOG.len() {
-        if str_eq(CATALOG[index].name, name) {
-            return true;
+    let mut list = 0;
+    while list < CATALOG.len() {
+        let mut index = 0;
+        while index < CATALOG[list].len() {
+            if str_eq(CATALOG[list][index].name, name) {
+                return true;
+            }
+            index += 1;
         }
-        index += 1;
+        list += 1;
     }
     false
 }
@@ -180,7 +180,8 @@ pub fn is_selected(name: &str) -> bool {
 /// the contract). The name must be in [`CATALOG`].
 macro_rules! mutation_point {
     ($name:literal, $correct:expr, $mutated:expr $(,)?) => {{
-        const _: () = assert!($crate::mutation::is_cataloged($name), "add the mutation point to mutation::CATALOG");
+        const _: () =
+            assert!($crate::mutation::is_cataloged($name), "add the mutation point to its pattern's MUTATION_POINTS");
         // `cfg!` is a constant: in a release build the condition is `false` and the branch
         // folds away, yet the mutated expression is still type- and borrow-checked.
         if cfg!(any(debug_assertions, racekit_loom, racekit_shuttle)) && $crate::mutation::is_selected($name) {
@@ -198,15 +199,16 @@ mod tests {
     #[test]
     fn names_outside_the_catalog_are_refused() {
         assert_eq!(Selection::new(vec!["queue.len.nonsense".into()]).unwrap_err(), "queue.len.nonsense");
-        assert!(Selection::new(vec![CATALOG[0].name.into()]).is_ok());
+        assert!(Selection::new(vec!["queue.len.torn_counters".into()]).is_ok());
     }
 
     #[test]
     fn catalog_names_are_unique_and_well_formed() {
-        for (index, point) in CATALOG.iter().enumerate() {
+        let all: Vec<_> = points().collect();
+        for (index, point) in all.iter().enumerate() {
             assert_eq!(point.name.split('.').count(), 3, "{} is not <pattern>.<operation>.<bug>", point.name);
             assert!(point.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'), "{}", point.name);
-            assert!(CATALOG[..index].iter().all(|other| other.name != point.name), "{} listed twice", point.name);
+            assert!(all[..index].iter().all(|other| other.name != point.name), "{} listed twice", point.name);
         }
     }
 

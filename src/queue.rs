@@ -28,6 +28,13 @@ use thiserror::Error;
 
 pub use crate::bounded_slice::ZeroCapacity;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
+    name: "queue.len.torn_counters",
+    bug: "len is computed from `pushed` and `popped` read under two separate lock acquisitions",
+}];
+
 /// Why an item could not be pushed; the item comes back.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum PushError<T> {

@@ -80,6 +80,10 @@ use std::hash::Hash;
 use std::time::Duration;
 use thiserror::Error;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+
 /// What a publish does when the queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backpressure {

@@ -38,6 +38,10 @@ use crate::sync::{Condvar, Mutex, MutexGuard};
 use std::fmt;
 use thiserror::Error;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+
 /// An error a component returns.
 pub type ComponentError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

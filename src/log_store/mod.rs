@@ -83,6 +83,13 @@ use std::ops::Deref;
 use std::time::Instant;
 use thiserror::Error;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
+    name: "log_store.last.stale_count",
+    bug: "last(n) caps n by a stored count read under an earlier lock acquisition",
+}];
+
 /// Bytes charged per entry besides its text: its ring slot, its index entry, the shared
 /// allocation holding the line (with its reference counts).
 pub const ENTRY_OVERHEAD: usize =

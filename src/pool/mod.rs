@@ -122,6 +122,13 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use wait::{Acquire, Held};
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
+    name: "pool.stats.torn_idle",
+    bug: "stats takes `idle` from one read of the pool's state and every other counter from a second read",
+}];
+
 /// Why no connection was handed out.
 #[derive(Debug, Error)]
 pub enum GetError<E> {

@@ -71,6 +71,10 @@ use std::time::{Duration, Instant};
 use table::{Entry, ExitSlot, ProcessTable};
 use thiserror::Error;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+
 /// The longest output line delivered whole by default ([`ProcessSpec::max_line_bytes`]).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 

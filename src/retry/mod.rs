@@ -72,6 +72,10 @@ mod closer;
 mod schedule;
 mod sync_loop;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+
 #[cfg(test)]
 mod tests;
 

@@ -87,6 +87,10 @@ use std::future::Future;
 use std::time::Duration;
 use thiserror::Error;
 
+/// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
+/// model switches on with [`Model::mutant`](crate::model::Model::mutant).
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+
 /// A task's name, shown in [`StopTimedOut`] and [`Stopper::running_tasks`]: a `&'static
 /// str` costs no allocation.
 pub type TaskName = Cow<'static, str>;
@@ -698,6 +702,7 @@ impl Drop for QuiesceToken {
 #[cfg(all(test, not(any(racekit_loom, racekit_shuttle))))]
 mod tests {
     use super::*;
+
     use crate::sync::Mutex;
 
     #[test]
