@@ -143,7 +143,7 @@ fn a_lock_order_inversion_is_reported_even_when_no_schedule_deadlocks() {
     // The threads run one after the other: no backend can make them deadlock, and every
     // backend (real threads included) reports the inversion from the first run.
     let failure = expect_caught(Model::named("sequential lock order inversion").iterations(5), opposite_lock_orders);
-    assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
+    assert_eq!(failure.kind, FailureKind::LockOrder, "{failure}");
     assert!(failure.message.contains("lock order inversion"), "{failure}");
     assert_eq!(failure.schedules, 1, "found in the first run: {failure}");
 }
@@ -299,4 +299,72 @@ fn a_wait_under_if_instead_of_while_is_caught_by_spurious_wakeups() {
         let failure = expect_caught(Model::named("wait under if").iterations(500), || wait_for_item(false));
         assert!(failure.message.contains("woke up without an item"), "{failure}");
     }
+}
+
+/// A spawned thread panics with `message`; the body joins it.
+fn thread_panics_with(message: &'static str) {
+    let other = thread::spawn(move || panic!("{message}"));
+    other.join().unwrap();
+}
+
+#[test]
+fn a_users_panic_that_names_a_detector_is_a_panic_on_every_backend() {
+    // The kind is what the detector recorded, not what the text says: the user's own words,
+    // even a checker's own phrasing, never make a deadlock, a race or a step bound.
+    for message in
+        ["deadlock happened", "data race on a RaceCell", "deadlock; threads = []", "exceeded max_steps bound 9"]
+    {
+        let failure = expect_caught(Model::named(format!("user panic: {message}")).iterations(3), move || {
+            thread_panics_with(message)
+        });
+        assert_eq!(failure.kind, FailureKind::Panic, "{failure}");
+        assert!(failure.message.contains(message), "{failure}");
+    }
+}
+
+/// The main thread waits, spinning, for a flag nobody sets: a livelock.
+fn spin_forever() {
+    let ready = Arc::new(AtomicBool::new(false));
+    let other = {
+        let ready = ready.clone();
+        thread::spawn(move || ready.load(Ordering::Acquire))
+    };
+    while !ready.load(Ordering::Acquire) {
+        racekit::sync::hint::spin_loop();
+    }
+    other.join().unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    not(any(racekit_loom, racekit_shuttle)),
+    ignore = "real threads have no step bound: a livelock is a hang there (a_hang_on_real_threads_is_reported)"
+)]
+fn a_livelock_exceeds_the_step_bound_under_each_model_checker() {
+    let failure = expect_caught(Model::named("livelock").preemption_bound(1).iterations(1), spin_forever);
+    assert_eq!(failure.kind, FailureKind::StepBound, "{failure}");
+    let fragment = if Backend::CURRENT == Backend::Loom { "maximum number of branches" } else { "max_steps" };
+    assert!(failure.message.contains(fragment), "{failure}");
+}
+
+#[test]
+#[cfg_attr(racekit_shuttle, ignore = "under shuttle tokio is shuttle-tokio, which runs tasks on shuttle's executor")]
+fn tokio_called_outside_a_runtime_is_a_setup_failure_that_names_the_fix() {
+    let failure = expect_caught(Model::named("tokio outside a runtime").iterations(1), || {
+        drop(tokio::spawn(async {}));
+    });
+    assert_eq!(failure.kind, FailureKind::Setup, "{failure}");
+    let fix = if Backend::CURRENT == Backend::Loom { "loom cannot run tokio" } else { "task::block_on" };
+    assert!(failure.message.contains(fix), "{failure}");
+}
+
+#[test]
+#[cfg_attr(not(racekit_loom), ignore = "only loom refuses the facade's async calls")]
+fn an_async_facade_call_under_loom_is_a_setup_failure() {
+    use racekit::sync::task;
+    let failure = expect_caught(Model::named("async under loom").iterations(1), || {
+        task::block_on(async { task::spawn(async {}).await.unwrap() })
+    });
+    assert_eq!(failure.kind, FailureKind::Setup, "{failure}");
+    assert!(failure.message.contains("gate this model with `cfg(not(racekit_loom))`"), "{failure}");
 }

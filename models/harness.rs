@@ -168,7 +168,8 @@ fn a_deadlock_is_reported_as_a_failure_not_an_abort() {
             }
             other.join().unwrap();
         });
-        assert_eq!(failure.kind, FailureKind::Deadlock, "attempt {attempt}: {failure}");
+        assert_eq!(failure.kind, FailureKind::LockOrder, "attempt {attempt}: {failure}");
+        assert!(failure.message.contains("lock order inversion"), "attempt {attempt}: {failure}");
     }
 }
 

@@ -122,7 +122,7 @@ impl Collector<'_> {
             Outcome::Passed | Outcome::NotRun | Outcome::Interrupted => None,
             Outcome::Failed if mutant => Some(escape_message(&checks)),
             Outcome::Failed => Some(match last_failure {
-                Some(failure) => format!("{}: {}", failure.kind, failure.message),
+                Some(failure) => format!("{}: {}", crate::report::kind_words(&failure.kind), failure.message),
                 None => ending.message.clone().unwrap_or_else(|| "the test failed".into()),
             }),
             Outcome::TimedOut => Some(format!(

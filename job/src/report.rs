@@ -409,7 +409,7 @@ impl JobReport {
                                 let kind = if detection.kind.is_empty() {
                                     String::new()
                                 } else {
-                                    format!(", {}", detection.kind)
+                                    format!(", {}", kind_words(&detection.kind))
                                 };
                                 format!(
                                     "**{}** sched., {}{kind}",
@@ -604,6 +604,11 @@ fn cell_text(cell: &Cell) -> String {
     }
 }
 
+/// A failure kind as readers see it: the report files' `lock_order` is "lock order".
+pub(crate) fn kind_words(kind: &str) -> String {
+    kind.replace('_', " ")
+}
+
 /// A Markdown table's header: `first`, then a column per backend.
 fn table_header(out: &mut String, first: &str, columns: &[Backend]) {
     let names: Vec<&str> = columns.iter().map(|backend| backend.name()).collect();
@@ -677,6 +682,13 @@ mod tests {
         let xml = interrupted.junit().unwrap();
         assert!(xml.contains(r#"errors="2""#) && xml.contains(r#"type="interrupted""#), "{xml}");
         assert!(xml.contains(r#"timestamp="2026-12-02T18:00:00"#), "{xml}");
+    }
+
+    #[test]
+    fn kinds_read_as_words() {
+        assert_eq!(kind_words("lock_order"), "lock order");
+        assert_eq!(kind_words("data_race"), "data race");
+        assert_eq!(kind_words("panic"), "panic");
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //!   called `check`, so the thread-local current context is already the check's; on real
 //!   threads a spawned thread installs its parent's context for its lifetime.
 
+use super::detect::Detection;
 use super::trace::{Trace, KEPT_STEPS};
+use super::FailureKind;
 use crate::sync::lock_order::LockOrder;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -39,6 +41,9 @@ pub(crate) struct CheckContext {
     joined_a_panic: AtomicBool,
     /// Locks held and lock-order edges of this run.
     lock_order: Mutex<LockOrder>,
+    /// What the detectors and the checker found in this run, with its kind (see
+    /// [`detect`](super::detect)).
+    detections: Mutex<Vec<Detection>>,
     /// Mutation points this check switched on (see [`crate::mutation`]).
     mutants: Mutex<Option<Arc<crate::mutation::Selection>>>,
     /// The facade operations of this run.
@@ -118,6 +123,7 @@ impl CheckContext {
             panics: Mutex::new(Vec::new()),
             joined_a_panic: AtomicBool::new(false),
             lock_order: Mutex::new(LockOrder::default()),
+            detections: Mutex::new(Vec::new()),
             mutants: Mutex::new(None),
             #[cfg(racekit_shuttle)]
             timers: Mutex::new(Timers::default()),
@@ -157,6 +163,7 @@ impl CheckContext {
         self.seed.store(seed, Ordering::Relaxed);
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = fastrand::Rng::with_seed(seed);
         *self.lock_order() = LockOrder::default();
+        self.detections().clear();
         self.joined_a_panic.store(false, Ordering::Relaxed);
         *self.trace() = Trace::new(self.options.trace_steps);
         #[cfg(racekit_shuttle)]
@@ -174,6 +181,20 @@ impl CheckContext {
     /// The lock-order state of the current run.
     pub(crate) fn lock_order(&self) -> MutexGuard<'_, LockOrder> {
         self.lock_order.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn detections(&self) -> MutexGuard<'_, Vec<Detection>> {
+        self.detections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records what a detector (or the checker) found in this run.
+    pub(crate) fn record_detection(&self, detection: Detection) {
+        self.detections().push(detection);
+    }
+
+    /// The kind recorded for the failure whose message is `message`, if a detector raised it.
+    pub(crate) fn detected_kind(&self, message: &str) -> Option<FailureKind> {
+        self.detections().iter().find(|detection| detection.message == message).map(|detection| detection.kind)
     }
 
     /// Installs the check's mutation-point selection for this run.

@@ -62,6 +62,7 @@
 //! ```
 
 pub(crate) mod context;
+pub(crate) mod detect;
 #[cfg(racekit_loom)]
 mod loom_token;
 mod replay;
@@ -329,6 +330,7 @@ impl Model {
         F: Fn() + Send + Sync + 'static,
     {
         let settings = self.settings().unwrap_or_else(|error| panic!("racekit: {error}"));
+        detect::install();
         // The call site identifies the check; an explicit name tells apart the scenarios
         // one call site runs (a proptest around `check`, a loop over cases).
         let mut id = format!("{}:{}:{}", self.location.file(), self.location.line(), self.location.column());
@@ -477,7 +479,7 @@ impl Run {
         let token = replay::Token::new(Backend::CURRENT, &id, payload).encode();
         // Under the model checkers the runner's thread holds the check's context, whose
         // trace is the failing execution's (the std runner passes its run's trace itself).
-        let (message, kind) = with_setup_advice(message, kind);
+        let message = with_setup_advice(message, kind);
         Failure {
             model: self.name.clone(),
             id: self.id.clone(),
@@ -592,41 +594,40 @@ pub(crate) fn instrumented(
 pub(crate) fn assert_no_leaked_tasks(context: &context::CheckContext) {
     let live = context.live();
     if live > 0 {
-        panic!(
-            "leaked task(s): {live} of the {} thread(s) or task(s) spawned through racekit::sync were still running \
+        detect::fail(
+            FailureKind::LeakedTasks,
+            format!(
+                "leaked task(s): {live} of the {} thread(s) or task(s) spawned through racekit::sync were still running \
              when the body returned; join (or stop and join) everything the body starts, or, for a test ported \
              from loom or shuttle that leaves threads running, let the run wait for them with \
              `Model::join_detached()`",
-            context.spawned()
+                context.spawned()
+            ),
         );
     }
 }
 
-/// The message and kind of a failure whose cause is the model's setup rather than the code
-/// under test: tokio reached outside a runtime the backend controls.
-fn with_setup_advice(message: String, kind: FailureKind) -> (String, FailureKind) {
-    // tokio with no runtime; or, under shuttle, a facade primitive reached from a thread of
-    // a tokio runtime that is not shuttle's (shuttle's own message).
-    let outside_runtime = message.contains("there is no reactor running")
-        || message.contains("must be called from the context of a Tokio")
-        || message.contains("no current runtime")
-        || message.contains("accessing a Shuttle primitive outside of a Shuttle test");
-    if !outside_runtime || kind == FailureKind::Setup {
-        return (message, kind);
-    }
+/// The message of a failure, with what to do added to a setup failure that does not say it
+/// yet (tokio's own "no runtime" panic, shuttle's "outside of a Shuttle test").
+fn with_setup_advice(message: String, kind: FailureKind) -> String {
     let advice = match Backend::CURRENT {
-        Backend::Loom => LOOM_CANNOT_RUN_TOKIO.to_owned(),
-        Backend::Shuttle => SHUTTLE_NEEDS_SHUTTLE_TOKIO.to_owned(),
-        Backend::Std => {
-            "tokio was called outside a runtime: run async code inside `racekit::sync::task::block_on`".to_owned()
-        }
+        Backend::Loom => LOOM_CANNOT_RUN_TOKIO,
+        Backend::Shuttle => SHUTTLE_NEEDS_SHUTTLE_TOKIO,
+        Backend::Std => STD_NEEDS_A_RUNTIME,
     };
-    (format!("{advice}\n  (tokio said: {message})"), FailureKind::Setup)
+    if kind != FailureKind::Setup || message.starts_with(advice) {
+        return message;
+    }
+    format!("{advice}\n  (the runtime said: {message})")
 }
 
 /// What a loom model that reaches tokio fails with.
 pub(crate) const LOOM_CANNOT_RUN_TOKIO: &str =
     "loom cannot run tokio: gate this model with `cfg(not(racekit_loom))` (shuttle model-checks async code)";
+
+/// What a model on real threads that calls tokio outside a runtime fails with.
+const STD_NEEDS_A_RUNTIME: &str =
+    "tokio was called outside a runtime: run async code inside `racekit::sync::task::block_on`";
 
 /// What a shuttle model that reaches a tokio runtime other than shuttle's fails with.
 pub(crate) const SHUTTLE_NEEDS_SHUTTLE_TOKIO: &str = "the body reached tokio outside shuttle's executor, so shuttle \
@@ -639,12 +640,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokio_outside_a_runtime_is_a_setup_failure_that_names_the_fix() {
+    fn a_setup_failure_names_the_fix_and_keeps_what_the_runtime_said() {
         let tokio = "there is no reactor running, must be called from the context of a Tokio 1.x runtime";
-        let (message, kind) = with_setup_advice(tokio.to_owned(), FailureKind::Panic);
-        assert_eq!(kind, FailureKind::Setup);
-        assert!(message.contains("tokio said: there is no reactor running"), "{message}");
-        let (message, kind) = with_setup_advice("index out of bounds".to_owned(), FailureKind::Panic);
-        assert_eq!((message.as_str(), kind), ("index out of bounds", FailureKind::Panic));
+        let message = with_setup_advice(tokio.to_owned(), FailureKind::Setup);
+        assert!(message.contains("the runtime said: there is no reactor running"), "{message}");
+        assert!(message.contains("block_on"), "{message}");
+        let advice = with_setup_advice(message.clone(), FailureKind::Setup);
+        assert_eq!(advice, message, "advice is given once");
+    }
+
+    #[test]
+    fn a_panic_that_quotes_a_runtime_is_left_as_it_is() {
+        let message = with_setup_advice("there is no reactor running".to_owned(), FailureKind::Panic);
+        assert_eq!(message, "there is no reactor running");
     }
 }

@@ -54,14 +54,20 @@ impl Report {
     }
 }
 
-/// What kind of failure a check found.
+/// What kind of failure a check found, as recorded by whatever detected it (racekit's
+/// detectors, the checker, or the std runner's timeout): never guessed from a panic's text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The body (or a thread it spawned) panicked: an assertion failed.
     Panic,
-    /// Every thread was blocked.
+    /// Every thread was blocked (the checker found no thread able to run), or a thread
+    /// took a facade lock it already held.
     Deadlock,
+    /// Threads take facade locks in orders that deadlock in some schedule (A then B on one
+    /// thread, B then A on another; or a read lock re-taken while a writer can queue), found
+    /// by racekit's lock-order detector before any thread blocks.
+    LockOrder,
     /// The body returned while threads or tasks it spawned through the facade were still
     /// running.
     LeakedTasks,
@@ -77,32 +83,12 @@ pub enum FailureKind {
     Setup,
 }
 
-impl FailureKind {
-    /// Classifies a panic message from the body or a model checker.
-    pub(crate) fn classify(message: &str) -> FailureKind {
-        let lower = message.to_ascii_lowercase();
-        if message.starts_with(super::LOOM_CANNOT_RUN_TOKIO) || message.starts_with(super::SHUTTLE_NEEDS_SHUTTLE_TOKIO)
-        {
-            FailureKind::Setup
-        } else if lower.contains("data race") || lower.contains("causality violation") {
-            FailureKind::DataRace
-        } else if lower.contains("deadlock") {
-            FailureKind::Deadlock
-        } else if lower.starts_with("leaked task") {
-            FailureKind::LeakedTasks
-        } else if lower.contains("max_steps") || lower.contains("max branches") || lower.contains("max_branches") {
-            FailureKind::StepBound
-        } else {
-            FailureKind::Panic
-        }
-    }
-}
-
 impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             FailureKind::Panic => "panic",
             FailureKind::Deadlock => "deadlock",
+            FailureKind::LockOrder => "lock order",
             FailureKind::LeakedTasks => "leaked tasks",
             FailureKind::StepBound => "step bound exceeded (livelock?)",
             FailureKind::Hang => "hang",

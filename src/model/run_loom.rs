@@ -23,7 +23,7 @@
 //! execution alone.
 
 use super::context::{self, CheckContext};
-use super::{instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run, DEFAULT_LOOM_TIME_BUDGET};
+use super::{detect, instrumented, panic_message, Body, Failure, Phase, Report, Run, DEFAULT_LOOM_TIME_BUDGET};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -183,7 +183,7 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
             }
             Err(payload) => {
                 let message = panic_message(&*payload);
-                let kind = FailureKind::classify(&message);
+                let kind = detect::kind_of(&context, &message);
                 let total = executions.load(Ordering::Relaxed);
                 let checkpoint = capture_checkpoint(run, bound, schedules, periodic, &body, &context);
                 let encoded = checkpoint.and_then(|file| super::loom_token::encode(bound, &file.0));
@@ -234,7 +234,7 @@ pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Fai
         }
         Err(panic) => {
             let message = panic_message(&*panic);
-            let kind = FailureKind::classify(&message);
+            let kind = detect::kind_of(&context, &message);
             Err(run.failure(format!("loom replay at bound {bound}"), schedules, message, kind, payload.to_owned()))
         }
     }

@@ -16,7 +16,7 @@
 //! format, the one `shuttle::replay` takes) into the replay token.
 
 use super::context::{self, CheckContext};
-use super::{instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run, SchedulerChoice};
+use super::{detect, instrumented, panic_message, Body, Failure, FailureKind, Phase, Report, Run, SchedulerChoice};
 use shuttle::scheduler::{
     PctScheduler, RandomScheduler, ReplayScheduler, Schedule, Scheduler, Task, TaskId, UrwRandomScheduler,
 };
@@ -425,9 +425,11 @@ fn failing_schedule() -> String {
     shuttle_engine::scheduler::serialization::serialize_schedule(&schedule)
 }
 
-fn classify(payload: Box<dyn std::any::Any + Send>) -> (FailureKind, String) {
+/// The kind and message of the panic that failed an execution: the kind its detector (or
+/// shuttle itself) recorded, else a panic of the body.
+fn classify(context: &CheckContext, payload: Box<dyn std::any::Any + Send>) -> (FailureKind, String) {
     let message = panic_message(&*payload);
-    (FailureKind::classify(&message), message)
+    (detect::kind_of(context, &message), message)
 }
 
 pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
@@ -453,7 +455,7 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
         }
         Err(payload) => {
             let schedule = failing_schedule();
-            let (kind, message) = classify(payload);
+            let (kind, message) = classify(&context, payload);
             let phase = tally.running.map_or_else(|| "shuttle".to_owned(), |index| tally.phases[index].0.clone());
             Err(run.failure(phase, tally.schedules, message, kind, schedule))
         }
@@ -482,7 +484,7 @@ pub(crate) fn replay(run: &Run, payload: &str, body: Body) -> Result<Report, Fai
             Ok(run.report(vec![phase], context.spawned()))
         }
         Err(payload_of_panic) => {
-            let (kind, message) = classify(payload_of_panic);
+            let (kind, message) = classify(&context, payload_of_panic);
             Err(run.failure("shuttle replay".to_owned(), 1, message, kind, payload.to_owned()))
         }
     }

@@ -5,6 +5,7 @@
 //! not the OS scheduler, so a replay retries the seed up to [`REPLAY_ATTEMPTS`] times.
 
 use super::context::{self, CheckContext};
+use super::detect::kind_of;
 use super::{panic_message, Body, Failure, FailureKind, Phase, ReplayTokenError, Report, Run, TraceStep};
 use crate::sync::{perturb, Backend};
 use std::sync::mpsc;
@@ -61,12 +62,12 @@ fn cause(context: &CheckContext, body_panic: Option<String>) -> Option<RunFailur
         .is_some_and(|body| !threads.is_empty() && (context.joined_a_panic() || body.contains(JOINED_A_PANICKED_TASK)));
     let (mut failure, others) = match (body_panic, threads.split_first()) {
         (Some(body), Some((thread, others))) if body_followed_a_thread => {
-            let mut failure = RunFailure::new(FailureKind::classify(thread), thread.clone());
+            let mut failure = RunFailure::new(kind_of(context, thread), thread.clone());
             failure.notes.push(format!("the body panicked after joining the failed thread: {body}"));
             (failure, others)
         }
-        (Some(body), _) => (RunFailure::new(FailureKind::classify(&body), body), threads.as_slice()),
-        (None, Some((thread, others))) => (RunFailure::new(FailureKind::classify(thread), thread.clone()), others),
+        (Some(body), _) => (RunFailure::new(kind_of(context, &body), body), threads.as_slice()),
+        (None, Some((thread, others))) => (RunFailure::new(kind_of(context, thread), thread.clone()), others),
         (None, None) => return None,
     };
     failure.notes.extend(others.iter().map(|other| format!("another thread panicked: {other}")));

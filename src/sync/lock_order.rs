@@ -6,11 +6,12 @@
 //! thread. The acquisition fails the check, before it blocks, when:
 //!
 //! - the thread already holds that lock (a self-deadlock, which on real threads would hang
-//!   until the run timeout; for a read lock taken twice, the deadlock needs a writer queued
-//!   between the two reads, which std's `RwLock` lets go first), or
+//!   until the run timeout: kind [`Deadlock`](FailureKind::Deadlock); for a read lock taken
+//!   twice, the deadlock needs a writer queued between the two reads, which std's `RwLock`
+//!   lets go first: kind [`LockOrder`](FailureKind::LockOrder)), or
 //! - the new edge closes a cycle with edges of *other* threads: each thread could hold one
 //!   lock of the cycle and wait for the next ("lock order inversion", the classic AB/BA
-//!   deadlock). Real threads rarely hit that window and the model checkers need a
+//!   deadlock; kind [`LockOrder`](FailureKind::LockOrder)). Real threads rarely hit that window and the model checkers need a
 //!   preemption at the right place; the cycle itself shows up in every schedule.
 //!
 //! Two refinements keep correct programs passing: a cycle whose edges were all taken under
@@ -27,6 +28,7 @@
 
 use crate::model::context::{self, CheckContext};
 use crate::model::trace::{self, ObjectKind};
+use crate::model::{detect, FailureKind};
 use crate::sync::thread::{self, ThreadId};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -92,29 +94,37 @@ pub(crate) struct LockOrder {
 const MAX_CYCLE: usize = 5;
 
 impl LockOrder {
-    /// Records a blocking acquisition; `Err` describes the deadlock it can cause.
-    fn acquire(&mut self, thread: ThreadId, thread_name: &str, wanted: Held) -> Result<(), String> {
+    /// Records a blocking acquisition; `Err` describes the deadlock it can cause, and its
+    /// kind: a lock re-taken exclusively by its holder deadlocks in every schedule; a
+    /// cycle (or a read lock re-taken) deadlocks in some.
+    fn acquire(&mut self, thread: ThreadId, thread_name: &str, wanted: Held) -> Result<(), (FailureKind, String)> {
         let held = self.held.entry(thread).or_default().clone();
         if let Some(same) = held.iter().find(|h| h.lock == wanted.lock) {
-            let why = if same.mode.conflicts_with(wanted.mode) {
-                "the facade's locks are not re-entrant"
+            let (kind, why) = if same.mode.conflicts_with(wanted.mode) {
+                (FailureKind::Deadlock, "the facade's locks are not re-entrant")
             } else {
                 // Two read guards do not conflict, but std's RwLock (like most) lets a
                 // queued writer go first: the second read waits for the writer, which waits
                 // for the first read.
-                "a read lock re-taken by its holder deadlocks as soon as a writer queues between the two reads \
-                 (std's RwLock may also panic): take it once and pass the guard down"
+                (
+                    FailureKind::LockOrder,
+                    "a read lock re-taken by its holder deadlocks as soon as a writer queues between the two reads \
+                     (std's RwLock may also panic): take it once and pass the guard down",
+                )
             };
-            return Err(format!(
-                "deadlock: a thread acquires lock #{} at {} while it already holds it (acquired at {}); {why}",
-                wanted.number, wanted.at, same.at
+            return Err((
+                kind,
+                format!(
+                    "deadlock: a thread acquires lock #{} at {} while it already holds it (acquired at {}); {why}",
+                    wanted.number, wanted.at, same.at
+                ),
             ));
         }
         for from in held.iter().filter(|h| h.lock != wanted.lock) {
             let guards: Vec<LockId> = held.iter().map(|h| h.lock).filter(|&l| l != from.lock).collect();
             let edge = Edge { from: *from, to: wanted, thread, thread_name: thread_name.to_owned(), guards };
             if let Some(cycle) = self.cycle_through(&edge) {
-                return Err(describe(&edge, &cycle));
+                return Err((FailureKind::LockOrder, describe(&edge, &cycle)));
             }
             let known = self.edges.entry(from.lock).or_default();
             if !known.iter().any(|e| {
@@ -233,9 +243,9 @@ impl HeldLock {
                 Ok(())
             }
         };
-        if let Err(deadlock) = verdict {
+        if let Err((kind, deadlock)) = verdict {
             trace::record("lock (would deadlock)", Some((ObjectKind::Lock, lock)), at);
-            panic!("{deadlock}");
+            detect::fail(kind, deadlock);
         }
         HeldLock { record: Some((context, me, lock, at)) }
     }
@@ -286,8 +296,9 @@ mod tests {
         let mut order = LockOrder::default();
         nested(&mut order, t1, &[1, 2], Mode::Exclusive);
         order.acquire(t2, "t2", held(2, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t2, "t2", held(1, Mode::Exclusive)).unwrap_err();
+        let (kind, error) = order.acquire(t2, "t2", held(1, Mode::Exclusive)).unwrap_err();
         assert!(error.contains("lock order inversion"), "{error}");
+        assert_eq!(kind, FailureKind::LockOrder);
     }
 
     #[test]
@@ -320,7 +331,7 @@ mod tests {
         order.release(t1, 2);
         order.release(t1, 1);
         order.acquire(t2, "t2", held(2, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t2, "t2", held(1, Mode::Shared)).unwrap_err();
+        let (_, error) = order.acquire(t2, "t2", held(1, Mode::Shared)).unwrap_err();
         assert!(error.contains("lock order inversion"), "{error}");
     }
 
@@ -332,7 +343,7 @@ mod tests {
         nested(&mut order, t1, &[1, 2], Mode::Exclusive);
         nested(&mut order, t2, &[2, 3], Mode::Exclusive);
         order.acquire(t3, "t3", held(3, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t3, "t3", held(1, Mode::Exclusive)).unwrap_err();
+        let (_, error) = order.acquire(t3, "t3", held(1, Mode::Exclusive)).unwrap_err();
         assert!(error.contains("lock #2"), "the cycle goes through lock 2: {error}");
     }
 
@@ -341,11 +352,13 @@ mod tests {
         let (t1, _) = two_threads();
         let mut order = LockOrder::default();
         order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap_err();
+        let (kind, error) = order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap_err();
         assert!(error.contains("already holds it"), "{error}");
+        assert_eq!(kind, FailureKind::Deadlock, "a re-taken exclusive lock deadlocks in every schedule");
         let mut order = LockOrder::default();
         order.acquire(t1, "t1", held(1, Mode::Shared)).unwrap();
-        let error = order.acquire(t1, "t1", held(1, Mode::Shared)).unwrap_err();
+        let (kind, error) = order.acquire(t1, "t1", held(1, Mode::Shared)).unwrap_err();
         assert!(error.contains("writer queues"), "a re-taken read lock is reported: {error}");
+        assert_eq!(kind, FailureKind::LockOrder, "it deadlocks only when a writer queues in between");
     }
 }

@@ -172,11 +172,17 @@ impl<T> RaceCell<T> {
 
     fn overlapping(&self, (kind, at): Access) -> ! {
         let (other, other_at) = *self.last_access.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        panic!(
+        data_race(format!(
             "data race on a RaceCell: the {kind} at {at} overlaps the {other} at {other_at}, still in progress \
              (another thread's unsynchronized access, or a closure that re-entered the cell)"
-        )
+        ))
     }
+}
+
+/// Fails the check with a data race found by this cell's detector.
+#[track_caller]
+fn data_race(message: String) -> ! {
+    crate::model::detect::fail(crate::model::FailureKind::DataRace, message)
 }
 
 impl<T: Default> Default for RaceCell<T> {
@@ -269,10 +275,10 @@ mod imp {
             if !detail.contains("Causality violation") {
                 std::panic::resume_unwind(payload);
             }
-            panic!(
+            super::data_race(format!(
                 "data race on a RaceCell: the {kind} at {at} is not ordered after {earlier} (loom: {})",
                 detail.lines().next().unwrap_or_default()
-            );
+            ));
         }
     }
 }
@@ -319,14 +325,14 @@ mod imp {
     fn ensure_ordered(earlier: &Epoch, earlier_kind: &str, now: &Epoch, now_kind: &str, clock: &[u32]) {
         if earlier.thread != now.thread && entry(clock, earlier.thread) < earlier.time {
             let name = crate::model::trace::name_of;
-            panic!(
+            super::data_race(format!(
                 "data race on a RaceCell: the {earlier_kind} at {} ({}) does not happen before the {now_kind} at {} \
                  ({}); order them with a lock, a Release/Acquire pair, or a join",
                 earlier.at,
                 name(earlier.who),
                 now.at,
                 name(now.who)
-            );
+            ));
         }
     }
 

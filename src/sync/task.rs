@@ -35,7 +35,7 @@ where
     #[cfg(racekit_loom)]
     {
         drop(future);
-        panic!("{}", crate::model::LOOM_CANNOT_RUN_TOKIO);
+        crate::model::detect::fail(crate::model::FailureKind::Setup, crate::model::LOOM_CANNOT_RUN_TOKIO.to_owned());
     }
     #[cfg(not(racekit_loom))]
     {

@@ -106,7 +106,7 @@ fn crossed_transfers() {
 #[test]
 fn a_lock_order_inversion_names_the_users_lines_and_numbers_locks_per_run() {
     let first = failure_of(Model::named("crossed transfers"), crossed_transfers);
-    assert_eq!(first.kind, FailureKind::Deadlock, "{first}");
+    assert_eq!(first.kind, FailureKind::LockOrder, "{first}");
     assert!(first.message.contains("lock order inversion"), "{first}");
     assert!(first.message.contains(&format!("at {}:", file!())), "the user's lock calls: {first}");
     assert!(first.message.contains("lock #1") && first.message.contains("lock #2"), "{first}");
