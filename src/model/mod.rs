@@ -597,10 +597,10 @@ pub(crate) fn assert_no_leaked_tasks(context: &context::CheckContext) {
         detect::fail(
             FailureKind::LeakedTasks,
             format!(
-                "leaked task(s): {live} of the {} thread(s) or task(s) spawned through racekit::sync were still running \
-             when the body returned; join (or stop and join) everything the body starts, or, for a test ported \
-             from loom or shuttle that leaves threads running, let the run wait for them with \
-             `Model::join_detached()`",
+                "leaked task(s): {live} of the {} thread(s) or task(s) spawned through racekit::sync were still \
+                 running when the body returned; join (or stop and join) everything the body starts, or, for a test \
+                 ported from loom or shuttle that leaves threads running, let the run wait for them with \
+                 `Model::join_detached()`",
                 context.spawned()
             ),
         );

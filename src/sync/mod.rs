@@ -43,10 +43,11 @@
 //! # Lock-order checking
 //!
 //! Inside a check, every blocking [`Mutex::lock`], [`RwLock::read`] and [`RwLock::write`]
-//! records which locks the thread already holds. The acquisition fails the check (as a
-//! "deadlock", before the thread blocks) when the thread already holds that lock, or when
-//! taking it closes a cycle with other threads' lock orders (A then B on one thread, B
-//! then A on another): the deadlock is reported from any schedule in which both orders
+//! records which locks the thread already holds. The acquisition fails the check, before
+//! the thread blocks, when the thread already holds that lock (kind
+//! [`Deadlock`](crate::model::FailureKind::Deadlock)), or when taking it closes a cycle
+//! with other threads' lock orders (A then B on one thread, B then A on another; kind
+//! [`LockOrder`](crate::model::FailureKind::LockOrder)): the deadlock is reported from any schedule in which both orders
 //! occur, not only from the one where the threads collide. Cycles all of whose edges were
 //! taken under one common lock, and cycles where two readers would share a lock, cannot
 //! deadlock and are not reported. Outside a check nothing is recorded.
