@@ -125,6 +125,22 @@ fn try_push_racing_close_and_drain() {
     assert!(stats.is_conserved(), "{stats:?}");
 }
 
+/// Two evicting pushes race on an empty queue of capacity 1: the queue never holds two
+/// items, exactly one item is evicted, and it is counted.
+fn two_evicting_pushes() {
+    let queue = queue(1);
+    let producer = spawn_on(&queue, |queue| queue.push_or_evict_oldest(1).unwrap());
+    let mine = queue.push_or_evict_oldest(2).unwrap();
+    let theirs = producer.join().unwrap();
+    let stats = queue.stats();
+    assert!(stats.high_water <= 1, "queue held {} items, above capacity 1", stats.high_water);
+    let left = queue.try_pop().unwrap();
+    let evicted: Vec<u32> = mine.into_iter().chain(theirs).collect();
+    assert_eq!(evicted.len(), 1, "exactly one of the two is evicted");
+    assert_ne!(evicted[0], left);
+    assert!(stats.is_conserved() && stats.evicted == 1, "{stats:?}");
+}
+
 /// A timed push and a blocking push both wait on a full queue; one pop frees one slot.
 /// Whichever producer is woken, the slot is used: a timed push that gives up does so only
 /// while the queue is still full, so the blocking push is never left waiting beside a free
@@ -184,6 +200,7 @@ sound_models! {
     try_pop_releases_blocked_producers: "queue: try_pop frees a slot" => try_pop_releases_a_blocked_producer;
     nothing_is_admitted_after_close: "queue: try_push racing close" => try_push_racing_close_and_drain;
     a_timed_push_never_strands_a_blocked_one: "queue: timed push beside a blocked one" => timed_push_beside_a_blocked_push;
+    evicting_the_oldest_counts_what_it_evicts: "queue: evict oldest" => two_evicting_pushes;
     a_timed_pop_never_strands_a_blocked_one: "queue: timed pop beside a blocked one" => timed_pop_beside_a_blocked_pop;
 }
 
@@ -218,22 +235,6 @@ fn timed_push_either_succeeds_or_returns_the_item() {
             other => panic!("unexpected {other:?}"),
         }
         assert!(queue.stats().is_conserved());
-    });
-}
-
-#[test]
-fn evicting_the_oldest_counts_what_it_evicts() {
-    expect_sound(Model::named("queue: evict oldest"), || {
-        let queue = queue(1);
-        let producer = spawn_on(&queue, |queue| queue.push_or_evict_oldest(1).unwrap());
-        let mine = queue.push_or_evict_oldest(2).unwrap();
-        let theirs = producer.join().unwrap();
-        let left = queue.try_pop().unwrap();
-        let evicted: Vec<u32> = mine.into_iter().chain(theirs).collect();
-        assert_eq!(evicted.len(), 1, "exactly one of the two is evicted");
-        assert_ne!(evicted[0], left);
-        let stats = queue.stats();
-        assert!(stats.is_conserved() && stats.evicted == 1 && stats.high_water == 1, "{stats:?}");
     });
 }
 
@@ -282,6 +283,19 @@ mod mutants {
             mutant: "queue.push.admits_after_relocking",
             model: Model::named("queue: check-then-act push"),
             scenario: two_producers,
+            loom: Panic "above capacity",
+            shuttle: Panic "above capacity",
+            std: Panic "above capacity",
+        }
+    }
+
+    crate::mutant_test! {
+        /// Both evicting pushes see the empty queue before either admits: neither evicts,
+        /// and the queue holds two items.
+        fn an_eviction_decided_outside_the_lock_is_caught() {
+            mutant: "queue.push_or_evict_oldest.evicts_on_a_stale_length",
+            model: Model::named("queue: check-then-act evicting push"),
+            scenario: two_evicting_pushes,
             loom: Panic "above capacity",
             shuttle: Panic "above capacity",
             std: Panic "above capacity",

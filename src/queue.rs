@@ -55,6 +55,10 @@ pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
         "try_push checks `closed` under one lock acquisition and admits under another, so it can admit after close",
     ),
     point(
+        "queue.push_or_evict_oldest.evicts_on_a_stale_length",
+        "an evicting push decides whether the queue is full under one lock acquisition and evicts under another",
+    ),
+    point(
         "queue.pop.forgets_to_wake_producers",
         "a blocking pop frees a slot without waking the producer waiting for it",
     ),
@@ -353,7 +357,9 @@ impl<T> BoundedQueue<T> {
         if state.closed {
             return Err(PushError::Closed(item));
         }
-        let evicted = if state.items.len() >= self.capacity {
+        let full = state.items.len() >= self.capacity;
+        state = mutation_point!("queue.push_or_evict_oldest.evicts_on_a_stale_length", state, self.relock(state));
+        let evicted = if full {
             state.evicted += 1;
             state.items.pop_front()
         } else {
