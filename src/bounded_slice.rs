@@ -7,18 +7,38 @@
 //! # Invariants
 //!
 //! Under the one lock, at every step: `len <= capacity`, and
-//! `added == len + evicted` (every item added is either stored or counted as evicted).
+//! `added == len + evicted` (every item added is either stored or counted as evicted). An
+//! add counts, decides whether to evict, stores and trims in one critical section, so no
+//! reader sees a step in between.
 
-use crate::sync::RwLock;
+use crate::sync::{RwLock, RwLockWriteGuard};
 use std::collections::VecDeque;
 use thiserror::Error;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
-    name: "bounded_slice.accounting.torn",
-    bug: "accounting reads added, stored and evicted under three separate lock acquisitions",
-}];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    point(
+        "bounded_slice.accounting.torn",
+        "accounting reads added, stored and evicted under three separate lock acquisitions",
+    ),
+    point(
+        "bounded_slice.add.counts_in_a_separate_critical_section",
+        "add reads `added` under one write lock and stores it plus one under another: two adds can count once",
+    ),
+    point(
+        "bounded_slice.add.evicts_on_a_stale_length",
+        "add decides whether to evict on a length read before it let go of the lock and took it again",
+    ),
+    point(
+        "bounded_slice.add.trims_in_view_of_readers",
+        "add stores the new item, lets go of the lock, and evicts the oldest later: readers see the ring overfull",
+    ),
+];
+
+const fn point(name: &'static str, bug: &'static str) -> crate::mutation::MutationPoint {
+    crate::mutation::MutationPoint { name, bug }
+}
 
 /// A capacity of zero was asked for.
 #[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
@@ -80,15 +100,29 @@ impl<T> BoundedSlice<T> {
     /// Adds `item` as the newest; returns the oldest item if it had to be evicted.
     pub fn add(&self, item: T) -> Option<T> {
         let mut state = self.state.write();
-        state.added += 1;
-        let evicted = if state.items.len() == self.capacity {
+        state.added = mutation_point!("bounded_slice.add.counts_in_a_separate_critical_section", state.added + 1, {
+            let seen = state.added;
+            state = self.relock(state);
+            seen + 1
+        });
+        let full = state.items.len() >= self.capacity;
+        state = mutation_point!("bounded_slice.add.evicts_on_a_stale_length", state, self.relock(state));
+        // Stores, then trims: under one write lock no reader sees the ring above capacity.
+        state.items.push_back(item);
+        state = mutation_point!("bounded_slice.add.trims_in_view_of_readers", state, self.relock(state));
+        if full {
             state.evicted += 1;
             state.items.pop_front()
         } else {
             None
-        };
-        state.items.push_back(item);
-        evicted
+        }
+    }
+
+    /// Lets go of the write lock and takes it again: what the mutation points that split
+    /// an add in two put between its halves.
+    fn relock<'a>(&'a self, state: RwLockWriteGuard<'a, State<T>>) -> RwLockWriteGuard<'a, State<T>> {
+        drop(state);
+        self.state.write()
     }
 
     /// The items, oldest first.

@@ -19,9 +19,12 @@
 //! not hold: so a notification consumed by a waiter whose timeout fired at the same moment
 //! is never lost (the waiter uses the slot or item it was woken for).
 //!
+//! Every check and the change it allows happen in one critical section: a push that saw
+//! room or an open queue admits before it lets go of the lock.
+//!
 //! Lock order: there is one lock; no user code runs under it.
 
-use crate::sync::{Condvar, Deadline, Mutex};
+use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::time::Duration;
 use thiserror::Error;
@@ -30,10 +33,47 @@ pub use crate::bounded_slice::ZeroCapacity;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
-    name: "queue.len.torn_counters",
-    bug: "len is computed from `pushed` and `popped` read under two separate lock acquisitions",
-}];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    point(
+        "queue.len.torn_counters",
+        "len is computed from `pushed` and `popped` read under two separate lock acquisitions",
+    ),
+    point(
+        "queue.push.admits_after_relocking",
+        "a blocking push lets go of the lock between finding room (and an open queue) and admitting its item",
+    ),
+    point(
+        "queue.push.wakes_before_admitting",
+        "a blocking push wakes a waiting consumer, lets go of the lock, and admits its item later without a wake-up",
+    ),
+    point(
+        "queue.push_timeout.gives_up_without_rechecking",
+        "a timed push returns `Full` as soon as its wait reports a timeout, even when it was woken for a free slot",
+    ),
+    point(
+        "queue.try_push.checks_closed_in_an_earlier_critical_section",
+        "try_push checks `closed` under one lock acquisition and admits under another, so it can admit after close",
+    ),
+    point(
+        "queue.push_or_evict_oldest.evicts_on_a_stale_length",
+        "an evicting push decides whether the queue is full under one lock acquisition and evicts under another",
+    ),
+    point(
+        "queue.pop.forgets_to_wake_producers",
+        "a blocking pop frees a slot without waking the producer waiting for it",
+    ),
+    point(
+        "queue.pop_timeout.gives_up_without_rechecking",
+        "a timed pop returns `Empty` as soon as its wait reports a timeout, even when it was woken for an item",
+    ),
+    point("queue.try_pop.forgets_to_wake_producers", "try_pop frees a slot without waking the producer waiting for it"),
+    point("queue.close.forgets_blocked_consumers", "close wakes the blocked producers but not the blocked consumers"),
+    point("queue.close.forgets_blocked_producers", "close wakes the blocked consumers but not the blocked producers"),
+];
+
+const fn point(name: &'static str, bug: &'static str) -> crate::mutation::MutationPoint {
+    crate::mutation::MutationPoint { name, bug }
+}
 
 /// Why an item could not be pushed; the item comes back.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -299,6 +339,8 @@ impl<T> BoundedQueue<T> {
         if state.closed {
             return Err(PushError::Closed(item));
         }
+        state =
+            mutation_point!("queue.try_push.checks_closed_in_an_earlier_critical_section", state, self.relock(state));
         if state.items.len() >= self.capacity {
             return Err(PushError::Full(item));
         }
@@ -315,7 +357,9 @@ impl<T> BoundedQueue<T> {
         if state.closed {
             return Err(PushError::Closed(item));
         }
-        let evicted = if state.items.len() >= self.capacity {
+        let full = state.items.len() >= self.capacity;
+        state = mutation_point!("queue.push_or_evict_oldest.evicts_on_a_stale_length", state, self.relock(state));
+        let evicted = if full {
             state.evicted += 1;
             state.items.pop_front()
         } else {
@@ -335,7 +379,13 @@ impl<T> BoundedQueue<T> {
                 return Err(PushError::Closed(item));
             }
             if state.items.len() < self.capacity {
-                let wake = self.admit(&mut state, item);
+                state = mutation_point!("queue.push.admits_after_relocking", state, self.relock(state));
+                let wake = mutation_point!("queue.push.wakes_before_admitting", self.admit(&mut state, item), {
+                    self.consumer_wake(&state).fire();
+                    state = self.relock(state);
+                    let _spent = self.admit(&mut state, item);
+                    Wake(None)
+                });
                 drop(state);
                 wake.fire();
                 return Ok(());
@@ -350,7 +400,8 @@ impl<T> BoundedQueue<T> {
             let (mut woken, timed_out) = self.not_full.wait_until_some(state, deadline);
             woken.waiting_producers -= 1;
             state = woken;
-            if timed_out && !state.closed && state.items.len() >= self.capacity {
+            let still_full = !state.closed && state.items.len() >= self.capacity;
+            if timed_out && mutation_point!("queue.push_timeout.gives_up_without_rechecking", still_full, true) {
                 return Err(PushError::Full(item));
             }
         }
@@ -363,7 +414,19 @@ impl<T> BoundedQueue<T> {
         state.pushed += 1;
         state.high_water = state.high_water.max(state.items.len());
         self.spin_hint.publish(state.items.len(), state.closed);
+        self.consumer_wake(state)
+    }
+
+    /// A wake-up for one consumer, if any waits.
+    fn consumer_wake(&self, state: &State<T>) -> Wake<'_> {
         Wake((state.waiting_consumers > 0).then_some(&self.not_empty))
+    }
+
+    /// Lets go of the lock and takes it again: what the mutation points that split a
+    /// critical section in two put between its halves.
+    fn relock<'a>(&'a self, state: MutexGuard<'a, State<T>>) -> MutexGuard<'a, State<T>> {
+        drop(state);
+        self.state.lock()
     }
 
     /// Pops the oldest item, blocking while the queue is empty; `None` once it is closed
@@ -383,7 +446,7 @@ impl<T> BoundedQueue<T> {
         match self.take(&mut state) {
             Some((item, wake)) => {
                 drop(state);
-                wake.fire();
+                mutation_point!("queue.try_pop.forgets_to_wake_producers", wake.fire(), drop(wake));
                 Ok(item)
             }
             None if state.closed => Err(PopError::Closed),
@@ -397,7 +460,7 @@ impl<T> BoundedQueue<T> {
         loop {
             if let Some((item, wake)) = self.take(&mut state) {
                 drop(state);
-                wake.fire();
+                mutation_point!("queue.pop.forgets_to_wake_producers", wake.fire(), drop(wake));
                 return Ok(item);
             }
             if state.closed {
@@ -413,7 +476,8 @@ impl<T> BoundedQueue<T> {
             let (mut woken, timed_out) = self.not_empty.wait_until_some(state, deadline);
             woken.waiting_consumers -= 1;
             state = woken;
-            if timed_out && state.items.is_empty() && !state.closed {
+            let still_empty = state.items.is_empty() && !state.closed;
+            if timed_out && mutation_point!("queue.pop_timeout.gives_up_without_rechecking", still_empty, true) {
                 return Err(PopError::Empty);
             }
         }
@@ -437,8 +501,7 @@ impl<T> BoundedQueue<T> {
         state.closed = true;
         self.spin_hint.publish(state.items.len(), true);
         drop(state);
-        self.not_empty.notify_all();
-        self.not_full.notify_all();
+        self.wake_everyone();
         first
     }
 
@@ -451,8 +514,14 @@ impl<T> BoundedQueue<T> {
         state.drained += left.len() as u64;
         self.spin_hint.publish(0, true);
         drop(state);
-        self.not_empty.notify_all();
-        self.not_full.notify_all();
+        self.wake_everyone();
         left
+    }
+
+    /// After a close: every blocked consumer (to drain, then return) and every blocked
+    /// producer (to return `Closed`).
+    fn wake_everyone(&self) {
+        mutation_point!("queue.close.forgets_blocked_consumers", self.not_empty.notify_all(), ());
+        mutation_point!("queue.close.forgets_blocked_producers", self.not_full.notify_all(), ());
     }
 }
