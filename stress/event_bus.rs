@@ -5,16 +5,16 @@
 //! than there are workers, and every publish is accounted for, by the bus's counters and by
 //! the outcomes its callers saw.
 //!
-//! The seed's design (a thread per event, no queue) runs the same scenario and must fail it.
+//! The seed's design (a thread per event, no queue), switched on in the bus itself as the
+//! mutation point `event_bus.publish.spawns_thread_per_event`, runs the same scenario and
+//! must fail it.
 
 use crate::support::cases;
 use proptest::prelude::*;
-use racekit::event_bus::{
-    Backpressure, BusConfig, BusHandle, BusStats, EventBus, PublishError, Published, SubscriptionId,
-};
+use racekit::event_bus::{Backpressure, BusConfig, BusHandle, EventBus, PublishError, Published};
 use racekit::model::Model;
 use racekit::probe::{live_tasks, HighWater};
-use racekit::sync::{thread, RwLock};
+use racekit::sync::thread;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,38 +23,19 @@ use std::time::Duration;
 type Outcome = Result<Published, PublishError<u32>>;
 type HandlerFn = Box<dyn Fn(&u32) + Send + Sync>;
 
-/// What the scenario needs of a bus.
-trait StressBus: Clone + Send + Sync + 'static {
-    type Id: Copy + Send + 'static;
-    fn start(workers: usize, capacity: usize) -> Self;
-    fn subscribe(&self, kind: u8, handler: HandlerFn) -> Self::Id;
-    fn unsubscribe(&self, id: Self::Id);
-    fn publish(&self, kind: u8, event: u32, policy: Backpressure) -> Outcome;
-    /// Stops the bus (idempotent).
-    fn stop(&self, deadline: Option<Duration>);
-    fn stats(&self) -> BusStats;
-}
-
-/// The bus under test: the owner shared so that any thread may stop it.
+/// The bus under test: the owner shared so that any thread may stop it, and a handle.
 #[derive(Clone)]
 struct Bus(Arc<EventBus<u8, u32>>, BusHandle<u8, u32>);
 
-impl StressBus for Bus {
-    type Id = SubscriptionId;
+impl Bus {
     fn start(workers: usize, capacity: usize) -> Self {
         let bus = EventBus::new(BusConfig { workers, capacity, policy: Backpressure::Block }).unwrap();
         let handle = bus.handle();
         Bus(Arc::new(bus), handle)
     }
-    fn subscribe(&self, kind: u8, handler: HandlerFn) -> SubscriptionId {
-        self.1.subscribe(kind, handler)
-    }
-    fn unsubscribe(&self, id: SubscriptionId) {
-        self.1.unsubscribe(id);
-    }
-    fn publish(&self, kind: u8, event: u32, policy: Backpressure) -> Outcome {
-        self.1.publish_with(kind, event, policy)
-    }
+
+    /// Stops the bus (idempotent); a stop whose deadline left workers in their handlers is
+    /// followed by a plain stop, which joins them.
     fn stop(&self, deadline: Option<Duration>) {
         let report = match deadline {
             Some(timeout) => self.0.stop_within(timeout),
@@ -62,61 +43,9 @@ impl StressBus for Bus {
         };
         let report = report.expect("stopped from outside the bus");
         if report.stats.live_workers > 0 {
-            // A deadline left workers in their handlers, detached: a plain stop joins them.
             assert!(report.deadline_passed, "{report:?}");
             self.0.stop().expect("stopped from outside the bus");
         }
-    }
-    fn stats(&self) -> BusStats {
-        self.1.stats()
-    }
-}
-
-/// The seed's design: `go handler(event)` for every handler of every event.
-/// The last subscription id, and the handlers by id with their kind.
-type Handlers = (u64, HashMap<u64, (u8, Arc<HandlerFn>)>);
-
-#[derive(Clone, Default)]
-struct SpawnPerEvent {
-    handlers: Arc<RwLock<Handlers>>,
-    published: Arc<AtomicU64>,
-    delivered: Arc<AtomicU64>,
-}
-
-impl StressBus for SpawnPerEvent {
-    type Id = u64;
-    fn start(_workers: usize, _capacity: usize) -> Self {
-        SpawnPerEvent::default()
-    }
-    fn subscribe(&self, kind: u8, handler: HandlerFn) -> u64 {
-        let mut handlers = self.handlers.write();
-        handlers.0 += 1;
-        let id = handlers.0;
-        handlers.1.insert(id, (kind, Arc::new(handler)));
-        id
-    }
-    fn unsubscribe(&self, id: u64) {
-        self.handlers.write().1.remove(&id);
-    }
-    fn publish(&self, kind: u8, event: u32, _policy: Backpressure) -> Outcome {
-        self.published.fetch_add(1, Ordering::SeqCst);
-        let handlers: Vec<_> =
-            self.handlers.read().1.values().filter(|(k, _)| *k == kind).map(|(_, h)| h.clone()).collect();
-        for handler in handlers {
-            let delivered = self.delivered.clone();
-            // Detached, unbounded, panics unhandled: the seed's three faults.
-            drop(thread::spawn(move || {
-                handler(&event);
-                delivered.fetch_add(1, Ordering::SeqCst);
-            }));
-        }
-        Ok(Published::Queued)
-    }
-    /// The seed has no stop: its threads run until they finish.
-    fn stop(&self, _deadline: Option<Duration>) {}
-    fn stats(&self) -> BusStats {
-        let published = self.published.load(Ordering::SeqCst);
-        BusStats { published, delivered: self.delivered.load(Ordering::SeqCst), ..BusStats::default() }
     }
 }
 
@@ -223,9 +152,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         })
 }
 
-/// Runs `scenario` on `B` and asserts every probe.
-fn run<B: StressBus>(scenario: &Scenario) {
-    let bus = B::start(scenario.workers, scenario.capacity);
+/// Runs `scenario` on the bus and asserts every probe.
+fn run(scenario: &Scenario) {
+    let bus = Bus::start(scenario.workers, scenario.capacity);
     let observed = Arc::new(Observed::default());
     let publishers: Vec<_> = scenario
         .threads
@@ -240,15 +169,15 @@ fn run<B: StressBus>(scenario: &Scenario) {
                 for (n, op) in ops.into_iter().enumerate() {
                     match op {
                         Op::Subscribe(kind, behaviour) => {
-                            subscriptions.push(bus.subscribe(kind, observed.handler(behaviour)))
+                            subscriptions.push(bus.1.subscribe(kind, observed.handler(behaviour)))
                         }
                         Op::Unsubscribe(pick) if !subscriptions.is_empty() => {
                             let id = subscriptions.swap_remove(pick % subscriptions.len());
-                            bus.unsubscribe(id);
+                            bus.1.unsubscribe(id);
                         }
                         Op::Unsubscribe(_) => {}
                         Op::Publish(kind, policy) => {
-                            outcomes.push(bus.publish(kind, (index * 1000 + n) as u32, policy))
+                            outcomes.push(bus.1.publish_with(kind, (index * 1000 + n) as u32, policy))
                         }
                     }
                 }
@@ -262,7 +191,7 @@ fn run<B: StressBus>(scenario: &Scenario) {
     let outcomes: Vec<Outcome> = publishers.into_iter().flat_map(|p| p.join().unwrap()).collect();
     bus.stop(scenario.deadline);
     // Publishers may have been refused after the first stop returned: read the counters now.
-    let stats = bus.stats();
+    let stats = bus.1.stats();
 
     assert!(
         observed.concurrency.max() <= scenario.workers,
@@ -293,14 +222,15 @@ proptest! {
     #![proptest_config(cases(64))]
     #[test]
     fn every_event_is_accounted_for_and_nothing_outlives_stop(scenario in scenario()) {
-        Model::named("event bus stress").iterations(1).check(move || run::<Bus>(&scenario));
+        Model::named("event bus stress").iterations(1).check(move || run(&scenario));
     }
 }
 
 #[test]
 fn the_seeds_spawn_per_event_design_fails_the_probes() {
     // Four threads publish forty events each to two slow handlers, with one worker: the
-    // seed starts a thread per handler per event, and the probes see them.
+    // seed's design (the bus's own mutation point) starts a thread per event, and the
+    // probes see them.
     let ops: Vec<Op> = [Op::Subscribe(0, Behaviour::Slow), Op::Subscribe(0, Behaviour::Slow)]
         .into_iter()
         .chain(std::iter::repeat_n(Op::Publish(0, Backpressure::Block), 40))
@@ -308,10 +238,14 @@ fn the_seeds_spawn_per_event_design_fails_the_probes() {
     let scenario =
         Scenario { workers: 1, capacity: 4, threads: vec![ops; 4], stop_while_publishing: false, deadline: None };
     let real = scenario.clone();
-    Model::named("event bus stress: fixed scenario").iterations(3).check(move || run::<Bus>(&real));
+    Model::named("event bus stress: fixed scenario").iterations(3).check(move || run(&real));
     let failure = Model::named("event bus stress: the seed's design")
+        .mutant("event_bus.publish.spawns_thread_per_event")
         .iterations(3)
-        .run(move || run::<SpawnPerEvent>(&scenario))
+        .run(move || run(&scenario))
         .expect_err("the probes catch a thread per event");
-    assert!(["at once", "outlived", "leaked task"].iter().any(|probe| failure.message.contains(probe)), "{failure}");
+    assert!(
+        ["at once", "outlived", "leaked task", "unaccounted"].iter().any(|probe| failure.message.contains(probe)),
+        "{failure}"
+    );
 }

@@ -82,7 +82,64 @@ use thiserror::Error;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    crate::mutation::MutationPoint {
+        name: "event_bus.publish.spawns_thread_per_event",
+        bug: "publish hands each event to a detached thread of its own (the seed's `go handler(event)`) instead of the workers' bounded queue: unbounded, never joined, never counted",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.publish.handler_waits_on_full_queue",
+        bug: "a waiting publish from one of the bus's own workers waits for room like any other, which only a worker can make",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.publish_async.registers_after_looking",
+        bug: "an async publisher registers for the wake-up only after its look found the queue full, so a pop in between wakes nobody",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.unsubscribe.drops_handler_under_lock",
+        bug: "unsubscribe drops the removed handler while it still holds the registry's write lock, so a handler whose destructor calls the bus deadlocks",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.work.rechecks_subscription",
+        bug: "a worker skips the handlers unsubscribed since publish instead of delivering to the snapshot taken at publish",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.work.exits_on_handler_panic",
+        bug: "a worker whose handler panicked exits, leaving the queued events to workers that may not exist",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.work.panic_skips_delivered_count",
+        bug: "an event whose handler panicked is never counted delivered: it stays in flight forever",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.work.pop_wakes_no_async_publisher",
+        bug: "a worker's pop wakes no async publisher waiting for the room it made",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.stop.wakes_no_async_publisher",
+        bug: "stop closes the queue but wakes no async publisher waiting for room, which then waits for a pop that may never come",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.stop.claimed_in_two_steps",
+        bug: "stop finds the bus running and claims the stop in two critical sections, so two concurrent stops both run it",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.stop.does_not_join",
+        bug: "stop closes the queue and returns without joining the workers",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.stop.second_stop_never_woken",
+        bug: "the stop that completes does not wake the concurrent stops waiting for it",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.stop_within.ignores_deadline",
+        bug: "stop_within waits for the workers without its deadline, so a handler that never returns holds it forever",
+    },
+    crate::mutation::MutationPoint {
+        name: "event_bus.stop_within.detaching_wakes_no_stopper",
+        bug: "a stop_within whose deadline passed detaches the workers without waking the stop waiting to take them over",
+    },
+];
 
 /// What a publish does when the queue is full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

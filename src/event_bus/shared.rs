@@ -177,9 +177,19 @@ where
                 registry.by_kind.insert(kind, Arc::new(rest));
             }
         }
-        drop(registry);
-        // The removed handler may be dropped with the old list: outside the lock.
-        drop(old);
+        // The removed handler may be dropped with the old list, and its destructor is user
+        // code that may call back into the bus: drop it after the lock is released.
+        mutation_point!(
+            "event_bus.unsubscribe.drops_handler_under_lock",
+            {
+                drop(registry);
+                drop(old)
+            },
+            {
+                drop(old);
+                drop(registry)
+            }
+        );
         true
     }
 
@@ -212,9 +222,11 @@ where
                 Some(_) => Published::QueuedEvictingOldest,
                 None => Published::Queued,
             }),
-            Backpressure::DropNewest | Backpressure::Block | Backpressure::FailAfter(_) => {
-                self.queue.try_push(job).map(|()| Published::Queued)
-            }
+            Backpressure::DropNewest | Backpressure::Block | Backpressure::FailAfter(_) => mutation_point!(
+                "event_bus.publish.spawns_thread_per_event",
+                self.queue.try_push(job).map(|()| Published::Queued),
+                Ok(spawn_per_event(job))
+            ),
         };
         match pushed {
             Ok(published) => Offer::Done(Ok(published)),
@@ -224,7 +236,7 @@ where
                     bump(&self.counters.dropped_newest);
                     Offer::Done(Ok(Published::DroppedNewest))
                 }
-                _ if self.is_own_worker() => {
+                _ if mutation_point!("event_bus.publish.handler_waits_on_full_queue", self.is_own_worker(), false) => {
                     bump(&self.counters.refused_in_handler);
                     Offer::Done(Err(PublishError::FullInHandler(job.event)))
                 }
@@ -277,16 +289,23 @@ where
         // Counts the cancellation if this future is dropped while it waits.
         let mut waiting = Waiting { counters: &self.counters, finished: false };
         loop {
-            let registered = self.register_async_waiter();
-            let room = self.room.notified();
             // Registered before this look at the queue: a pop after it sees the count and
             // notifies, and `notify_waiters` reaches every `Notified` created before it.
-            let returned = match self.try_queue(job) {
+            let looked = mutation_point!(
+                "event_bus.publish_async.registers_after_looking",
+                {
+                    let registered = self.register_async_waiter();
+                    let room = self.room.notified();
+                    self.try_queue(job).map_err(|job| (job, registered, room))
+                },
+                self.try_queue(job).map_err(|job| (job, self.register_async_waiter(), self.room.notified()))
+            );
+            let (returned, registered, room) = match looked {
                 Ok(outcome) => {
                     waiting.finished = true;
                     return outcome;
                 }
-                Err(returned) => returned,
+                Err(waiting_for_room) => waiting_for_room,
             };
             let timed_out = match deadline {
                 Some(deadline) => tokio::time::timeout_at(deadline, room).await.is_err(),
@@ -329,7 +348,8 @@ where
     fn after_pop(&self) {
         // Relaxed: a waiter whose look at the queue found it full registered before that
         // look, which the queue's lock ordered before this pop (see `register_async_waiter`).
-        if self.async_waiters.load(Ordering::Relaxed) > 0 {
+        let waiters = self.async_waiters.load(Ordering::Relaxed) > 0;
+        if mutation_point!("event_bus.work.pop_wakes_no_async_publisher", waiters, false) {
             self.room.notify_waiters();
         }
     }
@@ -344,22 +364,49 @@ where
         self.worker_ids.lock().push(thread::current_id());
         while let Some(job) = self.queue.pop() {
             self.after_pop();
-            for subscriber in job.handlers.iter() {
-                if catch_unwind(|| (subscriber.handler.0)(&job.event)).is_err() {
-                    bump(&self.counters.handler_panics);
-                }
+            let panicked = self.deliver(job);
+            if mutation_point!("event_bus.work.exits_on_handler_panic", false, panicked) {
+                break;
             }
-            // A panic in the event's own destructor must not end the worker either.
-            if catch_unwind(move || drop(job)).is_err() {
-                bump(&self.counters.handler_panics);
-            }
-            bump(&self.counters.delivered);
         }
         let mut running = self.running.lock();
         *running -= 1;
         if *running == 0 {
             self.all_exited.notify_all();
         }
+    }
+
+    /// Runs the handlers of the job's snapshot on its event, catching and counting their
+    /// panics; whether any panicked.
+    fn deliver(&self, job: Job<E>) -> bool {
+        let mut panicked = false;
+        let handlers = job.handlers.iter().filter(|subscriber| {
+            mutation_point!("event_bus.work.rechecks_subscription", true, self.is_subscribed(subscriber.id))
+        });
+        for subscriber in handlers {
+            if catch_unwind(|| (subscriber.handler.0)(&job.event)).is_err() {
+                bump(&self.counters.handler_panics);
+                panicked = true;
+            }
+        }
+        // A panic in the event's own destructor must not end the worker either.
+        if catch_unwind(move || drop(job)).is_err() {
+            bump(&self.counters.handler_panics);
+            panicked = true;
+        }
+        // Every path counts the event out of flight, the panicking ones included.
+        mutation_point!("event_bus.work.panic_skips_delivered_count", bump(&self.counters.delivered), {
+            if !panicked {
+                bump(&self.counters.delivered)
+            }
+        });
+        panicked
+    }
+
+    /// Whether subscription `id` is still in the registry (only a mutant asks: an event
+    /// reaches the handlers of its snapshot, whatever was unsubscribed since).
+    fn is_subscribed(&self, id: u64) -> bool {
+        self.registry.read().kind_of.contains_key(&id)
     }
 }
 
@@ -393,7 +440,7 @@ impl<K, E> Shared<K, E> {
     /// Refuses new events and wakes every waiting publisher (sync ones through the queue).
     fn close_intake(&self) {
         self.queue.close();
-        self.room.notify_waiters();
+        mutation_point!("event_bus.stop.wakes_no_async_publisher", self.room.notify_waiters(), ());
     }
 
     pub(super) fn stop(&self, timeout: Option<Duration>) -> Result<StopReport, StopError> {
@@ -424,6 +471,12 @@ impl<K, E> Shared<K, E> {
                 StopState::Stopped(report) => return Ok(*report),
             }
         }
+        // Claimed in the critical section that found the bus running: a second stop that
+        // looked in between would claim it too.
+        let mut state = mutation_point!("event_bus.stop.claimed_in_two_steps", state, {
+            drop(state);
+            self.stop_state.lock()
+        });
         *state = StopState::Stopping;
         drop(state);
 
@@ -437,15 +490,20 @@ impl<K, E> Shared<K, E> {
             let report = StopReport { stats: self.stats(), deadline_passed: true };
             if report.stats.live_workers > 0 {
                 *self.stop_state.lock() = StopState::Detached;
-                self.stop_changed.notify_all();
+                // A stop waiting for this one takes the detached workers over.
+                mutation_point!("event_bus.stop_within.detaching_wakes_no_stopper", self.stop_changed.notify_all(), ());
                 return Ok(report);
             }
         }
         let handles = std::mem::take(&mut *self.handles.lock());
-        for handle in handles {
-            // A worker catches every panic of user code, so it cannot end in one.
-            let _ = handle.join();
-        }
+        mutation_point!(
+            "event_bus.stop.does_not_join",
+            for handle in handles {
+                // A worker catches every panic of user code, so it cannot end in one.
+                let _ = handle.join();
+            },
+            drop(handles)
+        );
         // Dropping the handlers breaks the cycles of handlers that hold a handle.
         let mut registry = self.registry.write();
         registry.closed = true;
@@ -456,7 +514,7 @@ impl<K, E> Shared<K, E> {
 
         let report = StopReport { stats: self.stats(), deadline_passed: !all_exited || took_over_detached };
         *self.stop_state.lock() = StopState::Stopped(report);
-        self.stop_changed.notify_all();
+        mutation_point!("event_bus.stop.second_stop_never_woken", self.stop_changed.notify_all(), ());
         Ok(report)
     }
 
@@ -464,7 +522,11 @@ impl<K, E> Shared<K, E> {
     fn wait_for_workers(&self, deadline: Deadline) -> bool {
         let mut running = self.running.lock();
         while *running > 0 {
-            let (guard, timed_out) = self.all_exited.wait_until(running, deadline);
+            let (guard, timed_out) = mutation_point!(
+                "event_bus.stop_within.ignores_deadline",
+                self.all_exited.wait_until(running, deadline),
+                (self.all_exited.wait(running), false)
+            );
             running = guard;
             if timed_out {
                 break;
@@ -485,6 +547,18 @@ impl<K, E> Shared<K, E> {
         }
         let _ = self.stop(None);
     }
+}
+
+/// The seed's design (`go handler(event)`), kept only as the mutant
+/// `event_bus.publish.spawns_thread_per_event`: a detached thread per event, no bound, no
+/// join, no count.
+fn spawn_per_event<E: Send + 'static>(job: Job<E>) -> Published {
+    drop(thread::spawn(move || {
+        for subscriber in job.handlers.iter() {
+            (subscriber.handler.0)(&job.event);
+        }
+    }));
+    Published::Queued
 }
 
 /// An async publisher counted in `async_waiters` while it is registered.
