@@ -1,35 +1,30 @@
 //! Models of the ordered lifecycle: rollback racing a failed start, concurrent starts,
-//! a stop racing a restart, components that call back into the application.
+//! a stop racing a restart, components that call back into the application, components
+//! that panic.
 //!
-//! Each scenario is generic over [`LifecycleUnderTest`], so the mutants in [`mutants`] run
-//! the very scenarios the real application passes.
+//! The [`mutants`] switch on the mutation points of `racekit::lifecycle` and run the same
+//! scenarios on the real [`Application`].
 
-use crate::support::{expect_caught, expect_each_sound, expect_sound};
+use crate::support::expect_sound;
 use racekit::lifecycle::{Application, Component, ComponentError, LifecyclePhase};
 use racekit::model::Model;
 use racekit::sync::{thread, Arc, Mutex};
 
-/// What the scenarios need of an application.
-pub trait LifecycleUnderTest: Send + Sync + 'static {
-    fn create(components: Vec<Box<dyn Component>>) -> Self;
-    /// Starts; the name of the component that failed, if one did.
-    fn start(&self) -> Result<(), String>;
-    fn stop(&self);
-    fn phase(&self) -> LifecyclePhase;
+/// Stops `app`; the test components stop cleanly.
+fn stop(app: &Application) {
+    app.stop().expect("test components stop cleanly");
 }
 
-impl LifecycleUnderTest for Application {
-    fn create(components: Vec<Box<dyn Component>>) -> Self {
-        Application::new(components)
-    }
-    fn start(&self) -> Result<(), String> {
-        Application::start(self).map_err(|error| error.component)
-    }
-    fn stop(&self) {
-        Application::stop(self).expect("test components stop cleanly");
-    }
-    fn phase(&self) -> LifecyclePhase {
-        Application::phase(self)
+/// Starts `app`; the name of the component that failed, if one did.
+fn start(app: &Application) -> Result<(), String> {
+    app.start().map_err(|error| error.component)
+}
+
+/// Starts `app`, whose test components start cleanly (a failed assertion inside one is
+/// caught as its panic: the error's message carries it).
+fn started(app: &Application) {
+    if let Err(error) = app.start() {
+        panic!("a start failed: {error}");
     }
 }
 
@@ -120,14 +115,14 @@ fn components(journal: &Arc<Journal>, names: &[&'static str], failing: Option<&s
 
 /// A start that fails at `c` races a stop: `a` and `b` are rolled back in reverse, the
 /// error names `c`, and nothing is left running.
-fn rollback_racing_a_failed_start<A: LifecycleUnderTest>() {
+fn rollback_racing_a_failed_start() {
     let journal = Arc::new(Journal::default());
-    let app = Arc::new(A::create(components(&journal, &["a", "b", "c"], Some("c"))));
+    let app = Arc::new(Application::new(components(&journal, &["a", "b", "c"], Some("c"))));
     let starter = {
         let app = app.clone();
-        thread::spawn(move || app.start())
+        thread::spawn(move || start(&app))
     };
-    app.stop();
+    stop(&app);
     assert_eq!(starter.join().unwrap(), Err("c".to_owned()), "the error names the component that failed");
     assert_eq!(journal.events(), ["start a", "start b", "stop b", "stop a"], "rolled back in reverse order");
     assert!(journal.running.lock().is_empty(), "a failed start left components running");
@@ -136,31 +131,31 @@ fn rollback_racing_a_failed_start<A: LifecycleUnderTest>() {
 }
 
 /// Two starts race: each component starts once; the stop that follows stops each once.
-fn concurrent_starts<A: LifecycleUnderTest>() {
+fn concurrent_starts() {
     let journal = Arc::new(Journal::default());
-    let app = Arc::new(A::create(components(&journal, &["a", "b"], None)));
+    let app = Arc::new(Application::new(components(&journal, &["a", "b"], None)));
     let other = {
         let app = app.clone();
-        thread::spawn(move || app.start())
+        thread::spawn(move || started(&app))
     };
-    assert_eq!(app.start(), Ok(()));
-    assert_eq!(other.join().unwrap(), Ok(()));
+    started(&app);
+    other.join().unwrap();
     assert_eq!(app.phase(), LifecyclePhase::Running, "start returned before the application ran");
-    app.stop();
+    stop(&app);
     assert_eq!(journal.events(), ["start a", "start b", "stop b", "stop a"]);
 }
 
 /// A running application is stopped on one thread while another starts it again: it ends
 /// running or stopped, never with a component started twice or stopped while not running.
-fn stop_racing_a_restart<A: LifecycleUnderTest>() {
+fn stop_racing_a_restart() {
     let journal = Arc::new(Journal::default());
-    let app = Arc::new(A::create(components(&journal, &["a", "b"], None)));
-    app.start().unwrap();
+    let app = Arc::new(Application::new(components(&journal, &["a", "b"], None)));
+    started(&app);
     let stopper = {
         let app = app.clone();
-        thread::spawn(move || app.stop())
+        thread::spawn(move || stop(&app))
     };
-    app.start().unwrap();
+    started(&app);
     stopper.join().unwrap();
     let running = journal.running.lock().len();
     match app.phase() {
@@ -168,16 +163,16 @@ fn stop_racing_a_restart<A: LifecycleUnderTest>() {
         LifecyclePhase::Stopped => assert_eq!(running, 0, "stopped, but components still run"),
         other => panic!("no transition is in progress after both returned, yet the phase is {other:?}"),
     }
-    app.stop();
+    stop(&app);
     assert!(journal.running.lock().is_empty());
     journal.assert_balanced();
 }
 
 /// Components ask the application for its phase from their `start` and `stop` while
 /// another thread reads it too: nothing deadlocks, and they see the transition they are in.
-fn components_call_back_into_the_application<A: LifecycleUnderTest>() {
+fn components_call_back_into_the_application() {
     let journal = Arc::new(Journal::default());
-    let app = Arc::new(A::create(components(&journal, &["a", "b"], None)));
+    let app = Arc::new(Application::new(components(&journal, &["a", "b"], None)));
     {
         let app = app.clone();
         *journal.call_back.lock() = Some(Box::new(move || app.phase()));
@@ -186,9 +181,9 @@ fn components_call_back_into_the_application<A: LifecycleUnderTest>() {
         let app = app.clone();
         thread::spawn(move || app.phase())
     };
-    app.start().unwrap();
+    started(&app);
     reader.join().unwrap();
-    app.stop();
+    stop(&app);
     // Breaks the application → component → hook → application cycle.
     journal.call_back.lock().take();
     assert_eq!(journal.events(), ["start a", "start b", "stop b", "stop a"]);
@@ -196,25 +191,22 @@ fn components_call_back_into_the_application<A: LifecycleUnderTest>() {
 
 #[test]
 fn a_failed_start_rolls_back_in_reverse_even_racing_a_stop() {
-    expect_sound(Model::named("lifecycle: rollback racing stop"), rollback_racing_a_failed_start::<Application>);
+    expect_sound(Model::named("lifecycle: rollback racing stop"), rollback_racing_a_failed_start);
 }
 
 #[test]
 fn concurrent_starts_start_each_component_once() {
-    expect_sound(Model::named("lifecycle: concurrent starts"), concurrent_starts::<Application>);
+    expect_sound(Model::named("lifecycle: concurrent starts"), concurrent_starts);
 }
 
 #[test]
 fn a_stop_racing_a_restart_leaves_a_consistent_application() {
-    expect_sound(Model::named("lifecycle: stop racing restart"), stop_racing_a_restart::<Application>);
+    expect_sound(Model::named("lifecycle: stop racing restart"), stop_racing_a_restart);
 }
 
 #[test]
 fn components_that_call_back_into_the_application_do_not_deadlock() {
-    expect_sound(
-        Model::named("lifecycle: re-entrant components"),
-        components_call_back_into_the_application::<Application>,
-    );
+    expect_sound(Model::named("lifecycle: re-entrant components"), components_call_back_into_the_application);
 }
 
 /// A component that panics in `start` or in `stop` (the operation named by `panics_in`).
@@ -253,221 +245,130 @@ fn with_a_panicking_component(journal: &Arc<Journal>, panics_in: &'static str) -
 
 /// A component panics in start while another thread stops the application: the panic is
 /// the component's error (with its message), `a` is rolled back, the phase settles and
-/// the racing stop returns. Then a component that panics in stop: the others are still
-/// stopped in reverse and the stop's error names it.
-#[test]
-fn a_panicking_component_is_its_error_and_the_phase_always_settles() {
-    expect_sound(Model::named("lifecycle: panicking components"), || {
-        let journal = Arc::new(Journal::default());
-        let app = Arc::new(with_a_panicking_component(&journal, "start"));
-        let stopper = {
-            let app = app.clone();
-            thread::spawn(move || app.stop().is_ok())
-        };
-        let error = app.start().expect_err("the second component panics in start");
-        assert_eq!((error.component.as_str(), error.position, error.rolled_back), ("panicking", 2, 1));
-        assert!(error.to_string().contains("panicked in start: the panicking component breaks in start"), "{error}");
-        assert!(stopper.join().unwrap(), "nothing was left running to fail a stop");
-        assert_eq!(app.phase(), LifecyclePhase::Stopped);
-        assert!(journal.running.lock().is_empty(), "{:?}", journal.events());
-
-        let journal = Arc::new(Journal::default());
-        let app = with_a_panicking_component(&journal, "stop");
-        app.start().expect("every component starts");
-        let error = app.stop().expect_err("the second component panics in stop");
-        assert!(error.to_string().contains("panicked in stop: the panicking component breaks in stop"), "{error}");
-        assert_eq!(journal.events(), ["start a", "start c", "stop c", "stop a"]);
-        assert_eq!(app.phase(), LifecyclePhase::Stopped);
-        assert!(app.start().is_ok(), "a later start does not wait for a transition that ended");
-    });
+/// the racing stop returns.
+fn a_component_panicking_in_start_racing_a_stop() {
+    let journal = Arc::new(Journal::default());
+    let app = Arc::new(with_a_panicking_component(&journal, "start"));
+    let stopper = {
+        let app = app.clone();
+        thread::spawn(move || app.stop().is_ok())
+    };
+    let error = app.start().expect_err("the second component panics in start");
+    assert_eq!((error.component.as_str(), error.position, error.rolled_back), ("panicking", 2, 1));
+    assert!(error.to_string().contains("panicked in start: the panicking component breaks in start"), "{error}");
+    assert!(stopper.join().unwrap(), "nothing was left running to fail a stop");
+    assert_eq!(app.phase(), LifecyclePhase::Stopped);
+    assert_eq!(journal.events(), ["start a", "stop a"], "the rollback did not stop what had started");
 }
 
-/// Buggy variants of the application, each wrong in one place.
+/// Two stops race on a running application whose middle component panics in stop: the
+/// others are still stopped in reverse, the stop that ran them names the panicking one,
+/// the other finds the application stopped, and a later start does not wait.
+fn a_component_panicking_in_stop_racing_a_stop() {
+    let journal = Arc::new(Journal::default());
+    let app = Arc::new(with_a_panicking_component(&journal, "stop"));
+    app.start().expect("every component starts");
+    let other = {
+        let app = app.clone();
+        thread::spawn(move || app.stop().err().map(|error| error.to_string()))
+    };
+    let mine = app.stop().err().map(|error| error.to_string());
+    let theirs = other.join().unwrap();
+    let errors: Vec<String> = mine.into_iter().chain(theirs).collect();
+    assert_eq!(errors.len(), 1, "one stop stops the components, the other finds them stopped: {errors:?}");
+    assert!(errors[0].contains("panicked in stop: the panicking component breaks in stop"), "{}", errors[0]);
+    assert_eq!(journal.events(), ["start a", "start c", "stop c", "stop a"]);
+    assert_eq!(app.phase(), LifecyclePhase::Stopped);
+    assert!(app.start().is_ok(), "a later start does not wait for a transition that ended");
+    assert!(app.stop().is_err(), "the panicking component panics in every stop");
+}
+
+#[test]
+fn a_component_panicking_in_start_is_its_error_and_is_rolled_back() {
+    expect_sound(Model::named("lifecycle: panic in start"), a_component_panicking_in_start_racing_a_stop);
+}
+
+#[test]
+fn a_component_panicking_in_stop_is_its_error_and_the_others_still_stop() {
+    expect_sound(Model::named("lifecycle: panic in stop"), a_component_panicking_in_stop_racing_a_stop);
+}
+
+/// The mutation points of `racekit::lifecycle`, each switched on in the real application
+/// and run through the scenario that shows it.
 mod mutants {
     use super::*;
-    use crate::support::MODEL_CHECKER;
-    use racekit::model::FailureKind;
-    use racekit::sync::Condvar;
 
-    const ROLLBACK_IN_START_ORDER: u8 = 1;
-    const NO_ROLLBACK: u8 = 2;
-    const PHASE_CHECKED_OUTSIDE_THE_LOCK: u8 = 3;
-    const STOPPED_MARKED_BEFORE_STOPPING: u8 = 4;
-    const COMPONENTS_RUN_UNDER_THE_LOCK: u8 = 5;
-
-    struct MutantApplication<const BUG: u8> {
-        components: Vec<Box<dyn Component>>,
-        phase: Mutex<LifecyclePhase>,
-        changed: Condvar,
-    }
-
-    impl<const BUG: u8> MutantApplication<BUG> {
-        fn settle(&self, phase: LifecyclePhase) {
-            *self.phase.lock() = phase;
-            self.changed.notify_all();
-        }
-
-        /// Waits for a settled phase and claims `transition` unless already at `target`.
-        fn claim(
-            &self,
-            target: LifecyclePhase,
-            transition: LifecyclePhase,
-        ) -> Option<racekit::sync::MutexGuard<'_, LifecyclePhase>> {
-            let mut phase = self.changed.wait_while(self.phase.lock(), |phase| {
-                matches!(phase, LifecyclePhase::Starting | LifecyclePhase::Stopping)
-            });
-            if *phase == target {
-                return None;
-            }
-            if BUG == PHASE_CHECKED_OUTSIDE_THE_LOCK {
-                drop(phase);
-                thread::yield_now();
-                phase = self.phase.lock();
-            }
-            *phase = transition;
-            Some(phase)
+    crate::mutant_test! {
+        /// The rollback stops `a` before `b`.
+        fn a_rollback_in_start_order_is_caught() {
+            mutant: "lifecycle.start.rollback_in_start_order",
+            model: Model::named("lifecycle: rollback in start order"),
+            scenario: rollback_racing_a_failed_start,
+            loom: Panic "reverse",
+            shuttle: Panic "reverse",
+            std: Panic "reverse",
         }
     }
 
-    impl<const BUG: u8> LifecycleUnderTest for MutantApplication<BUG> {
-        fn create(components: Vec<Box<dyn Component>>) -> Self {
-            MutantApplication { components, phase: Mutex::new(LifecyclePhase::Stopped), changed: Condvar::new() }
-        }
-
-        fn start(&self) -> Result<(), String> {
-            let Some(guard) = self.claim(LifecyclePhase::Running, LifecyclePhase::Starting) else {
-                return Ok(());
-            };
-            let guard = if BUG == COMPONENTS_RUN_UNDER_THE_LOCK {
-                Some(guard)
-            } else {
-                drop(guard);
-                None
-            };
-            for (index, component) in self.components.iter().enumerate() {
-                if component.start().is_err() {
-                    let started = &self.components[..index];
-                    match BUG {
-                        NO_ROLLBACK => {}
-                        ROLLBACK_IN_START_ORDER => started.iter().for_each(|c| c.stop().unwrap()),
-                        _ => started.iter().rev().for_each(|c| c.stop().unwrap()),
-                    }
-                    drop(guard);
-                    self.settle(LifecyclePhase::Stopped);
-                    return Err(component.name().to_owned());
-                }
-            }
-            drop(guard);
-            self.settle(LifecyclePhase::Running);
-            Ok(())
-        }
-
-        fn stop(&self) {
-            let Some(guard) = self.claim(LifecyclePhase::Stopped, LifecyclePhase::Stopping) else {
-                return;
-            };
-            let guard = if BUG == COMPONENTS_RUN_UNDER_THE_LOCK {
-                Some(guard)
-            } else {
-                drop(guard);
-                None
-            };
-            if BUG == STOPPED_MARKED_BEFORE_STOPPING {
-                self.settle(LifecyclePhase::Stopped);
-            }
-            self.components.iter().rev().for_each(|c| c.stop().unwrap());
-            drop(guard);
-            self.settle(LifecyclePhase::Stopped);
-        }
-
-        fn phase(&self) -> LifecyclePhase {
-            *self.phase.lock()
+    crate::mutant_test! {
+        /// `a` and `b` stay running after the failed start.
+        fn a_failed_start_without_rollback_is_caught() {
+            mutant: "lifecycle.start.no_rollback",
+            model: Model::named("lifecycle: no rollback"),
+            scenario: rollback_racing_a_failed_start,
+            loom: Panic "rolled back in reverse order",
+            shuttle: Panic "rolled back in reverse order",
+            std: Panic "rolled back in reverse order",
         }
     }
 
-    #[test]
-    fn the_mutant_scaffold_is_sound_without_a_bug() {
-        expect_each_sound(
-            "lifecycle: scaffold",
-            &[
-                ("rollback", rollback_racing_a_failed_start::<MutantApplication<0>>),
-                ("concurrent starts", concurrent_starts::<MutantApplication<0>>),
-                ("restart", stop_racing_a_restart::<MutantApplication<0>>),
-                ("re-entrant", components_call_back_into_the_application::<MutantApplication<0>>),
-            ],
-        );
+    crate::mutant_test! {
+        /// Both starts claim the start: every component starts twice.
+        fn a_phase_checked_outside_the_lock_is_caught() {
+            mutant: "lifecycle.start.phase_checked_outside_the_lock",
+            model: Model::named("lifecycle: check-then-act"),
+            scenario: concurrent_starts,
+            loom: Panic "started twice",
+            shuttle: Panic "started twice",
+            std: Panic "started twice",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_rollback_in_start_order_is_caught() {
-        let failure = expect_caught(
-            Model::named("lifecycle: rollback in start order"),
-            rollback_racing_a_failed_start::<MutantApplication<ROLLBACK_IN_START_ORDER>>,
-        );
-        assert!(failure.message.contains("reverse"), "{failure}");
+    crate::mutant_test! {
+        /// The restart runs while the components are still being stopped: it finds one still
+        /// running (started twice), or the stop finishes after the restart ran them all.
+        fn stopped_marked_before_stopping_is_caught() {
+            mutant: "lifecycle.stop.stopped_marked_before_stopping",
+            model: Model::named("lifecycle: stopped marked early"),
+            scenario: stop_racing_a_restart,
+            loom: Panic "stopped, but components still run",
+            shuttle: Panic "started twice",
+            std: Panic "started twice",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_failed_start_without_rollback_is_caught() {
-        let failure = expect_caught(
-            Model::named("lifecycle: no rollback"),
-            rollback_racing_a_failed_start::<MutantApplication<NO_ROLLBACK>>,
-        );
-        assert!(
-            failure.message.contains("reverse") || failure.message.contains("left components running"),
-            "{failure}"
-        );
+    crate::mutant_test! {
+        /// The seed's design: a component reading the application's phase from its start
+        /// waits for the lock its own start holds.
+        fn components_run_under_the_lock_is_caught() {
+            mutant: "lifecycle.start.components_run_under_the_lock",
+            model: Model::named("lifecycle: components under the lock"),
+            scenario: components_call_back_into_the_application,
+            loom: Deadlock "deadlock",
+            shuttle: Deadlock "deadlock",
+            std: Deadlock "deadlock",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_phase_checked_outside_the_lock_is_caught() {
-        let failure = expect_caught(
-            Model::named("lifecycle: check-then-act"),
-            concurrent_starts::<MutantApplication<PHASE_CHECKED_OUTSIDE_THE_LOCK>>,
-        );
-        assert!(failure.message.contains("started twice"), "{failure}");
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn stopped_marked_before_stopping_is_caught() {
-        let failure = expect_caught(
-            Model::named("lifecycle: stopped marked early"),
-            stop_racing_a_restart::<MutantApplication<STOPPED_MARKED_BEFORE_STOPPING>>,
-        );
-        let symptoms = ["started twice", "not running", "components still run"];
-        assert!(symptoms.iter().any(|symptom| failure.message.contains(symptom)), "{failure}");
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn components_run_under_the_lock_is_caught() {
-        // The seed's design: a component reading the application's phase from its start
-        // waits for the lock its own start holds.
-        let failure = expect_caught(
-            Model::named("lifecycle: components under the lock"),
-            components_call_back_into_the_application::<MutantApplication<COMPONENTS_RUN_UNDER_THE_LOCK>>,
-        );
-        if MODEL_CHECKER {
-            assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
+    crate::mutant_test! {
+        /// The panic escapes the start, which never settles the phase.
+        fn a_panic_not_caught_is_caught() {
+            mutant: "lifecycle.guarded.panic_not_caught",
+            model: Model::named("lifecycle: panic not caught"),
+            scenario: a_component_panicking_in_start_racing_a_stop,
+            loom: Panic "breaks in start",
+            shuttle: Panic "breaks in start",
+            std: Panic "breaks in start",
         }
     }
 }

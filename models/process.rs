@@ -1,65 +1,24 @@
 //! Models of the process manager.
 //!
 //! Its bookkeeping is runtime-agnostic and checked under every backend: the process table
-//! (a start racing a shutdown's close) and the output callbacks (registration racing
-//! delivery, callbacks calling back in). The whole manager runs under shuttle and on real
-//! threads with a fake [`Spawner`] (shuttle does not model processes; loom cannot run
-//! tokio); the stress suite runs it with real processes.
+//! (a start racing a shutdown's close), the output callbacks (registration racing delivery,
+//! callbacks calling back in, a removed callback's state calling back in when dropped), and
+//! a start whose spawn fails (the manager spawns no supervisor then, so loom runs it too).
+//! The whole manager runs under shuttle and on real threads with a fake [`Spawner`]
+//! (shuttle does not model processes; loom cannot run tokio); the stress suite runs it with
+//! real processes. The [`mutants`] switch on the mutation points of `racekit::process` and
+//! run the same scenarios.
 
-use crate::support::{expect_caught, expect_each_sound, expect_sound};
+use crate::support::expect_sound;
 use racekit::model::Model;
 use racekit::output::{OutputLine, OutputStream};
-use racekit::process::callbacks::{CallbackId, OutputCallbacks};
+use racekit::process::callbacks::{Delivery, OutputCallbacks};
 use racekit::process::table::ProcessTable;
+use racekit::process::{ChildProcess, OutputSource, ProcessExit, ProcessManager, ProcessSpec, Spawner, StartError};
 use racekit::sync::atomic::{AtomicUsize, Ordering};
-use racekit::sync::{thread, Arc, Mutex};
+use racekit::sync::{thread, Arc};
 use racekit::time::{Clock, ManualClock};
-
-/// What the scenarios need of a process table.
-pub trait TableUnderTest: Send + Sync + 'static {
-    fn create() -> Self;
-    /// Reserves `name`; whether it was admitted.
-    fn reserve(&self, name: &str) -> bool;
-    /// Closes; the names it hands back to be stopped.
-    fn close(&self) -> Vec<String>;
-}
-
-impl TableUnderTest for ProcessTable {
-    fn create() -> Self {
-        ProcessTable::new()
-    }
-    fn reserve(&self, name: &str) -> bool {
-        ProcessTable::reserve(self, name, ManualClock::new().now()).is_ok()
-    }
-    fn close(&self) -> Vec<String> {
-        ProcessTable::close(self).into_iter().map(|entry| entry.name.to_string()).collect()
-    }
-}
-
-/// What the scenarios need of a callback list.
-pub trait CallbacksUnderTest: Send + Sync + 'static {
-    type Id: Copy + Send + 'static;
-    fn create() -> Self;
-    fn add(&self, callback: impl Fn(&OutputLine) + Send + Sync + 'static) -> Self::Id;
-    fn remove(&self, id: Self::Id);
-    fn deliver(&self, line: &OutputLine);
-}
-
-impl CallbacksUnderTest for OutputCallbacks {
-    type Id = CallbackId;
-    fn create() -> Self {
-        OutputCallbacks::new()
-    }
-    fn add(&self, callback: impl Fn(&OutputLine) + Send + Sync + 'static) -> CallbackId {
-        OutputCallbacks::add(self, callback)
-    }
-    fn remove(&self, id: CallbackId) {
-        OutputCallbacks::remove(self, id);
-    }
-    fn deliver(&self, line: &OutputLine) {
-        OutputCallbacks::deliver(self, line);
-    }
-}
+use std::io;
 
 fn line(text: &str) -> OutputLine {
     OutputLine {
@@ -72,22 +31,22 @@ fn line(text: &str) -> OutputLine {
 
 /// A start reserves its name on one thread while the main thread shuts down: it is refused,
 /// or handed back by the close to be stopped. Never neither.
-fn reserve_racing_close<T: TableUnderTest>() {
-    let table = Arc::new(T::create());
+fn reserve_racing_close() {
+    let table = Arc::new(ProcessTable::new());
     let starter = {
         let table = table.clone();
-        thread::spawn(move || table.reserve("p"))
+        thread::spawn(move || table.reserve("p", ManualClock::new().now()).is_ok())
     };
-    let to_stop = table.close();
+    let to_stop: Vec<String> = table.close().into_iter().map(|entry| entry.name.to_string()).collect();
     let admitted = starter.join().unwrap();
     if admitted {
         assert_eq!(to_stop, ["p"], "a process admitted by a closed table escaped the shutdown");
     }
-    assert!(!table.reserve("q"), "a start admitted after close");
+    assert!(table.reserve("q", ManualClock::new().now()).is_err(), "a start admitted after close");
 }
 
 /// A counting callback.
-fn counter<C: CallbacksUnderTest>(callbacks: &C) -> Arc<AtomicUsize> {
+fn counter(callbacks: &OutputCallbacks) -> Arc<AtomicUsize> {
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
     callbacks.add(move |_| {
@@ -97,23 +56,24 @@ fn counter<C: CallbacksUnderTest>(callbacks: &C) -> Arc<AtomicUsize> {
 }
 
 /// Two threads register a callback each; a line delivered afterwards reaches each once.
-fn adds_racing_adds<C: CallbacksUnderTest>() {
-    let callbacks = Arc::new(C::create());
+fn adds_racing_adds() {
+    let callbacks = Arc::new(OutputCallbacks::new());
     let other = {
         let callbacks = callbacks.clone();
-        thread::spawn(move || counter(&*callbacks))
+        thread::spawn(move || counter(&callbacks))
     };
-    let mine = counter(&*callbacks);
+    let mine = counter(&callbacks);
     let theirs = other.join().unwrap();
     callbacks.deliver(&line("hello"));
     assert_eq!(mine.load(Ordering::SeqCst), 1, "a registered callback was not called exactly once");
     assert_eq!(theirs.load(Ordering::SeqCst), 1, "a registered callback was not called exactly once");
 }
 
-/// A callback that registers another callback (calls back into the list) is delivered on
-/// one thread while the main thread removes it: no deadlock, at most one call each.
-fn reentrant_callback_racing_removal<C: CallbacksUnderTest>() {
-    let callbacks = Arc::new(C::create());
+/// A callback that registers another callback (calls back into the list) is delivered a
+/// line, then delivered another on one thread while the main thread removes it: no
+/// deadlock, at most one call per line, none after the removal.
+fn reentrant_callback_racing_removal() {
+    let callbacks = Arc::new(OutputCallbacks::new());
     let calls = Arc::new(AtomicUsize::new(0));
     let id = {
         let (inner, calls) = (callbacks.clone(), calls.clone());
@@ -122,30 +82,36 @@ fn reentrant_callback_racing_removal<C: CallbacksUnderTest>() {
             inner.add(|_| ());
         })
     };
+    // A re-entrant call that fails panics inside the callback, where the delivery catches
+    // and counts it: a count above zero is that failure.
+    let no_panic = |delivery: Delivery| assert_eq!(delivery.panicked, 0, "a callback panicked calling back in");
+    no_panic(callbacks.deliver(&line("before")));
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a registered callback was not called exactly once");
     let deliverer = {
         let callbacks = callbacks.clone();
-        thread::spawn(move || callbacks.deliver(&line("hello")))
+        thread::spawn(move || callbacks.deliver(&line("racing")))
     };
-    callbacks.remove(id);
-    deliverer.join().unwrap();
-    assert!(calls.load(Ordering::SeqCst) <= 1, "a callback was called more than once for one line");
+    assert!(callbacks.remove(id));
+    no_panic(deliverer.join().unwrap());
+    let after_race = calls.load(Ordering::SeqCst);
+    assert!(after_race <= 2, "a callback was called more than once for one line");
     callbacks.deliver(&line("after removal"));
-    assert!(calls.load(Ordering::SeqCst) <= 1, "a removed callback was called by a later delivery");
+    assert_eq!(calls.load(Ordering::SeqCst), after_race, "a removed callback was called by a later delivery");
 }
 
 #[test]
 fn a_start_racing_shutdown_is_refused_or_stopped() {
-    expect_sound(Model::named("process: reserve racing close"), reserve_racing_close::<ProcessTable>);
+    expect_sound(Model::named("process: reserve racing close"), reserve_racing_close);
 }
 
 #[test]
 fn callbacks_registered_concurrently_are_each_called_once() {
-    expect_sound(Model::named("process: adds racing adds"), adds_racing_adds::<OutputCallbacks>);
+    expect_sound(Model::named("process: adds racing adds"), adds_racing_adds);
 }
 
 #[test]
 fn a_callback_calling_back_in_racing_its_removal_does_not_deadlock() {
-    expect_sound(Model::named("process: re-entrant callback"), reentrant_callback_racing_removal::<OutputCallbacks>);
+    expect_sound(Model::named("process: re-entrant callback"), reentrant_callback_racing_removal);
 }
 
 /// Captured state of a callback that calls back into its callback list when dropped.
@@ -169,26 +135,99 @@ impl Drop for CallsBackWhenDropped {
 /// the main thread while another thread delivers a line. Whichever drops the last
 /// reference runs that destructor: a removal must drop the replaced list after unlocking,
 /// or the destructor's call back deadlocks on the list's lock.
+fn removed_callback_calling_back_when_dropped() {
+    let callbacks = Arc::new(OutputCallbacks::new());
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let id = {
+        let state = CallsBackWhenDropped { callbacks: callbacks.clone(), dropped: dropped.clone() };
+        callbacks.add(move |_| {
+            let _ = &state;
+        })
+    };
+    let deliverer = {
+        let callbacks = callbacks.clone();
+        thread::spawn(move || callbacks.deliver(&line("hello")))
+    };
+    assert!(callbacks.remove(id));
+    deliverer.join().unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "the removed callback's state was not dropped once");
+    assert_eq!(callbacks.len(), 1, "the callback its destructor added is not registered");
+}
+
 #[test]
 fn a_removed_callback_is_dropped_outside_the_lock() {
-    expect_sound(Model::named("process: callback dropped on removal"), || {
-        let callbacks = Arc::new(OutputCallbacks::new());
-        let dropped = Arc::new(AtomicUsize::new(0));
-        let id = {
-            let state = CallsBackWhenDropped { callbacks: callbacks.clone(), dropped: dropped.clone() };
-            callbacks.add(move |_| {
-                let _ = &state;
-            })
-        };
-        let deliverer = {
-            let callbacks = callbacks.clone();
-            thread::spawn(move || callbacks.deliver(&line("hello")))
-        };
-        assert!(callbacks.remove(id));
-        deliverer.join().unwrap();
-        assert_eq!(dropped.load(Ordering::SeqCst), 1, "the removed callback's state was dropped once");
-        assert_eq!(callbacks.len(), 1, "the callback its destructor added is registered");
-    });
+    expect_sound(Model::named("process: callback dropped on removal"), removed_callback_calling_back_when_dropped);
+}
+
+/// Fails every spawn as a missing program would.
+struct MissingProgram;
+
+/// The child and output types of [`MissingProgram`], which never makes one.
+enum Never {}
+
+impl Spawner for MissingProgram {
+    type Child = Never;
+    type Output = Never;
+    fn spawn(&self, spec: &ProcessSpec) -> io::Result<(Never, Never)> {
+        Err(io::Error::new(io::ErrorKind::NotFound, format!("no program named {:?}", spec.program)))
+    }
+}
+
+impl ChildProcess for Never {
+    fn pid(&self) -> Option<u32> {
+        match *self {}
+    }
+    fn kill(&mut self) -> io::Result<()> {
+        match *self {}
+    }
+    async fn wait(&mut self) -> io::Result<ProcessExit> {
+        match *self {}
+    }
+}
+
+impl OutputSource for Never {
+    async fn next_line(&mut self) -> io::Result<Option<(OutputStream, String)>> {
+        match *self {}
+    }
+}
+
+/// Starts `p`: refused as already running (another start holds the name), or failed to
+/// spawn with an error that names the process and the cause. Whether it was the latter.
+fn start_missing_program(manager: &ProcessManager<MissingProgram>) -> bool {
+    match manager.start("p", &ProcessSpec::new("no-such-program")) {
+        Err(StartError::AlreadyRunning { name }) => {
+            assert_eq!(name, "p");
+            false
+        }
+        Err(error @ StartError::Spawn { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("`p` could not be spawned"), "the error does not name the process: {message}");
+            assert!(message.contains("no program named \"no-such-program\""), "the error hides the cause: {message}");
+            true
+        }
+        other => panic!("a start whose spawn fails returned {other:?}"),
+    }
+}
+
+/// Two starts of the same name race, and every spawn fails: each start fails (one may find
+/// the name held by the other), nothing is left running, and the name is free again.
+fn starts_whose_spawn_fails() {
+    let manager = ProcessManager::with_spawner(MissingProgram, Box::new(ManualClock::new()));
+    let other = {
+        let manager = manager.clone();
+        thread::spawn(move || start_missing_program(&manager))
+    };
+    let mine = start_missing_program(&manager);
+    let theirs = other.join().unwrap();
+    assert!(mine || theirs, "neither start reached the spawner");
+    assert_eq!(manager.running(), [], "a process whose spawn failed is listed as running");
+    assert!(start_missing_program(&manager), "a failed start left its name reserved");
+    assert_eq!(manager.output_counts(), (0, 0));
+}
+
+#[test]
+fn a_start_whose_spawn_fails_leaves_nothing_behind() {
+    expect_sound(Model::named("process: spawn fails"), starts_whose_spawn_fails);
 }
 
 /// The whole manager over a fake spawner: children are futures, their output a list of
@@ -196,13 +235,10 @@ fn a_removed_callback_is_dropped_outside_the_lock() {
 #[cfg(not(racekit_loom))]
 mod manager {
     use super::*;
-    use racekit::process::{
-        ChildProcess, OutputSource, ProcessExit, ProcessManager, ProcessSpec, Spawner, StartError, StopError,
-    };
+    use racekit::process::StopError;
     use racekit::stopper::CancelToken;
-    use racekit::sync::task;
+    use racekit::sync::{task, Mutex};
     use std::collections::VecDeque;
-    use std::io;
 
     /// Children spawned and reaped, shared by a spawner and the scenario.
     #[derive(Default)]
@@ -390,156 +426,86 @@ mod manager {
     }
 }
 
-/// Buggy variants of the table and the callback list, each wrong in one place.
+/// The mutation points of `racekit::process`, each switched on in the real types and run
+/// through the scenario that shows it.
 mod mutants {
     use super::*;
-    use crate::support::MODEL_CHECKER;
-    use racekit::model::FailureKind;
+    use std::time::Duration;
 
-    const CLOSED_CHECKED_OUTSIDE_THE_LOCK: u8 = 1;
-    const CLOSE_COLLECTS_BEFORE_CLOSING: u8 = 2;
-
-    struct MutantTable<const BUG: u8> {
-        state: Mutex<(Vec<String>, bool)>,
-    }
-
-    impl<const BUG: u8> TableUnderTest for MutantTable<BUG> {
-        fn create() -> Self {
-            MutantTable { state: Mutex::new((Vec::new(), false)) }
-        }
-        fn reserve(&self, name: &str) -> bool {
-            let mut state = self.state.lock();
-            if state.1 {
-                return false;
-            }
-            if BUG == CLOSED_CHECKED_OUTSIDE_THE_LOCK {
-                drop(state);
-                state = self.state.lock();
-            }
-            state.0.push(name.to_owned());
-            true
-        }
-        fn close(&self) -> Vec<String> {
-            let mut state = self.state.lock();
-            if BUG == CLOSE_COLLECTS_BEFORE_CLOSING {
-                let names = state.0.clone();
-                drop(state);
-                self.state.lock().1 = true;
-                return names;
-            }
-            state.1 = true;
-            state.0.clone()
+    crate::mutant_test! {
+        /// The close lands between the start's check and its insert: the admitted process
+        /// is neither refused nor handed back to be stopped.
+        fn closed_checked_outside_the_lock_is_caught() {
+            mutant: "process.reserve.closed_checked_outside_the_lock",
+            model: Model::named("process table: closed checked outside the lock"),
+            scenario: reserve_racing_close,
+            loom: Panic "escaped the shutdown",
+            shuttle: Panic "escaped the shutdown",
+            std: Panic "escaped the shutdown",
         }
     }
 
-    const CALLBACKS_CALLED_UNDER_THE_LOCK: u8 = 1;
-    const LIST_COPIED_OUTSIDE_THE_LOCK: u8 = 2;
-
-    type Callback = Arc<Box<dyn Fn(&OutputLine) + Send + Sync>>;
-
-    struct MutantCallbacks<const BUG: u8> {
-        list: Mutex<Vec<(u64, Callback)>>,
-        next: AtomicUsize,
-    }
-
-    impl<const BUG: u8> CallbacksUnderTest for MutantCallbacks<BUG> {
-        type Id = u64;
-        fn create() -> Self {
-            MutantCallbacks { list: Mutex::new(Vec::new()), next: AtomicUsize::new(0) }
-        }
-        fn add(&self, callback: impl Fn(&OutputLine) + Send + Sync + 'static) -> u64 {
-            let id = self.next.fetch_add(1, Ordering::SeqCst) as u64;
-            let callback: Callback = Arc::new(Box::new(callback));
-            let mut list = self.list.lock();
-            if BUG == LIST_COPIED_OUTSIDE_THE_LOCK {
-                // Read, copy and write back in separate critical sections.
-                let mut copy = list.clone();
-                drop(list);
-                copy.push((id, callback));
-                *self.list.lock() = copy;
-                return id;
-            }
-            list.push((id, callback));
-            id
-        }
-        fn remove(&self, id: u64) {
-            self.list.lock().retain(|(other, _)| *other != id);
-        }
-        fn deliver(&self, line: &OutputLine) {
-            let list = self.list.lock();
-            if BUG == CALLBACKS_CALLED_UNDER_THE_LOCK {
-                list.iter().for_each(|(_, callback)| callback(line));
-                return;
-            }
-            let snapshot = list.clone();
-            drop(list);
-            snapshot.iter().for_each(|(_, callback)| callback(line));
+    crate::mutant_test! {
+        /// The start lands between the close's collection and its closing.
+        fn a_close_that_collects_before_closing_is_caught() {
+            mutant: "process.close.collects_before_closing",
+            model: Model::named("process table: collect before close"),
+            scenario: reserve_racing_close,
+            loom: Panic "escaped the shutdown",
+            shuttle: Panic "escaped the shutdown",
+            std: Panic "escaped the shutdown",
         }
     }
 
-    #[test]
-    fn the_mutant_scaffolds_are_sound_without_a_bug() {
-        expect_each_sound(
-            "process: scaffold",
-            &[
-                ("reserve racing close", reserve_racing_close::<MutantTable<0>>),
-                ("adds racing adds", adds_racing_adds::<MutantCallbacks<0>>),
-                ("re-entrant callback", reentrant_callback_racing_removal::<MutantCallbacks<0>>),
-            ],
-        );
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn closed_checked_outside_the_lock_is_caught() {
-        let failure = expect_caught(
-            Model::named("process table: closed checked outside the lock"),
-            reserve_racing_close::<MutantTable<CLOSED_CHECKED_OUTSIDE_THE_LOCK>>,
-        );
-        assert!(failure.message.contains("escaped the shutdown"), "{failure}");
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_close_that_collects_before_closing_is_caught() {
-        let failure = expect_caught(
-            Model::named("process table: collect before close"),
-            reserve_racing_close::<MutantTable<CLOSE_COLLECTS_BEFORE_CLOSING>>,
-        );
-        assert!(failure.message.contains("escaped the shutdown"), "{failure}");
-    }
-
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn callbacks_called_under_the_lock_is_caught() {
-        let failure = expect_caught(
-            Model::named("callbacks: called under the lock"),
-            reentrant_callback_racing_removal::<MutantCallbacks<CALLBACKS_CALLED_UNDER_THE_LOCK>>,
-        );
-        if MODEL_CHECKER {
-            assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
+    crate::mutant_test! {
+        /// A callback that registers another one waits for the lock its own delivery holds:
+        /// the lock-order detector fails that acquisition, inside the callback, where the
+        /// delivery catches the panic and counts it.
+        fn callbacks_called_under_the_lock_is_caught() {
+            mutant: "process.deliver.calls_back_under_the_lock",
+            model: Model::named("callbacks: called under the lock"),
+            scenario: reentrant_callback_racing_removal,
+            loom: Panic "a callback panicked calling back in",
+            shuttle: Panic "a callback panicked calling back in",
+            std: Panic "a callback panicked calling back in",
         }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_callback_list_copied_outside_the_lock_is_caught() {
-        let failure = expect_caught(
-            Model::named("callbacks: copy outside the lock"),
-            adds_racing_adds::<MutantCallbacks<LIST_COPIED_OUTSIDE_THE_LOCK>>,
-        );
-        assert!(failure.message.contains("exactly once"), "{failure}");
+    crate::mutant_test! {
+        /// Two registrations copy the same list and the second store loses the first.
+        fn a_callback_list_copied_outside_the_lock_is_caught() {
+            mutant: "process.update_callbacks.copies_outside_the_lock",
+            model: Model::named("callbacks: copy outside the lock"),
+            scenario: adds_racing_adds,
+            loom: Panic "exactly once",
+            shuttle: Panic "exactly once",
+            std: Panic "exactly once",
+        }
+    }
+
+    crate::mutant_test! {
+        /// When the removal holds the last reference, the callback's state is dropped under
+        /// the list's lock, and its destructor's call back waits for that lock.
+        fn a_removed_callback_dropped_under_the_lock_is_caught() {
+            mutant: "process.update_callbacks.drops_the_old_list_under_the_lock",
+            model: Model::named("callbacks: dropped under the lock").std_run_timeout(Duration::from_secs(5)),
+            scenario: removed_callback_calling_back_when_dropped,
+            loom: Deadlock "deadlock",
+            shuttle: Deadlock "deadlock",
+            std: Deadlock "deadlock",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The failed start's reservation stays: the process is listed as running and its
+        /// name cannot be started again.
+        fn a_failed_start_that_keeps_its_reservation_is_caught() {
+            mutant: "process.start.keeps_a_failed_reservation",
+            model: Model::named("process: failed start keeps its reservation"),
+            scenario: starts_whose_spawn_fails,
+            loom: Panic "listed as running",
+            shuttle: Panic "listed as running",
+            std: Panic "listed as running",
+        }
     }
 }

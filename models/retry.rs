@@ -7,13 +7,11 @@
 //! `close` returned (the one whose check the close raced); the loop reports one outcome,
 //! and it agrees with the attempts actually made; nothing is left running.
 
-mod checks_only_before_sleeping;
-
-use crate::support::{expect_caught, expect_sound, MODEL_CHECKER};
+use crate::support::{expect_sound, MODEL_CHECKER};
 use racekit::model::Model;
 use racekit::retry::{Closer, Options, RetryError, SleepUnlessClosed, StopReason};
 use racekit::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use racekit::sync::{thread, Arc};
+use racekit::sync::{thread, Arc, Latch};
 use racekit::time::{Clock, SeededRng, SystemClock};
 use std::time::{Duration, Instant};
 
@@ -104,27 +102,6 @@ impl SleepUnlessClosed for Watched {
     }
 }
 
-/// A blocking loop the scenario runs: the real one and the mutant.
-trait LoopUnderTest {
-    fn run(
-        options: &Options,
-        clock: Watched,
-        attempt: impl FnMut(u32) -> Result<(), u32>,
-    ) -> Result<(), RetryError<u32>>;
-}
-
-struct Real;
-
-impl LoopUnderTest for Real {
-    fn run(
-        options: &Options,
-        clock: Watched,
-        attempt: impl FnMut(u32) -> Result<(), u32>,
-    ) -> Result<(), RetryError<u32>> {
-        options.start(clock, SeededRng::new(0)).expect("valid options").run(attempt)
-    }
-}
-
 /// How one run of [`close_races_the_loop`] went.
 struct Outcome {
     attempts: u32,
@@ -132,7 +109,7 @@ struct Outcome {
 }
 
 /// The loop on the main thread; a second thread closes the closer at any moment.
-fn close_races_the_loop<L: LoopUnderTest>() -> Outcome {
+fn close_races_the_loop() -> Outcome {
     let closer = Closer::new();
     let ledger = Ledger::default();
     let canceller = {
@@ -140,7 +117,8 @@ fn close_races_the_loop<L: LoopUnderTest>() -> Outcome {
         thread::spawn(move || ledger.close(&closer))
     };
     let clock = Watched::default();
-    let result = L::run(&options(&closer), clock.clone(), |n| {
+    let retry = options(&closer).start(clock.clone(), SeededRng::new(0)).expect("valid options");
+    let result = retry.run(|n| {
         assert!(!clock.saw_close(), "attempt {n} started after the loop's sleep ended on the close");
         ledger.attempt(n)
     });
@@ -159,7 +137,7 @@ fn a_close_racing_the_blocking_loop_stops_it_cleanly() {
     static MID_SLEEP: Seen = Seen::new(false);
     static AFTER_A_RETRY: Seen = Seen::new(false);
     let report = expect_sound(Model::named("retry: close races the blocking loop").preemption_bound(2), || {
-        let outcome = close_races_the_loop::<Real>();
+        let outcome = close_races_the_loop();
         for (seen, happened) in [
             (&BEFORE_ANY_ATTEMPT, outcome.attempts == 0),
             (&MID_SLEEP, outcome.sleep_ended_on_close),
@@ -226,45 +204,77 @@ fn a_close_racing_the_async_loop_stops_it_cleanly() {
     });
 }
 
+/// The loop sleeps an hour before its one retry while another thread, once the first attempt
+/// has started, closes the closer: on real threads the close ends the sleep at once, and the
+/// loop is cancelled after its first attempt (a sleep that does not watch the closer hangs the run). The model
+/// checkers explore the timed wait both ways, so there the hour may "pass" first, and only
+/// a clean end is owed.
+fn close_wakes_a_sleeping_loop() {
+    let closer = Closer::new();
+    let options = Options {
+        initial_backoff: Duration::from_secs(3600),
+        max_backoff: Duration::from_secs(3600),
+        max_retries: Some(1),
+        ..options(&closer)
+    };
+    let first_attempt = Arc::new(Latch::new());
+    let looping = {
+        let first_attempt = first_attempt.clone();
+        thread::spawn(move || {
+            let retry = options.start(SystemClock, SeededRng::new(0)).expect("valid options");
+            retry.run(|n| {
+                first_attempt.set();
+                Err::<(), u32>(n)
+            })
+        })
+    };
+    // Once the loop is past its first attempt: the close lands before or during its sleep.
+    first_attempt.wait();
+    closer.close();
+    let result = looping.join().unwrap();
+    let cancelled_after_one_attempt = matches!(result, Err(RetryError::Cancelled { attempts: 1, .. }));
+    assert!(MODEL_CHECKER || cancelled_after_one_attempt, "the close did not end the loop's sleep: {result:?}");
+    assert!(
+        matches!(result, Err(RetryError::Cancelled { .. } | RetryError::Exhausted { attempts: 2, .. })),
+        "every attempt fails and nothing is permanent, yet the loop returned {result:?}"
+    );
+}
+
+#[test]
+fn a_close_wakes_a_sleeping_loop() {
+    expect_sound(Model::named("retry: close wakes a sleeping loop").preemption_bound(2), close_wakes_a_sleeping_loop);
+}
+
+/// The mutation points of `racekit::retry`, each switched on in the real loop and run
+/// through the scenario that shows it.
 mod mutants {
-    use super::checks_only_before_sleeping::attempt_then_ask;
     use super::*;
-    use racekit::model::FailureKind;
-    use std::ops::ControlFlow;
 
-    /// Checks the closer before each sleep (inside the schedule) but ignores how the sleep
-    /// ended: a close that wakes it mid-sleep is followed by one more attempt.
-    struct ChecksOnlyBeforeSleeping;
+    fn close_races_the_loop_once() {
+        close_races_the_loop();
+    }
 
-    impl LoopUnderTest for ChecksOnlyBeforeSleeping {
-        fn run(
-            options: &Options,
-            clock: Watched,
-            mut attempt: impl FnMut(u32) -> Result<(), u32>,
-        ) -> Result<(), RetryError<u32>> {
-            let closer = options.closer.clone().expect("the scenario passes a closer");
-            let mut schedule = options.schedule(clock.clone(), SeededRng::new(0)).expect("valid options");
-            for n in 1.. {
-                match attempt_then_ask(&mut schedule, n, &mut attempt) {
-                    ControlFlow::Break(result) => return result,
-                    ControlFlow::Continue(delay) => clock.sleep_unless_closed(delay, &closer),
-                };
-            }
-            unreachable!("a schedule of three attempts ends")
+    crate::mutant_test! {
+        /// The close ends the loop's sleep, and the loop starts the next attempt anyway.
+        fn cancellation_checked_only_before_sleeping_is_caught() {
+            mutant: "retry.step.checks_only_before_sleeping",
+            model: Model::named("retry: cancellation checked only before sleeping").preemption_bound(2),
+            scenario: close_races_the_loop_once,
+            loom: Panic "after the loop's sleep ended on the close",
+            shuttle: Panic "after the loop's sleep ended on the close",
+            std: Panic "after the loop's sleep ended on the close",
         }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn cancellation_checked_only_before_sleeping_is_caught() {
-        let failure =
-            expect_caught(Model::named("retry: cancellation checked only before sleeping").preemption_bound(2), || {
-                close_races_the_loop::<ChecksOnlyBeforeSleeping>();
-            });
-        assert_eq!(failure.kind, FailureKind::Panic, "{failure}");
-        assert!(failure.message.contains("after the loop's sleep ended on the close"), "{failure}");
+    crate::mutant_test! {
+        /// The loop sleeps its hour through the close.
+        fn a_sleep_deaf_to_the_closer_is_caught() {
+            mutant: "retry.sleep.deaf_to_the_closer",
+            model: Model::named("retry: sleep deaf to the closer").std_run_timeout(Duration::from_secs(2)).iterations(1),
+            scenario: close_wakes_a_sleeping_loop,
+            loom: Skip "a timed wait may always time out under loom: a sleep that ignores the close is one of the explored outcomes",
+            shuttle: Skip "a timed wait may always time out under shuttle: a sleep that ignores the close is one of the explored outcomes",
+            std: Hang "did not finish",
+        }
     }
 }

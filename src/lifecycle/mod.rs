@@ -40,7 +40,33 @@ use thiserror::Error;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    crate::mutation::MutationPoint {
+        name: "lifecycle.start.phase_checked_outside_the_lock",
+        bug: "a start sees the application stopped, releases the lock and claims the start under a second \
+              acquisition, so two starts can both claim it",
+    },
+    crate::mutation::MutationPoint {
+        name: "lifecycle.start.components_run_under_the_lock",
+        bug: "a start keeps the phase lock while its components start (the seed's design)",
+    },
+    crate::mutation::MutationPoint {
+        name: "lifecycle.start.rollback_in_start_order",
+        bug: "a failed start stops the components it started in start order instead of reverse",
+    },
+    crate::mutation::MutationPoint {
+        name: "lifecycle.start.no_rollback",
+        bug: "a failed start leaves the components it started running",
+    },
+    crate::mutation::MutationPoint {
+        name: "lifecycle.stop.stopped_marked_before_stopping",
+        bug: "a stop marks the application stopped before its components have stopped",
+    },
+    crate::mutation::MutationPoint {
+        name: "lifecycle.guarded.panic_not_caught",
+        bug: "a component's panic in start or stop is not caught, so the transition never settles",
+    },
+];
 
 /// An error a component returns.
 pub type ComponentError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -182,23 +208,52 @@ impl Application {
         if *phase == LifecyclePhase::Running {
             return Ok(());
         }
-        // Claimed in the critical section that saw the phase settled.
+        // Claimed in the critical section that saw the phase settled (the mutant claims it in
+        // a second one, so two starts can both claim it).
+        phase = mutation_point!("lifecycle.start.phase_checked_outside_the_lock", phase, {
+            drop(phase);
+            self.phase.lock()
+        });
         *phase = LifecyclePhase::Starting;
-        drop(phase);
+        // No component runs under the lock (the mutant keeps it: a component reading the
+        // phase then waits for its own start).
+        let held = mutation_point!(
+            "lifecycle.start.components_run_under_the_lock",
+            {
+                drop(phase);
+                None
+            },
+            Some(phase)
+        );
+        let started = self.start_in_order();
+        drop(held);
+        self.settle(if started.is_ok() { LifecyclePhase::Running } else { LifecyclePhase::Stopped });
+        started
+    }
+
+    /// Starts the components in order; on a failure, stops those started in reverse.
+    fn start_in_order(&self) -> Result<(), StartError> {
         for (index, component) in self.components.iter().enumerate() {
             if let Err(error) = guarded(component.as_ref(), "start", |component| component.start()) {
-                let rollback_failures = self.stop_in_reverse(&self.components[..index]).into_result().err();
-                self.settle(LifecyclePhase::Stopped);
+                let started = &self.components[..index];
+                let rollback = mutation_point!(
+                    "lifecycle.start.no_rollback",
+                    mutation_point!(
+                        "lifecycle.start.rollback_in_start_order",
+                        self.stop_each(started.iter().rev()),
+                        self.stop_each(started.iter())
+                    ),
+                    ErrorCollector::new()
+                );
                 return Err(StartError {
                     component: component.name().to_owned(),
                     position: index + 1,
                     error,
                     rolled_back: index,
-                    rollback_failures: rollback_failures.map(|errors| errors.0).unwrap_or_default(),
+                    rollback_failures: rollback.into_result().err().map(|errors| errors.0).unwrap_or_default(),
                 });
             }
         }
-        self.settle(LifecyclePhase::Running);
         Ok(())
     }
 
@@ -210,9 +265,15 @@ impl Application {
         if *phase == LifecyclePhase::Stopped {
             return Ok(());
         }
-        *phase = LifecyclePhase::Stopping;
+        // Stopping until every component has stopped (the mutant says stopped at once, so a
+        // start can run components that are still being stopped).
+        *phase = mutation_point!(
+            "lifecycle.stop.stopped_marked_before_stopping",
+            LifecyclePhase::Stopping,
+            LifecyclePhase::Stopped
+        );
         drop(phase);
-        let failures = self.stop_in_reverse(&self.components);
+        let failures = self.stop_each(self.components.iter().rev());
         self.settle(LifecyclePhase::Stopped);
         failures.into_result().map_err(StopError)
     }
@@ -240,9 +301,13 @@ impl Application {
         self.changed.notify_all();
     }
 
-    fn stop_in_reverse(&self, components: &[Box<dyn Component>]) -> ErrorCollector<ComponentFailure> {
+    /// Stops `components` in the order given, collecting every failure.
+    fn stop_each<'a>(
+        &self,
+        components: impl Iterator<Item = &'a Box<dyn Component>>,
+    ) -> ErrorCollector<ComponentFailure> {
         let failures = ErrorCollector::new();
-        for component in components.iter().rev() {
+        for component in components {
             if let Err(error) = guarded(component.as_ref(), "stop", |component| component.stop()) {
                 failures.add(ComponentFailure { component: component.name().to_owned(), error });
             }
@@ -257,7 +322,12 @@ fn guarded(
     operation: &'static str,
     call: fn(&dyn Component) -> Result<(), ComponentError>,
 ) -> Result<(), ComponentError> {
-    crate::sync::catch_unwind(|| call(component)).unwrap_or_else(|payload| {
+    let caught = mutation_point!(
+        "lifecycle.guarded.panic_not_caught",
+        crate::sync::catch_unwind(|| call(component)),
+        Ok(call(component))
+    );
+    caught.unwrap_or_else(|payload| {
         Err(Box::new(ComponentPanicked { operation, message: crate::model::panic_message(&*payload) }))
     })
 }

@@ -120,9 +120,17 @@ impl OutputCallbacks {
     fn update(&self, update: impl FnOnce(&[Arc<Registered>]) -> Vec<Arc<Registered>>) {
         let mut list = self.list.lock();
         let updated = Arc::new(update(&list));
+        // Read, copy and write back in one critical section, or a concurrent update is lost.
+        list = mutation_point!("process.update_callbacks.copies_outside_the_lock", list, {
+            drop(list);
+            self.list.lock()
+        });
         let replaced = std::mem::replace(&mut *list, updated);
-        drop(list);
-        drop(replaced);
+        // Unlock first: dropping the old list may drop a removed callback's captured state,
+        // user code that may call back into this list.
+        mutation_point!("process.update_callbacks.drops_the_old_list_under_the_lock", (drop(list), drop(replaced)), {
+            (drop(replaced), drop(list))
+        });
     }
 
     /// How many callbacks are registered.
@@ -137,7 +145,18 @@ impl OutputCallbacks {
 
     /// Calls every registered callback with `line`, outside the lock, catching panics.
     pub fn deliver(&self, line: &OutputLine) -> Delivery {
-        let snapshot = self.list.lock().clone();
+        let list = self.list.lock();
+        let snapshot = Arc::clone(&list);
+        // Released before any callback runs (the mutant holds it across them, so a callback
+        // that calls back into the list deadlocks).
+        let held = mutation_point!(
+            "process.deliver.calls_back_under_the_lock",
+            {
+                drop(list);
+                None
+            },
+            Some(list)
+        );
         let mut delivery = Delivery::default();
         for registered in snapshot.iter() {
             delivery.called += 1;
@@ -145,6 +164,7 @@ impl OutputCallbacks {
                 delivery.panicked += 1;
             }
         }
+        drop(held);
         // Relaxed: statistics, read after the deliveries they count have finished.
         self.delivered.fetch_add(1, Ordering::Relaxed);
         self.panicked.fetch_add(delivery.panicked as u64, Ordering::Relaxed);

@@ -73,7 +73,36 @@ use thiserror::Error;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    crate::mutation::MutationPoint {
+        name: "process.reserve.closed_checked_outside_the_lock",
+        bug: "a start checks that the table is open, releases the lock and inserts its entry under a second \
+              acquisition, so a shutdown's close can land in between",
+    },
+    crate::mutation::MutationPoint {
+        name: "process.close.collects_before_closing",
+        bug: "a shutdown collects the entries to stop and marks the table closed in two critical sections, so a \
+              start in between is neither refused nor stopped",
+    },
+    crate::mutation::MutationPoint {
+        name: "process.deliver.calls_back_under_the_lock",
+        bug: "a delivery keeps the callback list's lock while it calls the callbacks",
+    },
+    crate::mutation::MutationPoint {
+        name: "process.update_callbacks.copies_outside_the_lock",
+        bug: "adding or removing a callback copies the list under one acquisition and stores the copy under \
+              another, losing a concurrent update",
+    },
+    crate::mutation::MutationPoint {
+        name: "process.update_callbacks.drops_the_old_list_under_the_lock",
+        bug: "removing a callback drops the replaced list (and the callback's captured state) before releasing \
+              the lock",
+    },
+    crate::mutation::MutationPoint {
+        name: "process.start.keeps_a_failed_reservation",
+        bug: "a start whose spawn fails leaves its reservation in the table, unfinished",
+    },
+];
 
 /// The longest output line delivered whole by default ([`ProcessSpec::max_line_bytes`]).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
@@ -432,7 +461,14 @@ impl<S: Spawner> ProcessManager<S> {
         let (child, output) = match shared.spawner.spawn(spec) {
             Ok(spawned) => spawned,
             Err(source) => {
-                shared.table.finish(&entry, Err(ProcessFailure { kind: source.kind(), message: source.to_string() }));
+                // Released and published: the name is free again, and a shutdown that took
+                // the reservation to stop is not left waiting for a process that never ran.
+                let failure = ProcessFailure { kind: source.kind(), message: source.to_string() };
+                mutation_point!(
+                    "process.start.keeps_a_failed_reservation",
+                    shared.table.finish(&entry, Err(failure)),
+                    ()
+                );
                 return Err(StartError::Spawn { name: name.to_owned(), source });
             }
         };

@@ -16,7 +16,7 @@
 
 use super::{ExitOutcome, StartError};
 use crate::stopper::{CancelToken, Signal};
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, Mutex, MutexGuard};
 /// Names are immutable shared text, as in [`OutputLine`](crate::output::OutputLine): std's
 /// `Arc<str>` (loom's `Arc` cannot hold a `str`, and there is nothing to model in it).
 pub(super) type Name = std::sync::Arc<str>;
@@ -131,6 +131,9 @@ impl ProcessTable {
         if state.entries.contains_key(name) {
             return Err(StartError::AlreadyRunning { name: name.to_owned() });
         }
+        // The checks and the insert share one critical section: a close cannot land between
+        // them (the mutant lets it, and the entry escapes the shutdown).
+        state = mutation_point!("process.reserve.closed_checked_outside_the_lock", state, self.relock(state));
         state.next_serial += 1;
         let entry = Entry {
             name: Name::from(name),
@@ -183,8 +186,19 @@ impl ProcessTable {
     /// section.
     pub fn close(&self) -> Vec<Entry> {
         let mut state = self.state.lock();
+        let entries = state.entries.values().cloned().collect();
+        // Collected and closed in one critical section: a reservation between the two would be
+        // neither refused nor handed back (the mutant lets one in).
+        state = mutation_point!("process.close.collects_before_closing", state, self.relock(state));
         state.closed = true;
-        state.entries.values().cloned().collect()
+        entries
+    }
+
+    /// Releases the lock and takes it again: what the table's mutation points do between two
+    /// steps that must share one critical section.
+    fn relock<'a>(&'a self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        drop(state);
+        self.state.lock()
     }
 
     /// Whether [`close`](Self::close) was called.

@@ -75,12 +75,14 @@ impl<R: Rng> AsyncRetry<R> {
                             tokio::select! {
                                 // Closer first: a close and an expiry seen together stop it.
                                 biased;
-                                () = closer.closed() => continue,
+                                () = closer.closed() => {}
                                 () = sleep => {}
                             }
                         }
                         None => sleep.await,
                     }
+                    // The wait is over, run out or ended by a close: the next step looks at
+                    // the closer before anything else.
                     self.machine.slept();
                 }
             }

@@ -74,7 +74,17 @@ mod sync_loop;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    crate::mutation::MutationPoint {
+        name: "retry.step.checks_only_before_sleeping",
+        bug: "a loop looks at the closer only before it sleeps, so a close that ends a sleep is followed by \
+              one more attempt",
+    },
+    crate::mutation::MutationPoint {
+        name: "retry.sleep.deaf_to_the_closer",
+        bug: "the blocking loop sleeps the whole delay on the system clock without watching the closer",
+    },
+];
 
 #[cfg(test)]
 mod tests;

@@ -252,7 +252,15 @@ impl<R: Rng> Machine<R> {
     /// The next step, given the clock reads `now`. The closer is checked first, on every
     /// call, so no attempt starts once it is seen closed.
     pub(super) fn step(&mut self, now: Instant) -> Step {
-        if let Some(reason) = self.core.check_stopped() {
+        // Also right after a wait, which a close may have ended early: the loops rely on this
+        // check (the mutant looks at the closer only before a wait, when the next delay is
+        // drawn, so the attempt after a wait ended by a close starts anyway).
+        let stopped = mutation_point!(
+            "retry.step.checks_only_before_sleeping",
+            self.core.check_stopped(),
+            if self.slept { self.core.stopped() } else { self.core.check_stopped() }
+        );
+        if let Some(reason) = stopped {
             return Step::Stop(reason);
         }
         if self.attempts > 0 {

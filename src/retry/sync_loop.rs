@@ -22,7 +22,10 @@ impl SleepUnlessClosed for SystemClock {
     /// A timed wait on the closer's latch: a close wakes it at once. Under the model
     /// checkers the timeout firing is a choice they explore.
     fn sleep_unless_closed(&self, delay: Duration, closer: &Closer) -> bool {
-        closer.wait_timeout(delay)
+        mutation_point!("retry.sleep.deaf_to_the_closer", closer.wait_timeout(delay), {
+            crate::sync::thread::sleep(delay);
+            closer.is_closed()
+        })
     }
 }
 
@@ -154,17 +157,15 @@ impl<C: SleepUnlessClosed, R: Rng> Iterator for Retry<C, R> {
                 Step::Attempt => return Some(self.machine.attempts()),
                 Step::Stop(_) => return None,
                 Step::Wait(delay) => {
-                    let closed = match self.machine.closer() {
-                        Some(closer) => self.clock.sleep_unless_closed(delay, closer),
-                        None => {
-                            self.clock.sleep(delay);
-                            false
+                    match self.machine.closer() {
+                        Some(closer) => {
+                            self.clock.sleep_unless_closed(delay, closer);
                         }
-                    };
-                    // A close is picked up by the next step, which checks the closer first.
-                    if !closed {
-                        self.machine.slept();
+                        None => self.clock.sleep(delay),
                     }
+                    // The wait is over, run out or ended by a close: the next step looks at
+                    // the closer before anything else.
+                    self.machine.slept();
                 }
             }
         }

@@ -3,9 +3,6 @@
 //! it), stops the moment a close lands mid-sleep, and a `next` dropped mid-sleep resumes
 //! the same delay.
 
-#[path = "../../models/retry/checks_only_before_sleeping.rs"]
-mod checks_only_before_sleeping;
-
 use racekit::retry::{Closer, Options, RetryError, StopReason};
 use racekit::time::{Clock, ManualClock, SeededRng};
 use std::time::Duration;
@@ -22,41 +19,18 @@ fn scheduled_delays(options: &Options, seed: u64) -> Vec<Duration> {
     .collect()
 }
 
-/// An async loop the checks below run: the real one and the mutant.
-trait AsyncLoopUnderTest {
-    async fn run(
-        options: &Options,
-        seed: u64,
-        attempt: impl FnMut(u32) -> Result<(), u32>,
-    ) -> Result<(), RetryError<u32>>;
-}
-
-struct Real;
-
-impl AsyncLoopUnderTest for Real {
-    async fn run(
-        options: &Options,
-        seed: u64,
-        mut attempt: impl FnMut(u32) -> Result<(), u32>,
-    ) -> Result<(), RetryError<u32>> {
-        let retry = options.start_async(SeededRng::new(seed)).unwrap();
-        retry.run(|n| std::future::ready(attempt(n))).await
-    }
-}
-
-/// Runs `L` with every attempt failing, and returns its result with the start time of each
-/// attempt (since the start).
-async fn run_failing<L: AsyncLoopUnderTest>(
-    options: &Options,
-    seed: u64,
-) -> (Result<(), RetryError<u32>>, Vec<Duration>) {
+/// Runs the async loop with every attempt failing, and returns its result with the start
+/// time of each attempt (since the start).
+async fn run_failing(options: &Options, seed: u64) -> (Result<(), RetryError<u32>>, Vec<Duration>) {
     let start = Instant::now();
     let mut starts = Vec::new();
-    let result = L::run(options, seed, |n| {
-        starts.push(start.elapsed());
-        Err(n)
-    })
-    .await;
+    let retry = options.start_async(SeededRng::new(seed)).unwrap();
+    let result = retry
+        .run(|n| {
+            starts.push(start.elapsed());
+            std::future::ready(Err(n))
+        })
+        .await;
     (result, starts)
 }
 
@@ -64,7 +38,7 @@ async fn run_failing<L: AsyncLoopUnderTest>(
 async fn the_async_loop_sleeps_exactly_the_schedule_and_returns_the_last_error() {
     let options = Options { initial_backoff: Duration::from_millis(10), max_retries: Some(6), ..Options::new() };
     let start = Instant::now();
-    let (result, starts) = run_failing::<Real>(&options, 42).await;
+    let (result, starts) = run_failing(&options, 42).await;
     assert_eq!(result, Err(RetryError::Exhausted { error: 7, attempts: 7, reason: StopReason::RetriesExhausted }));
     let gaps: Vec<Duration> = starts.windows(2).map(|pair| pair[1] - pair[0]).collect();
     // tokio's timer fires on whole milliseconds: each sleep is its delay rounded up to one.
@@ -79,14 +53,14 @@ async fn the_async_loop_sleeps_exactly_the_schedule_and_returns_the_last_error()
 async fn the_async_loop_stops_at_the_duration_budget() {
     let options =
         Options { max_duration: Some(Duration::from_millis(500)), randomization_factor: 0.0, ..Options::new() };
-    let (result, starts) = run_failing::<Real>(&options, 0).await;
+    let (result, starts) = run_failing(&options, 0).await;
     assert_eq!(result, Err(RetryError::Exhausted { error: 5, attempts: 5, reason: StopReason::DeadlineReached }));
     // 50 + 100 + 200 ms, then the 400 ms delay cut to the 150 ms left: the last at 500 ms.
     assert_eq!(starts, [0, 50, 150, 350, 500].map(Duration::from_millis));
 }
 
 /// A close 100 ms into a one-second sleep must end the loop then, with no further attempt.
-async fn stops_promptly_when_closed_mid_sleep<L: AsyncLoopUnderTest>() -> Result<(), String> {
+async fn stops_promptly_when_closed_mid_sleep() -> Result<(), String> {
     let closer = Closer::new();
     let options = Options {
         initial_backoff: Duration::from_secs(1),
@@ -100,7 +74,7 @@ async fn stops_promptly_when_closed_mid_sleep<L: AsyncLoopUnderTest>() -> Result
         tokio::time::sleep(Duration::from_millis(100)).await;
         closer.close();
     });
-    let (result, starts) = run_failing::<L>(&options, 0).await;
+    let (result, starts) = run_failing(&options, 0).await;
     canceller.await.unwrap();
     let took = start.elapsed();
     if result != Err(RetryError::Cancelled { last_error: Some(1), attempts: 1 }) {
@@ -114,7 +88,7 @@ async fn stops_promptly_when_closed_mid_sleep<L: AsyncLoopUnderTest>() -> Result
 
 #[tokio::test(start_paused = true)]
 async fn the_async_loop_stops_promptly_when_closed_mid_sleep() {
-    stops_promptly_when_closed_mid_sleep::<Real>().await.unwrap();
+    stops_promptly_when_closed_mid_sleep().await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
@@ -138,49 +112,26 @@ async fn a_next_dropped_mid_sleep_resumes_the_same_delay() {
 }
 
 mod mutants {
-    use super::checks_only_before_sleeping::attempt_then_ask;
     use super::*;
-    use std::ops::ControlFlow;
+    use racekit::model::Model;
 
-    /// tokio's clock for a schedule (which reads the clock and never sleeps on it).
-    #[derive(Debug)]
-    struct TokioTime;
-
-    impl Clock for TokioTime {
-        fn now(&self) -> std::time::Instant {
-            Instant::now().into_std()
-        }
-
-        fn sleep(&self, _: Duration) {
-            unreachable!("a schedule reads its clock; it never sleeps on it");
-        }
-    }
-
-    /// Checks the closer before each sleep (inside the schedule) but neither during nor
-    /// after it: a close that lands mid-sleep is noticed one full delay and one attempt late.
-    struct ChecksOnlyBeforeSleeping;
-
-    impl AsyncLoopUnderTest for ChecksOnlyBeforeSleeping {
-        async fn run(
-            options: &Options,
-            seed: u64,
-            mut attempt: impl FnMut(u32) -> Result<(), u32>,
-        ) -> Result<(), RetryError<u32>> {
-            let mut schedule = options.schedule(TokioTime, SeededRng::new(seed)).unwrap();
-            for n in 1.. {
-                match attempt_then_ask(&mut schedule, n, &mut attempt) {
-                    ControlFlow::Break(result) => return result,
-                    ControlFlow::Continue(delay) => tokio::time::sleep(delay).await,
-                }
-            }
-            unreachable!("a schedule of six attempts ends")
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn cancellation_checked_only_before_sleeping_is_caught() {
-        let violation = stops_promptly_when_closed_mid_sleep::<ChecksOnlyBeforeSleeping>().await;
-        let violation = violation.expect_err("the mutant escaped: it stopped promptly");
-        assert!(violation.contains("attempts: 2"), "{violation}");
+    /// With the closer looked at only before a sleep, the close that ends the sleep at
+    /// 100 ms is followed by a second attempt. The mutation point is switched on for one
+    /// check, whose body runs the loop on a paused current-thread runtime.
+    #[test]
+    fn cancellation_checked_only_before_sleeping_is_caught() {
+        Model::named("retry: async loop checks only before sleeping")
+            .mutant("retry.step.checks_only_before_sleeping")
+            .iterations(1)
+            .check(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .start_paused(true)
+                    .build()
+                    .expect("a current-thread runtime");
+                let violation = runtime.block_on(stops_promptly_when_closed_mid_sleep());
+                let violation = violation.expect_err("the mutant escaped: it stopped promptly");
+                assert!(violation.contains("attempts: 2"), "{violation}");
+            });
     }
 }
