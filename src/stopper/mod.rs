@@ -89,7 +89,26 @@ use thiserror::Error;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    point("stopper.stop.closes_before_tokens_cancelled", "a stop that finds no task closes without waiting for the quiesce begun by another call to finish cancelling the tokens"),
+    point("stopper.stop.second_stop_returns_early", "a stop that finds the stopper already quiescing returns at once, before the closers ran"),
+    point("stopper.stop.closer_waits_for_its_own_stop", "a closer's stop call is not recognised and waits for the stop that is running it"),
+    point("stopper.stop_async.registers_after_reading_state", "stop_async waits on a wake-up registered after it read the state, so a change in between is lost"),
+    point("stopper.admit.phase_checked_outside_the_lock", "admission checks the phase, releases the lock and counts the task under a second lock, so quiesce can slip in between"),
+    point("stopper.finish.last_task_wakes_nobody", "the last task to end does not wake the waiting stops"),
+    point("stopper.task.counted_down_twice", "a task's guard counts it down twice, removing the slot another task may have reused"),
+    point("stopper.task.unwinding_task_not_counted_down", "a task that panics is never counted down, so a stop waits for it forever"),
+    point("stopper.spawn.failed_spawn_not_counted_down", "the count-down is armed only once the task's body starts, so a spawn that fails before that keeps its admission forever"),
+    point("stopper.close.closer_runs_under_the_lock", "closers run while the state lock is held, so a closer calling back into the stopper deadlocks"),
+    point("stopper.close.stopped_outside_the_last_pop", "the closer stack is found empty in one critical section and the stopper marked stopped in another, so a closer added in between never runs"),
+    point("stopper.cancel_on_quiesce.registered_after_the_phase_check", "a token is registered under a second lock after the phase check, so a quiesce in between never cancels it"),
+    point("stopper.token.is_cancelled_reads_relaxed", "is_cancelled loads the flag with Relaxed instead of Acquire, so what the canceller wrote before cancelling is not published to the reader"),
+    point("stopper.token.cancelled_registers_after_reading_flag", "an async wait for cancellation waits on a wake-up registered after it read the flag, so a cancel in between is lost"),
+];
+
+const fn point(name: &'static str, bug: &'static str) -> crate::mutation::MutationPoint {
+    crate::mutation::MutationPoint { name, bug }
+}
 
 /// A task's name, shown in [`StopTimedOut`] and [`Stopper::running_tasks`]: a `&'static
 /// str` costs no allocation.
@@ -305,6 +324,7 @@ impl Stopper {
         let mut task = self.admit(name)?;
         let token = self.shared.quiesce.clone();
         Ok(thread::spawn_named(thread_name, move || {
+            task.mark_started();
             let value = body(token);
             task.mark_returned();
             value
@@ -346,6 +366,7 @@ impl Stopper {
         let mut task = self.admit(name.into())?;
         let future = make(self.shared.quiesce.clone());
         Ok(crate::sync::task::spawn(async move {
+            task.mark_started();
             let value = future.await;
             task.mark_returned();
             value
@@ -359,6 +380,7 @@ impl Stopper {
         F: FnOnce(CancelToken) -> T,
     {
         let mut task = self.admit(name.into())?;
+        task.mark_started();
         let value = body(self.shared.quiesce.clone());
         task.mark_returned();
         Ok(value)
@@ -376,7 +398,12 @@ impl Stopper {
     pub fn cancel_on_quiesce(&self) -> QuiesceToken {
         let token = CancelToken::new();
         let mut state = self.shared.state.lock();
-        let slot = (state.phase == StopperPhase::Running).then(|| state.tokens.insert(token.clone()));
+        let running = state.phase == StopperPhase::Running;
+        state = mutation_point!("stopper.cancel_on_quiesce.registered_after_the_phase_check", state, {
+            drop(state);
+            self.shared.state.lock()
+        });
+        let slot = running.then(|| state.tokens.insert(token.clone()));
         drop(state);
         if slot.is_none() {
             token.cancel();
@@ -462,7 +489,13 @@ impl Stopper {
                 Step::Cancel(tokens) => self.cancel(tokens),
                 Step::RunClosers => return self.run_closers(),
                 Step::Done(report) => return report,
-                Step::Wait => changed.await,
+                Step::Wait => {
+                    mutation_point!(
+                        "stopper.stop_async.registers_after_reading_state",
+                        changed.await,
+                        self.shared.changed_async.notified().await
+                    )
+                }
                 Step::FromCloser => panic!("{}", StopError::CalledFromCloser),
             }
         }
@@ -501,9 +534,13 @@ impl Stopper {
             drop(state);
             return Err(TaskRefused { task: name.into_owned() });
         }
+        state = mutation_point!("stopper.admit.phase_checked_outside_the_lock", state, {
+            drop(state);
+            self.shared.state.lock()
+        });
         let slot = state.tasks.insert(name);
         state.counts.tasks_started += 1;
-        Ok(TaskGuard { shared: self.shared.clone(), slot, returned: false })
+        Ok(TaskGuard { shared: self.shared.clone(), slot, started: false, returned: false })
     }
 
     /// Moves a running stopper to `Quiescing`; the tokens to cancel, for the call that did.
@@ -532,12 +569,23 @@ impl Stopper {
             return Step::Cancel(tokens);
         }
         match state.phase {
-            StopperPhase::Quiescing if state.tasks.is_empty() && state.tokens_cancelled => {
+            StopperPhase::Quiescing
+                if state.tasks.is_empty()
+                    && mutation_point!("stopper.stop.closes_before_tokens_cancelled", state.tokens_cancelled, true) =>
+            {
                 state.phase = StopperPhase::Closing;
                 state.closing_thread = Some(thread::current_id());
                 Step::RunClosers
             }
-            StopperPhase::Closing if state.closing_thread == Some(thread::current_id()) => Step::FromCloser,
+            StopperPhase::Closing
+                if mutation_point!(
+                    "stopper.stop.closer_waits_for_its_own_stop",
+                    state.closing_thread == Some(thread::current_id()),
+                    false
+                ) =>
+            {
+                Step::FromCloser
+            }
             StopperPhase::Stopped => Step::Done(state.report),
             _ => Step::Wait,
         }
@@ -545,6 +593,9 @@ impl Stopper {
 
     fn stop_until(&self, deadline: Option<Deadline>) -> Result<StopReport, StopError> {
         let mut state = self.shared.state.lock();
+        if mutation_point!("stopper.stop.second_stop_returns_early", false, state.phase != StopperPhase::Running) {
+            return Ok(state.counts);
+        }
         let mut gave_up = false;
         loop {
             match Self::step(&mut state) {
@@ -588,6 +639,10 @@ impl Stopper {
             let Some(closer) = state.closers.pop() else {
                 // Stopped in the critical section that found the stack empty: a closer
                 // added after this sees `Stopped` and runs itself.
+                state = mutation_point!("stopper.close.stopped_outside_the_last_pop", state, {
+                    drop(state);
+                    self.shared.state.lock()
+                });
                 state.phase = StopperPhase::Stopped;
                 state.report = state.counts;
                 let report = state.report;
@@ -596,8 +651,17 @@ impl Stopper {
                 return report;
             };
             state.counts.closers_run += 1;
-            drop(state);
+            // Released before the closer runs: it may call back into the stopper.
+            let held = mutation_point!(
+                "stopper.close.closer_runs_under_the_lock",
+                {
+                    drop(state);
+                    None
+                },
+                Some(state)
+            );
             previous_panicked = crate::sync::catch_unwind(closer).is_err();
+            drop(held);
         }
     }
 }
@@ -624,7 +688,7 @@ impl Shared {
         }
         let last = state.tasks.is_empty() && state.phase == StopperPhase::Quiescing;
         drop(state);
-        if last {
+        if mutation_point!("stopper.finish.last_task_wakes_nobody", last, false) {
             self.wake_stoppers();
         }
     }
@@ -637,14 +701,23 @@ pub(crate) fn unwinding_under_loom() -> bool {
     cfg!(racekit_loom) && std::thread::panicking()
 }
 
-/// One admitted task; counts it down when dropped, whether it returned or unwound.
+/// One admitted task; counts it down when dropped, whether it returned, unwound, or never
+/// started (its spawn failed).
 struct TaskGuard {
     shared: Arc<Shared>,
     slot: usize,
+    /// The task's body began (only the mutation point that arms the count-down late reads it).
+    started: bool,
     returned: bool,
 }
 
 impl TaskGuard {
+    /// The task's body is about to run. Like [`mark_returned`](Self::mark_returned), a
+    /// method so that closures capture the whole guard.
+    fn mark_started(&mut self) {
+        self.started = true;
+    }
+
     /// The task's body returned. A method, not a field write, so that closures capture
     /// the whole guard (a closure writing the field would capture only the field).
     fn mark_returned(&mut self) {
@@ -654,8 +727,12 @@ impl TaskGuard {
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        if !unwinding_under_loom() {
+        let counts_down =
+            mutation_point!("stopper.task.unwinding_task_not_counted_down", true, !std::thread::panicking())
+                && mutation_point!("stopper.spawn.failed_spawn_not_counted_down", true, self.started);
+        if counts_down && !unwinding_under_loom() {
             self.shared.finish(self.slot, self.returned);
+            mutation_point!("stopper.task.counted_down_twice", (), self.shared.finish(self.slot, self.returned));
         }
     }
 }
