@@ -8,7 +8,7 @@
 
 use crate::support::expect_sound;
 use racekit::model::Model;
-use racekit::stopper::{StopError, Stopper};
+use racekit::stopper::{SpawnError, StopError, Stopper, TaskOpts};
 use racekit::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use racekit::sync::{thread, Arc, RaceCell};
 use std::time::Duration;
@@ -29,7 +29,10 @@ fn task_using(stopper: &Stopper, closed: &Arc<AtomicBool>) -> thread::JoinHandle
         stopper
             .run_task("user", |_| {
                 thread::yield_now();
-                assert!(!closed.load(Ordering::SeqCst), "a task ran after the closers closed its resources");
+                assert!(
+                    !closed.load(Ordering::SeqCst),
+                    "shutdown order broken: a task ran after the closers closed its resources"
+                );
             })
             .is_ok()
     })
@@ -43,7 +46,7 @@ fn admission_racing_stop() {
     let worker = task_using(&stopper, &closed);
     stopper.stop();
     assert!(closed.load(Ordering::SeqCst), "stop returned before its closer ran");
-    assert_eq!(stopper.live_tasks(), 0, "stop returned with a task running");
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
     worker.join().unwrap();
     assert!(stopper.run_task("late", |_| ()).is_err(), "a task was admitted after stop");
 }
@@ -54,7 +57,7 @@ fn two_tasks_and_stop() {
     let closed = closes(&stopper);
     let workers = [task_using(&stopper, &closed), task_using(&stopper, &closed)];
     stopper.stop();
-    assert_eq!(stopper.live_tasks(), 0, "stop returned with a task running");
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
     for worker in workers {
         worker.join().unwrap();
     }
@@ -212,7 +215,7 @@ fn task_panics_while_stop_waits() {
         })
     };
     let report = stopper.stop();
-    assert_eq!(stopper.live_tasks(), 0, "stop returned with a task running");
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
     let admitted = crasher.join().unwrap();
     assert_eq!((report.tasks_started, report.tasks_abandoned), (u64::from(admitted), u64::from(admitted)));
 }
@@ -231,7 +234,7 @@ fn spawn_fails_while_stop_waits() {
         })
     };
     stopper.stop();
-    assert_eq!(stopper.live_tasks(), 0, "stop returned with a task running");
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
     spawner.join().unwrap();
 }
 
@@ -256,7 +259,7 @@ fn async_tasks_racing_stop_async() {
             })
             .expect("admitted before stop");
         stopper.stop_async().await;
-        assert_eq!(stopper.live_tasks(), 0, "stop_async returned with a task running");
+        assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop_async returned with a task running");
         let late = spawner.await.unwrap();
         let counts = stopper.stats().counts;
         assert_eq!(counts.tasks_started, 1 + u64::from(late.is_some()));
@@ -266,6 +269,118 @@ fn async_tasks_racing_stop_async() {
             late.await.unwrap();
         }
     });
+}
+
+/// Two callers share a quota of one place and both wait for it: the tasks run one at a
+/// time (the quota is never exceeded), and the second caller is released by the first
+/// task's end.
+fn two_callers_share_a_quota_of_one() {
+    let stopper = Stopper::new();
+    let quota = stopper.task_quota(1).unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..2)
+        .map(|n| {
+            let (stopper, quota, running) = (stopper.clone(), quota.clone(), running.clone());
+            thread::spawn(move || {
+                let opts = TaskOpts::new(format!("upload {n}")).quota(&quota).wait_for_quota();
+                stopper.run_task_with(opts, |_| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    thread::yield_now();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    now
+                })
+            })
+        })
+        .collect();
+    for caller in callers {
+        let concurrent = caller.join().unwrap().expect("nothing stops the stopper while they wait");
+        assert!(concurrent <= 1, "the quota of one was exceeded: {concurrent} tasks ran at once");
+    }
+    assert_eq!(quota.in_use(), 0, "a place was not given back");
+    assert_eq!(stopper.stop().tasks_started, 2);
+}
+
+/// A task holds the only place of a quota until it is cancelled while another caller waits
+/// for the place and the main thread stops: the waiter leaves with an error (or ran before
+/// the stop), never starts a task during shutdown, and stop returns.
+fn stop_releases_a_quota_waiter() {
+    let stopper = Stopper::new();
+    let closed = closes(&stopper);
+    let quota = stopper.task_quota(1).unwrap();
+    let holder = stopper.spawn_thread_with(TaskOpts::new("holder").quota(&quota), |cancel| cancel.wait()).unwrap();
+    let waiter = {
+        let (stopper, quota, closed) = (stopper.clone(), quota.clone(), closed.clone());
+        thread::spawn(move || {
+            stopper.run_task_with(TaskOpts::new("waiter").quota(&quota).wait_for_quota(), |_| {
+                assert!(
+                    !closed.load(Ordering::SeqCst),
+                    "shutdown order broken: a quota waiter started a task after the closers ran"
+                );
+            })
+        })
+    };
+    let report = stopper.stop();
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
+    holder.join().unwrap();
+    match waiter.join().unwrap() {
+        Ok(()) | Err(SpawnError::CancelledWhileWaiting { .. } | SpawnError::Refused(_)) => {}
+        Err(other) => panic!("the waiter failed for another reason: {other}"),
+    }
+    assert_eq!(quota.in_use(), 0, "a place was not given back");
+    // Read after the joins: the waiter's refusal may come after the stop completed.
+    let counts = stopper.stats().counts;
+    assert_eq!(counts.tasks_started + counts.tasks_refused, 2, "{counts:?}");
+    assert_eq!(report.closers_run, 1);
+}
+
+/// The async path: a task holds the only place until cancelled while another task awaits
+/// a place and the main task stops: `stop_async` ends the wait with an error.
+#[cfg(not(racekit_loom))]
+fn stop_async_releases_an_async_quota_waiter() {
+    use racekit::sync::task;
+    task::block_on(async {
+        let stopper = Stopper::new();
+        let quota = stopper.task_quota(1).unwrap();
+        let holder = stopper
+            .spawn_task_with(TaskOpts::new("holder").quota(&quota), |cancel| async move { cancel.cancelled().await })
+            .await
+            .unwrap();
+        let waiter = {
+            let (stopper, quota) = (stopper.clone(), quota.clone());
+            task::spawn(async move {
+                let opts = TaskOpts::new("waiter").quota(&quota).wait_for_quota();
+                stopper.spawn_task_with(opts, |_| async {}).await.map(|_| ())
+            })
+        };
+        stopper.stop_async().await;
+        holder.await.unwrap();
+        match waiter.await.unwrap() {
+            Ok(()) | Err(SpawnError::CancelledWhileWaiting { .. } | SpawnError::Refused(_)) => {}
+            Err(other) => panic!("the waiter failed for another reason: {other}"),
+        }
+        assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop_async returned with a task running");
+        assert_eq!(quota.in_use(), 0, "a place was not given back");
+    });
+}
+
+#[test]
+fn a_quota_is_never_exceeded_and_a_finishing_task_releases_a_waiter() {
+    expect_sound(Model::named("stopper: quota of one, two callers"), two_callers_share_a_quota_of_one);
+}
+
+#[test]
+fn stop_releases_the_callers_waiting_for_quota() {
+    expect_sound(Model::named("stopper: stop releases a quota waiter"), stop_releases_a_quota_waiter);
+}
+
+#[test]
+#[cfg_attr(racekit_loom, ignore = "loom cannot run tokio; shuttle checks the async paths")]
+fn stop_async_releases_the_tasks_waiting_for_quota() {
+    #[cfg(not(racekit_loom))]
+    expect_sound(
+        Model::named("stopper: stop_async releases a quota waiter"),
+        stop_async_releases_an_async_quota_waiter,
+    );
 }
 
 #[test]
@@ -440,9 +555,9 @@ mod mutants {
             mutant: "stopper.admit.phase_checked_outside_the_lock",
             model: model("admission outside the lock"),
             scenario: admission_racing_stop,
-            loom: Panic "after the closers closed its resources",
-            shuttle: Panic "after the closers closed its resources",
-            std: Panic "after the closers closed its resources",
+            loom: Panic "shutdown order broken",
+            shuttle: Panic "shutdown order broken",
+            std: Panic "shutdown order broken",
         }
     }
 
@@ -542,6 +657,57 @@ mod mutants {
             loom: DataRace "ausality",
             shuttle: Skip "shuttle's atomics are sequentially consistent: a weakened ordering cannot show",
             std: Skip "x86 loads acquire in hardware and the cell only sees overlapping accesses",
+        }
+    }
+
+    crate::mutant_test! {
+        /// Both callers find a place while one is taken: two tasks run under a quota of one.
+        fn a_quota_admitting_one_over_its_limit_is_caught() {
+            mutant: "stopper.quota.admits_one_over_the_limit",
+            model: model("quota admits one over the limit"),
+            scenario: two_callers_share_a_quota_of_one,
+            loom: Panic "the quota of one was exceeded",
+            shuttle: Panic "the quota of one was exceeded",
+            std: Panic "the quota of one was exceeded",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The second caller waits for the place the first task gives back, and nobody
+        /// wakes it.
+        fn a_released_place_that_wakes_nobody_is_caught() {
+            mutant: "stopper.quota.release_wakes_nobody",
+            model: model("quota release wakes nobody"),
+            scenario: two_callers_share_a_quota_of_one,
+            loom: Deadlock "deadlock",
+            shuttle: Deadlock "deadlock",
+            std: Hang "did not finish",
+        }
+    }
+
+    crate::mutant_test! {
+        /// Woken by quiesce, the waiter keeps waiting for the place the cancelled holder
+        /// frees, and then starts its task during shutdown.
+        fn a_quota_waiter_ignoring_quiesce_is_caught() {
+            mutant: "stopper.quota.waiter_ignores_quiesce",
+            model: model("quota waiter ignores quiesce"),
+            scenario: stop_releases_a_quota_waiter,
+            loom: Panic "shutdown order broken",
+            shuttle: Panic "shutdown order broken",
+            std: Panic "shutdown order broken",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The async waiter, woken by quiesce, waits on for the freed place and starts a
+        /// task during shutdown: `stop_async` returns with it admitted.
+        fn an_async_quota_waiter_ignoring_quiesce_is_caught() {
+            mutant: "stopper.quota.waiter_ignores_quiesce",
+            model: model("async quota waiter ignores quiesce"),
+            scenario: stop_async_releases_an_async_quota_waiter,
+            loom: Skip "loom cannot run tokio; shuttle checks the async paths",
+            shuttle: Panic "shutdown order broken",
+            std: Skip "the holder's cancel and the waiter's wake-up must interleave just so: real threads did not hit it in 200 runs",
         }
     }
 }

@@ -35,6 +35,14 @@
 //!   [`try_stop`](Stopper::try_stop) or [`stop_timeout`](Stopper::stop_timeout) gets
 //!   [`StopError::CalledFromCloser`] instead of a deadlock.
 //!
+//! # Task quotas
+//!
+//! [`TaskOpts`] start a task with a [`TaskQuota`] (a semaphore of this stopper): when all
+//! its places are taken the caller fails fast ([`SpawnError::QuotaExhausted`]) or waits for
+//! a task of the quota to end; quiesce ends every such wait with
+//! [`SpawnError::CancelledWhileWaiting`]. See [`Stopper::spawn_task_with`],
+//! [`Stopper::spawn_thread_with`] and [`Stopper::run_task_with`].
+//!
 //! # Closer order
 //!
 //! Closers form a stack: the last added runs first. A resource opened later usually uses
@@ -64,6 +72,8 @@
 //! - `tokens_cancelled` is set, by the call that drained the tokens, only after it has
 //!   cancelled every one of them (unlocked); `Quiescing` → `Closing` requires it, so no
 //!   closer runs, and no stop returns, before every token is cancelled;
+//! - each quota's `in_use` is the number of live tasks holding one of its places, and
+//!   never exceeds its limit (see the `quota` module);
 //! - `closing_thread` is the thread that entered `Closing` (it runs the closers);
 //! - `Closing` is entered by exactly one thread, which alone pops and runs closers until
 //!   the stack is empty and then sets `Stopped` in the same critical section as that
@@ -72,8 +82,11 @@
 //! Lock order: `state` is the only lock; it is never held while user code, a token's
 //! cancellation or a wake-up runs.
 
+mod quota;
 mod slots;
 mod token;
+
+pub use quota::{SpawnError, TaskOpts, TaskQuota, ZeroQuota};
 
 pub(crate) use slots::Slots;
 pub use token::CancelToken;
@@ -103,6 +116,9 @@ pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
     point("stopper.close.stopped_outside_the_last_pop", "the closer stack is found empty in one critical section and the stopper marked stopped in another, so a closer added in between never runs"),
     point("stopper.cancel_on_quiesce.registered_after_the_phase_check", "a token is registered under a second lock after the phase check, so a quiesce in between never cancels it"),
     point("stopper.token.is_cancelled_reads_relaxed", "is_cancelled loads the flag with Relaxed instead of Acquire, so what the canceller wrote before cancelling is not published to the reader"),
+    point("stopper.quota.admits_one_over_the_limit", "the quota counts a place as free while in_use equals the limit, so one task more than the limit runs"),
+    point("stopper.quota.release_wakes_nobody", "a task that gives its quota place back does not wake the callers waiting for one"),
+    point("stopper.quota.waiter_ignores_quiesce", "a caller waiting for quota re-checks only the quota when woken, so quiesce does not end its wait and it starts a task during shutdown"),
     point("stopper.token.cancelled_registers_after_reading_flag", "an async wait for cancellation waits on a wake-up registered after it read the flag, so a cancel in between is lost"),
 ];
 
@@ -179,8 +195,11 @@ pub enum StopperPhase {
 pub struct StopReport {
     /// Tasks admitted over the stopper's life.
     pub tasks_started: u64,
-    /// Tasks refused because the stopper was shutting down.
+    /// Tasks refused because the stopper was shutting down (including callers that were
+    /// waiting for quota when it began).
     pub tasks_refused: u64,
+    /// Tasks not started because their quota was full and they would not wait.
+    pub tasks_throttled: u64,
     /// Tasks that ended without returning: they panicked, or (async tasks) their runtime
     /// dropped them before they completed.
     pub tasks_abandoned: u64,
@@ -212,6 +231,8 @@ struct State {
     tokens: Slots<CancelToken>,
     /// Every token drained by quiesce has been cancelled (see the invariants).
     tokens_cancelled: bool,
+    /// The counts of each [`TaskQuota`], indexed by its id.
+    quotas: Vec<quota::QuotaCount>,
     /// The thread running the closers, once `Closing`.
     closing_thread: Option<thread::ThreadId>,
     counts: StopReport,
@@ -301,6 +322,7 @@ impl Stopper {
                     closers: Vec::new(),
                     tokens: Slots::default(),
                     tokens_cancelled: false,
+                    quotas: Vec::new(),
                     closing_thread: None,
                     counts: StopReport::default(),
                     report: StopReport::default(),
@@ -321,14 +343,23 @@ impl Stopper {
     {
         let name = name.into();
         let thread_name = name.to_string();
-        let mut task = self.admit(name)?;
+        let task = self.admit(name)?;
+        Ok(self.launch_thread(task, thread_name, body))
+    }
+
+    /// Runs an admitted task's `body` on a new thread.
+    fn launch_thread<F, T>(&self, mut task: TaskGuard, thread_name: String, body: F) -> thread::JoinHandle<T>
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let token = self.shared.quiesce.clone();
-        Ok(thread::spawn_named(thread_name, move || {
+        thread::spawn_named(thread_name, move || {
             task.mark_started();
             let value = body(token);
             task.mark_returned();
             value
-        }))
+        })
     }
 
     /// Spawns the future `make` returns on the current tokio runtime, as a task of this
@@ -363,14 +394,25 @@ impl Stopper {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        let mut task = self.admit(name.into())?;
+        let task = self.admit(name.into())?;
+        Ok(self.launch_task(task, make))
+    }
+
+    /// Spawns an admitted task's future on the current tokio runtime. If `make` panics the
+    /// guard unwinds with it and releases the admission.
+    fn launch_task<F, Fut>(&self, mut task: TaskGuard, make: F) -> crate::sync::task::JoinHandle<Fut::Output>
+    where
+        F: FnOnce(CancelToken) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
         let future = make(self.shared.quiesce.clone());
-        Ok(crate::sync::task::spawn(async move {
+        crate::sync::task::spawn(async move {
             task.mark_started();
             let value = future.await;
             task.mark_returned();
             value
-        }))
+        })
     }
 
     /// Runs `body` on the calling thread as a task of this stopper (stop waits for it);
@@ -379,11 +421,19 @@ impl Stopper {
     where
         F: FnOnce(CancelToken) -> T,
     {
-        let mut task = self.admit(name.into())?;
+        let task = self.admit(name.into())?;
+        Ok(self.run_admitted(task, body))
+    }
+
+    /// Runs an admitted task's `body` on the calling thread.
+    fn run_admitted<F, T>(&self, mut task: TaskGuard, body: F) -> T
+    where
+        F: FnOnce(CancelToken) -> T,
+    {
         task.mark_started();
         let value = body(self.shared.quiesce.clone());
         task.mark_returned();
-        Ok(value)
+        value
     }
 
     /// The token every task gets: cancelled when quiesce begins.
@@ -538,9 +588,14 @@ impl Stopper {
             drop(state);
             self.shared.state.lock()
         });
+        Ok(self.insert_task(&mut state, name, None))
+    }
+
+    /// Counts an admitted task in (the caller checked the phase, and took its quota place).
+    fn insert_task(&self, state: &mut State, name: TaskName, quota: Option<usize>) -> TaskGuard {
         let slot = state.tasks.insert(name);
         state.counts.tasks_started += 1;
-        Ok(TaskGuard { shared: self.shared.clone(), slot, started: false, returned: false })
+        TaskGuard { shared: self.shared.clone(), slot, quota, started: false, returned: false }
     }
 
     /// Moves a running stopper to `Quiescing`; the tokens to cancel, for the call that did.
@@ -679,16 +734,18 @@ impl Shared {
     }
 
     /// Counts a task down: called once per admitted task, by its guard.
-    fn finish(&self, slot: usize, returned: bool) {
+    fn finish(&self, slot: usize, quota: Option<usize>, returned: bool) {
         let mut state = self.state.lock();
         let removed = state.tasks.remove(slot);
         debug_assert!(removed.is_some(), "a task is counted down once, by its own guard");
         if !returned {
             state.counts.tasks_abandoned += 1;
         }
+        let place_wanted = quota.is_some_and(|quota| state.quotas[quota].release());
         let last = state.tasks.is_empty() && state.phase == StopperPhase::Quiescing;
         drop(state);
-        if mutation_point!("stopper.finish.last_task_wakes_nobody", last, false) {
+        let last = mutation_point!("stopper.finish.last_task_wakes_nobody", last, false);
+        if last || mutation_point!("stopper.quota.release_wakes_nobody", place_wanted, false) {
             self.wake_stoppers();
         }
     }
@@ -706,6 +763,8 @@ pub(crate) fn unwinding_under_loom() -> bool {
 struct TaskGuard {
     shared: Arc<Shared>,
     slot: usize,
+    /// The quota whose place the task holds.
+    quota: Option<usize>,
     /// The task's body began (only the mutation point that arms the count-down late reads it).
     started: bool,
     returned: bool,
@@ -731,8 +790,12 @@ impl Drop for TaskGuard {
             mutation_point!("stopper.task.unwinding_task_not_counted_down", true, !std::thread::panicking())
                 && mutation_point!("stopper.spawn.failed_spawn_not_counted_down", true, self.started);
         if counts_down && !unwinding_under_loom() {
-            self.shared.finish(self.slot, self.returned);
-            mutation_point!("stopper.task.counted_down_twice", (), self.shared.finish(self.slot, self.returned));
+            self.shared.finish(self.slot, self.quota, self.returned);
+            mutation_point!(
+                "stopper.task.counted_down_twice",
+                (),
+                self.shared.finish(self.slot, self.quota, self.returned)
+            );
         }
     }
 }
@@ -848,6 +911,28 @@ mod tests {
         assert_eq!((report.closers_run, report.closers_panicked), (1, 1), "stop from a closer panics, counted");
         assert_eq!(stopper.try_stop(), Ok(report), "outside a closer the report comes back");
         assert_eq!(stopper.stop_timeout(Duration::MAX), Ok(report), "Duration::MAX is no deadline");
+    }
+
+    #[test]
+    fn quota_errors_are_typed_and_counted() {
+        let stopper = Stopper::new();
+        assert_eq!(stopper.task_quota(0).unwrap_err(), ZeroQuota);
+        let quota = stopper.task_quota(1).unwrap();
+        let foreign = Stopper::new().task_quota(1).unwrap();
+        assert!(matches!(
+            stopper.run_task_with(TaskOpts::new("elsewhere").quota(&foreign), |_| ()),
+            Err(SpawnError::ForeignQuota { task }) if task == "elsewhere"
+        ));
+        let held = stopper.run_task_with(TaskOpts::new("outer").quota(&quota), |_| {
+            assert_eq!(quota.in_use(), 1);
+            stopper.run_task_with(TaskOpts::new("inner").quota(&quota), |_| ())
+        });
+        assert_eq!(held.unwrap(), Err(SpawnError::QuotaExhausted { task: "inner".into(), limit: 1 }));
+        assert_eq!(quota.in_use(), 0, "the place is given back when the task ends");
+        let report = stopper.stop();
+        assert_eq!((report.tasks_started, report.tasks_throttled), (1, 1));
+        let waiting = TaskOpts::new("after stop").quota(&quota).wait_for_quota();
+        assert!(matches!(stopper.run_task_with(waiting, |_| ()), Err(SpawnError::Refused(_))));
     }
 
     #[test]
