@@ -1,98 +1,63 @@
 //! Models of the stopper: admission racing quiesce, closers racing stop, concurrent stops,
-//! tokens registered racing quiesce, re-entrant closers, timed stops, async tasks.
+//! tokens registered racing quiesce, a quiesce racing a stop, re-entrant closers, timed
+//! stops, panicking tasks, spawns that fail, async tasks and async waits for cancellation.
 //!
-//! Each scenario is generic over [`StopperUnderTest`], so the mutants in [`mutants`] run the
-//! very scenarios the real stopper passes.
+//! Every scenario runs the real [`Stopper`]. The [`mutants`] module switches on, one at a
+//! time, the mutation points planted in `racekit::stopper` (see its `MUTATION_POINTS`) and
+//! pins what each backend reports when a scenario catches the bug.
 
-use crate::support::{expect_caught, expect_each_sound, expect_sound};
+use crate::support::expect_sound;
 use racekit::model::Model;
-use racekit::stopper::{StopError, Stopper};
+use racekit::stopper::{SpawnError, StopError, Stopper, TaskOpts};
 use racekit::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use racekit::sync::{thread, Arc};
+use racekit::sync::{thread, Arc, RaceCell};
 use std::time::Duration;
 
-/// What the scenarios need of a stopper.
-pub trait StopperUnderTest: Send + Sync + 'static {
-    fn create() -> Self;
-    /// Runs `body` as a task on this thread; `false` (without running it) when refused.
-    fn run_task(&self, body: impl FnOnce()) -> bool;
-    fn add_closer(&self, closer: impl FnOnce() + Send + 'static);
-    fn quiesce(&self);
-    fn stop(&self);
-    /// Gets a cancel-on-quiesce token and blocks until it is cancelled.
-    fn wait_for_quiesce(&self);
-    fn live(&self) -> usize;
-}
-
-impl StopperUnderTest for Stopper {
-    fn create() -> Self {
-        Stopper::new()
-    }
-    fn run_task(&self, body: impl FnOnce()) -> bool {
-        Stopper::run_task(self, "task", |_| body()).is_ok()
-    }
-    fn add_closer(&self, closer: impl FnOnce() + Send + 'static) {
-        Stopper::add_closer(self, closer);
-    }
-    fn quiesce(&self) {
-        Stopper::quiesce(self);
-    }
-    fn stop(&self) {
-        Stopper::stop(self);
-    }
-    fn wait_for_quiesce(&self) {
-        self.cancel_on_quiesce().wait();
-    }
-    fn live(&self) -> usize {
-        self.live_tasks()
-    }
-}
-
 /// A closer that marks the task's resources closed.
-fn closes<S: StopperUnderTest>(stopper: &S) -> Arc<AtomicBool> {
+fn closes(stopper: &Stopper) -> Arc<AtomicBool> {
     let closed = Arc::new(AtomicBool::new(false));
     let flag = closed.clone();
     stopper.add_closer(move || flag.store(true, Ordering::SeqCst));
     closed
 }
 
-/// A task that checks, after a scheduling point, that its resources are still open.
-fn task_using(closed: &Arc<AtomicBool>) -> impl FnOnce() {
-    let closed = closed.clone();
-    move || {
-        thread::yield_now();
-        assert!(!closed.load(Ordering::SeqCst), "a task ran after the closers closed its resources");
-    }
+/// Runs, on a new thread, a task that checks after a scheduling point that its resources
+/// are still open; the thread returns whether the task was admitted.
+fn task_using(stopper: &Stopper, closed: &Arc<AtomicBool>) -> thread::JoinHandle<bool> {
+    let (stopper, closed) = (stopper.clone(), closed.clone());
+    thread::spawn(move || {
+        stopper
+            .run_task("user", |_| {
+                thread::yield_now();
+                assert!(
+                    !closed.load(Ordering::SeqCst),
+                    "shutdown order broken: a task ran after the closers closed its resources"
+                );
+            })
+            .is_ok()
+    })
 }
 
 /// A task is admitted on one thread while the main thread stops: it is either refused or
 /// runs entirely before the closers, and stop returns with nothing running.
-fn admission_racing_stop<S: StopperUnderTest>() {
-    let stopper = Arc::new(S::create());
-    let closed = closes(&*stopper);
-    let worker = {
-        let (stopper, body) = (stopper.clone(), task_using(&closed));
-        thread::spawn(move || stopper.run_task(body))
-    };
+fn admission_racing_stop() {
+    let stopper = Stopper::new();
+    let closed = closes(&stopper);
+    let worker = task_using(&stopper, &closed);
     stopper.stop();
     assert!(closed.load(Ordering::SeqCst), "stop returned before its closer ran");
-    assert_eq!(stopper.live(), 0, "stop returned with a task running");
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
     worker.join().unwrap();
-    assert!(!stopper.run_task(|| ()), "a task was admitted after stop");
+    assert!(stopper.run_task("late", |_| ()).is_err(), "a task was admitted after stop");
 }
 
 /// Two tasks run while the main thread stops: stop waits for both.
-fn two_tasks_and_stop<S: StopperUnderTest>() {
-    let stopper = Arc::new(S::create());
-    let closed = closes(&*stopper);
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            let (stopper, body) = (stopper.clone(), task_using(&closed));
-            thread::spawn(move || stopper.run_task(body))
-        })
-        .collect();
+fn two_tasks_and_stop() {
+    let stopper = Stopper::new();
+    let closed = closes(&stopper);
+    let workers = [task_using(&stopper, &closed), task_using(&stopper, &closed)];
     stopper.stop();
-    assert_eq!(stopper.live(), 0, "stop returned with a task running");
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
     for worker in workers {
         worker.join().unwrap();
     }
@@ -100,8 +65,8 @@ fn two_tasks_and_stop<S: StopperUnderTest>() {
 
 /// A closer is added on one thread while the main thread stops: every closer runs
 /// exactly once (deferred or at once, depending on who wins).
-fn closer_added_racing_stop<S: StopperUnderTest>() {
-    let stopper = Arc::new(S::create());
+fn closer_added_racing_stop() {
+    let stopper = Stopper::new();
     let runs = Arc::new(AtomicUsize::new(0));
     let counting = |runs: &Arc<AtomicUsize>| {
         let runs = runs.clone();
@@ -121,8 +86,8 @@ fn closer_added_racing_stop<S: StopperUnderTest>() {
 
 /// Two threads stop at once while a closer calls back into the stopper (adds a closer,
 /// tries a task): neither stop returns before both closers ran, and nothing deadlocks.
-fn concurrent_stops_with_a_reentrant_closer<S: StopperUnderTest>() {
-    let stopper = Arc::new(S::create());
+fn concurrent_stops_with_a_reentrant_closer() {
+    let stopper = Stopper::new();
     let runs = Arc::new(AtomicUsize::new(0));
     {
         let (inner, runs) = (stopper.clone(), runs.clone());
@@ -132,7 +97,7 @@ fn concurrent_stops_with_a_reentrant_closer<S: StopperUnderTest>() {
             inner.add_closer(move || {
                 nested.fetch_add(1, Ordering::SeqCst);
             });
-            assert!(!inner.run_task(|| ()), "a task was admitted while closers ran");
+            assert!(inner.run_task("from a closer", |_| ()).is_err(), "a task was admitted while closers ran");
         });
     }
     let other = {
@@ -149,39 +114,335 @@ fn concurrent_stops_with_a_reentrant_closer<S: StopperUnderTest>() {
 
 /// A cancel-on-quiesce token is taken on one thread while the main thread quiesces: the
 /// token is cancelled either way (given out cancelled, or cancelled by quiesce).
-fn token_racing_quiesce<S: StopperUnderTest>() {
-    let stopper = Arc::new(S::create());
+fn token_racing_quiesce() {
+    let stopper = Stopper::new();
     let waiter = {
         let stopper = stopper.clone();
-        thread::spawn(move || stopper.wait_for_quiesce())
+        thread::spawn(move || stopper.cancel_on_quiesce().wait())
     };
     stopper.quiesce();
     waiter.join().unwrap();
 }
 
+/// A quiesce on one thread races a stop on the main thread, with a cancel-on-quiesce token
+/// registered before both: the quiesce drains the token under the lock and cancels it
+/// after unlocking, so a stop that finds no task must still wait for that cancellation.
+/// When stop returns every token is cancelled; closers run only after.
+fn quiesce_racing_stop() {
+    let stopper = Stopper::new();
+    let registered = stopper.cancel_on_quiesce();
+    let token = registered.token();
+    // The closer records what it saw rather than asserting: the stop would catch its panic.
+    let closed_early = Arc::new(AtomicBool::new(false));
+    {
+        let (seen_by_closer, quiesce_token, closed_early) =
+            (token.clone(), stopper.quiesce_token(), closed_early.clone());
+        stopper.add_closer(move || {
+            let cancelled = seen_by_closer.is_cancelled() && quiesce_token.is_cancelled();
+            closed_early.store(!cancelled, Ordering::SeqCst);
+        });
+    }
+    let quiescer = {
+        let stopper = stopper.clone();
+        thread::spawn(move || stopper.quiesce())
+    };
+    let report = stopper.stop();
+    assert!(!closed_early.load(Ordering::SeqCst), "a closer ran before every cancel-on-quiesce token was cancelled");
+    assert!(token.is_cancelled(), "stop returned before a cancel-on-quiesce token was cancelled");
+    assert!(stopper.quiesce_token().is_cancelled(), "stop returned before the quiesce token was cancelled");
+    assert_eq!((report.closers_run, report.closers_panicked), (1, 0), "{report:?}");
+    quiescer.join().unwrap();
+    drop(registered);
+}
+
+/// A closer calls `try_stop` on its own stopper while another thread stops it too: the
+/// closer gets [`StopError::CalledFromCloser`] instead of waiting for itself, and both
+/// outside stops complete with the same report. (Its `stop` panics with that error instead,
+/// caught and counted: a unit test checks that, since a panic fails a loom execution.)
+fn closer_stops_its_own_stopper() {
+    let stopper = Stopper::new();
+    let inside = Arc::new(std::sync::Mutex::new(None));
+    {
+        let (own, inside) = (stopper.clone(), inside.clone());
+        stopper.add_closer(move || {
+            *inside.lock().unwrap() = Some(own.try_stop());
+        });
+    }
+    let other = {
+        let stopper = stopper.clone();
+        thread::spawn(move || stopper.stop())
+    };
+    let report = stopper.stop();
+    assert_eq!(other.join().unwrap(), report, "every stop returns the same report");
+    assert_eq!(*inside.lock().unwrap(), Some(Err(StopError::CalledFromCloser)));
+    assert_eq!((report.closers_run, report.closers_panicked), (1, 0), "{report:?}");
+}
+
+/// A value written before a quiesce, read on another thread that sees the quiesce token
+/// cancelled: the token's flag must publish the write (Release on cancel, Acquire on
+/// `is_cancelled`), since the reader takes no lock.
+fn value_published_through_the_cancel_flag() {
+    let stopper = Stopper::new();
+    let config = Arc::new(RaceCell::new(0));
+    let writer = {
+        let (stopper, config) = (stopper.clone(), config.clone());
+        thread::spawn(move || {
+            config.set(42);
+            stopper.quiesce();
+        })
+    };
+    if stopper.quiesce_token().is_cancelled() {
+        assert_eq!(config.get(), 42, "the write before the quiesce was not visible");
+    }
+    writer.join().unwrap();
+}
+
+/// A task panics on one thread while the main thread stops: the panic reaches the task's
+/// caller, the task is counted down on the way out (and counted as abandoned), and stop
+/// returns.
+fn task_panics_while_stop_waits() {
+    let stopper = Stopper::new();
+    let crasher = {
+        let stopper = stopper.clone();
+        thread::spawn(move || {
+            racekit::sync::catch_unwind(|| {
+                stopper.run_task("crashes", |_| {
+                    thread::yield_now();
+                    panic!("the task failed");
+                })
+            })
+            .map_or(true, |refused| refused.is_ok())
+        })
+    };
+    let report = stopper.stop();
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
+    let admitted = crasher.join().unwrap();
+    assert_eq!((report.tasks_started, report.tasks_abandoned), (u64::from(admitted), u64::from(admitted)));
+}
+
+/// A spawn fails after admission (the future's constructor panics) on one thread while the
+/// main thread stops: the admission is released, so stop returns.
+fn spawn_fails_while_stop_waits() {
+    let stopper = Stopper::new();
+    let spawner = {
+        let stopper = stopper.clone();
+        thread::spawn(move || {
+            let spawned = racekit::sync::catch_unwind(|| {
+                stopper.spawn_task("unbuildable", |_| -> std::future::Ready<()> { panic!("could not build the task") })
+            });
+            assert!(!matches!(spawned, Ok(Ok(_))), "a task whose constructor panicked was spawned");
+        })
+    };
+    stopper.stop();
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
+    spawner.join().unwrap();
+}
+
+/// Async tasks: one spawned from inside another task racing an async stop, and a worker
+/// awaiting its cancel token. Under shuttle tokio is shuttle's executor; loom cannot run
+/// tokio.
+#[cfg(not(racekit_loom))]
+fn async_tasks_racing_stop_async() {
+    use racekit::sync::task;
+    task::block_on(async {
+        let stopper = Stopper::new();
+        let spawner = {
+            let stopper = stopper.clone();
+            task::spawn(
+                async move { stopper.spawn_task("late", |cancel| async move { cancel.cancelled().await }).ok() },
+            )
+        };
+        let worker = stopper
+            .spawn_task("worker", |cancel| async move {
+                cancel.cancelled().await;
+                7
+            })
+            .expect("admitted before stop");
+        stopper.stop_async().await;
+        assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop_async returned with a task running");
+        let late = spawner.await.unwrap();
+        let counts = stopper.stats().counts;
+        assert_eq!(counts.tasks_started, 1 + u64::from(late.is_some()));
+        assert_eq!(counts.tasks_refused, u64::from(late.is_none()));
+        assert_eq!(worker.await.unwrap(), 7);
+        if let Some(late) = late {
+            late.await.unwrap();
+        }
+    });
+}
+
+/// Two callers share a quota of one place and both wait for it: the tasks run one at a
+/// time (the quota is never exceeded), and the second caller is released by the first
+/// task's end.
+fn two_callers_share_a_quota_of_one() {
+    let stopper = Stopper::new();
+    let quota = stopper.task_quota(1).unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let callers: Vec<_> = (0..2)
+        .map(|n| {
+            let (stopper, quota, running) = (stopper.clone(), quota.clone(), running.clone());
+            thread::spawn(move || {
+                let opts = TaskOpts::new(format!("upload {n}")).quota(&quota).wait_for_quota();
+                stopper.run_task_with(opts, |_| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    thread::yield_now();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    now
+                })
+            })
+        })
+        .collect();
+    for caller in callers {
+        let concurrent = caller.join().unwrap().expect("nothing stops the stopper while they wait");
+        assert!(concurrent <= 1, "the quota of one was exceeded: {concurrent} tasks ran at once");
+    }
+    assert_eq!(quota.in_use(), 0, "a place was not given back");
+    assert_eq!(stopper.stop().tasks_started, 2);
+}
+
+/// A task holds the only place of a quota until it is cancelled while another caller waits
+/// for the place and the main thread stops: the waiter leaves with an error (or ran before
+/// the stop), never starts a task during shutdown, and stop returns.
+fn stop_releases_a_quota_waiter() {
+    let stopper = Stopper::new();
+    let closed = closes(&stopper);
+    let quota = stopper.task_quota(1).unwrap();
+    let holder = stopper.spawn_thread_with(TaskOpts::new("holder").quota(&quota), |cancel| cancel.wait()).unwrap();
+    let waiter = {
+        let (stopper, quota, closed) = (stopper.clone(), quota.clone(), closed.clone());
+        thread::spawn(move || {
+            stopper.run_task_with(TaskOpts::new("waiter").quota(&quota).wait_for_quota(), |_| {
+                assert!(
+                    !closed.load(Ordering::SeqCst),
+                    "shutdown order broken: a quota waiter started a task after the closers ran"
+                );
+            })
+        })
+    };
+    let report = stopper.stop();
+    assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop returned with a task running");
+    holder.join().unwrap();
+    match waiter.join().unwrap() {
+        Ok(()) | Err(SpawnError::CancelledWhileWaiting { .. } | SpawnError::Refused(_)) => {}
+        Err(other) => panic!("the waiter failed for another reason: {other}"),
+    }
+    assert_eq!(quota.in_use(), 0, "a place was not given back");
+    // Read after the joins: the waiter's refusal may come after the stop completed.
+    let counts = stopper.stats().counts;
+    assert_eq!(counts.tasks_started + counts.tasks_refused, 2, "{counts:?}");
+    assert_eq!(report.closers_run, 1);
+}
+
+/// The async path: a task holds the only place until cancelled while another task awaits
+/// a place and the main task stops: `stop_async` ends the wait with an error.
+#[cfg(not(racekit_loom))]
+fn stop_async_releases_an_async_quota_waiter() {
+    use racekit::sync::task;
+    task::block_on(async {
+        let stopper = Stopper::new();
+        let quota = stopper.task_quota(1).unwrap();
+        let holder = stopper
+            .spawn_task_with(TaskOpts::new("holder").quota(&quota), |cancel| async move { cancel.cancelled().await })
+            .await
+            .unwrap();
+        let waiter = {
+            let (stopper, quota) = (stopper.clone(), quota.clone());
+            task::spawn(async move {
+                let opts = TaskOpts::new("waiter").quota(&quota).wait_for_quota();
+                stopper.spawn_task_with(opts, |_| async {}).await.map(|_| ())
+            })
+        };
+        stopper.stop_async().await;
+        holder.await.unwrap();
+        match waiter.await.unwrap() {
+            Ok(()) | Err(SpawnError::CancelledWhileWaiting { .. } | SpawnError::Refused(_)) => {}
+            Err(other) => panic!("the waiter failed for another reason: {other}"),
+        }
+        assert_eq!(stopper.live_tasks(), 0, "shutdown order broken: stop_async returned with a task running");
+        assert_eq!(quota.in_use(), 0, "a place was not given back");
+    });
+}
+
+#[test]
+fn a_quota_is_never_exceeded_and_a_finishing_task_releases_a_waiter() {
+    expect_sound(Model::named("stopper: quota of one, two callers"), two_callers_share_a_quota_of_one);
+}
+
+#[test]
+fn stop_releases_the_callers_waiting_for_quota() {
+    expect_sound(Model::named("stopper: stop releases a quota waiter"), stop_releases_a_quota_waiter);
+}
+
+#[test]
+#[cfg_attr(racekit_loom, ignore = "loom cannot run tokio; shuttle checks the async paths")]
+fn stop_async_releases_the_tasks_waiting_for_quota() {
+    #[cfg(not(racekit_loom))]
+    expect_sound(
+        Model::named("stopper: stop_async releases a quota waiter"),
+        stop_async_releases_an_async_quota_waiter,
+    );
+}
+
 #[test]
 fn admission_racing_stop_is_refused_or_waited_for() {
-    expect_sound(Model::named("stopper: admission racing stop"), admission_racing_stop::<Stopper>);
+    expect_sound(Model::named("stopper: admission racing stop"), admission_racing_stop);
 }
 
 #[test]
 fn stop_waits_for_every_running_task() {
-    expect_sound(Model::named("stopper: two tasks and stop"), two_tasks_and_stop::<Stopper>);
+    expect_sound(Model::named("stopper: two tasks and stop"), two_tasks_and_stop);
 }
 
 #[test]
 fn a_closer_added_racing_stop_runs_exactly_once() {
-    expect_sound(Model::named("stopper: closer racing stop"), closer_added_racing_stop::<Stopper>);
+    expect_sound(Model::named("stopper: closer racing stop"), closer_added_racing_stop);
 }
 
 #[test]
 fn concurrent_stops_wait_for_the_closers_and_closers_may_call_back() {
-    expect_sound(Model::named("stopper: concurrent stops"), concurrent_stops_with_a_reentrant_closer::<Stopper>);
+    expect_sound(Model::named("stopper: concurrent stops"), concurrent_stops_with_a_reentrant_closer);
 }
 
 #[test]
 fn a_token_taken_racing_quiesce_is_cancelled() {
-    expect_sound(Model::named("stopper: token racing quiesce"), token_racing_quiesce::<Stopper>);
+    expect_sound(Model::named("stopper: token racing quiesce"), token_racing_quiesce);
+}
+
+#[test]
+fn when_stop_returns_every_token_is_cancelled_and_closers_run_only_after() {
+    expect_sound(Model::named("stopper: tokens cancelled before closers"), quiesce_racing_stop);
+}
+
+#[test]
+fn a_closer_that_stops_its_own_stopper_gets_an_error_not_a_deadlock() {
+    expect_sound(Model::named("stopper: stop from a closer"), closer_stops_its_own_stopper);
+}
+
+#[test]
+fn the_cancel_flag_publishes_what_was_written_before_it() {
+    expect_sound(
+        Model::named("stopper: value published through the cancel flag"),
+        value_published_through_the_cancel_flag,
+    );
+}
+
+#[test]
+#[cfg_attr(racekit_loom, ignore = "a panic fails a loom execution even when caught, so the task is never counted down")]
+fn a_task_that_panics_while_stop_waits_is_counted_down() {
+    expect_sound(Model::named("stopper: task panics while stop waits"), task_panics_while_stop_waits);
+}
+
+#[test]
+#[cfg_attr(racekit_loom, ignore = "a panic fails a loom execution even when caught, so the task is never counted down")]
+fn a_spawn_that_fails_releases_its_admission() {
+    expect_sound(Model::named("stopper: spawn fails while stop waits"), spawn_fails_while_stop_waits);
+}
+
+#[test]
+#[cfg_attr(racekit_loom, ignore = "loom cannot run tokio; shuttle checks the async paths")]
+fn async_tasks_and_a_spawn_racing_stop_async() {
+    #[cfg(not(racekit_loom))]
+    expect_sound(Model::named("stopper: async tasks"), async_tasks_racing_stop_async);
 }
 
 #[test]
@@ -212,392 +473,241 @@ fn a_timed_stop_names_the_tasks_it_still_waits_for() {
     });
 }
 
-/// A quiesce on one thread races a stop on the main thread, with a cancel-on-quiesce token
-/// registered before both: the quiesce drains the token under the lock and cancels it
-/// after unlocking, so a stop that finds no task must still wait for that cancellation.
-/// When stop returns every token is cancelled; closers run only after.
-#[test]
-fn when_stop_returns_every_token_is_cancelled_and_closers_run_only_after() {
-    expect_sound(Model::named("stopper: tokens cancelled before closers"), || {
-        let stopper = Stopper::new();
-        let registered = stopper.cancel_on_quiesce();
-        let token = registered.token();
-        let (seen_by_closer, quiesce_token) = (token.clone(), stopper.quiesce_token());
-        stopper.add_closer(move || {
-            assert!(
-                seen_by_closer.is_cancelled() && quiesce_token.is_cancelled(),
-                "a closer ran before every cancel-on-quiesce token was cancelled"
-            );
-        });
-        let quiescer = {
-            let stopper = stopper.clone();
-            thread::spawn(move || stopper.quiesce())
-        };
-        let report = stopper.stop();
-        assert!(token.is_cancelled(), "stop returned before a cancel-on-quiesce token was cancelled");
-        assert!(stopper.quiesce_token().is_cancelled(), "stop returned before the quiesce token was cancelled");
-        assert_eq!((report.closers_run, report.closers_panicked), (1, 0), "{report:?}");
-        quiescer.join().unwrap();
-        drop(registered);
-    });
-}
-
-/// A closer that calls stop on its own stopper, while another thread stops it too: the
-/// closer's `try_stop` is refused with a typed error instead of waiting for itself, and both
-/// outside stops complete. (Its `stop` panics instead, caught and counted: a unit test
-/// checks that; under loom a panicking closer's captured `Arc` is leaked on purpose.)
-#[test]
-fn a_closer_that_stops_its_own_stopper_gets_an_error_not_a_deadlock() {
-    expect_sound(Model::named("stopper: stop from a closer"), || {
-        let stopper = Stopper::new();
-        let inside = Arc::new(std::sync::Mutex::new(None));
-        {
-            let (own, inside) = (stopper.clone(), inside.clone());
-            stopper.add_closer(move || {
-                *inside.lock().unwrap() = Some(own.try_stop());
-            });
-        }
-        let other = {
-            let stopper = stopper.clone();
-            thread::spawn(move || stopper.stop())
-        };
-        let report = stopper.stop();
-        assert_eq!(other.join().unwrap(), report, "every stop returns the same report");
-        assert_eq!(*inside.lock().unwrap(), Some(Err(StopError::CalledFromCloser)));
-        assert_eq!((report.closers_run, report.closers_panicked), (1, 0), "{report:?}");
-    });
-}
-
-/// Async tasks: one spawned from inside another task racing an async stop. Under shuttle
-/// tokio is shuttle's executor; loom cannot run tokio.
-#[cfg(not(racekit_loom))]
-#[test]
-fn async_tasks_and_a_spawn_racing_stop_async() {
-    use racekit::sync::task;
-    expect_sound(Model::named("stopper: async tasks"), || {
-        task::block_on(async {
-            let stopper = Stopper::new();
-            let spawner = {
-                let stopper = stopper.clone();
-                task::spawn(
-                    async move { stopper.spawn_task("late", |cancel| async move { cancel.cancelled().await }).ok() },
-                )
-            };
-            let worker = stopper
-                .spawn_task("worker", |cancel| async move {
-                    cancel.cancelled().await;
-                    7
-                })
-                .expect("admitted before stop");
-            stopper.stop_async().await;
-            assert_eq!(stopper.live_tasks(), 0, "stop_async returned with a task running");
-            let late = spawner.await.unwrap();
-            let counts = stopper.stats().counts;
-            assert_eq!(counts.tasks_started, 1 + u64::from(late.is_some()));
-            assert_eq!(counts.tasks_refused, u64::from(late.is_none()));
-            assert_eq!(worker.await.unwrap(), 7);
-            if let Some(late) = late {
-                late.await.unwrap();
-            }
-        });
-    });
-}
-
-/// Buggy variants of the stopper, each wrong in one place, all sharing one implementation
-/// so that every other line is the same as in a correct stopper.
+/// The stopper's mutation points, each switched on in the real stopper and caught by one of
+/// the scenarios above. Real threads hang rather than deadlock: each model gives them a
+/// short run timeout.
 mod mutants {
     use super::*;
-    use crate::support::MODEL_CHECKER;
-    use racekit::model::FailureKind;
-    use racekit::stopper::{CancelToken, StopperPhase};
-    use racekit::sync::{Condvar, Mutex};
 
-    const CLOSERS_RUN_UNDER_THE_LOCK: u8 = 1;
-    const ADMISSION_CHECKED_OUTSIDE_THE_LOCK: u8 = 2;
-    const TASK_COUNTED_DOWN_TWICE: u8 = 3;
-    /// Rust cannot read the list without its lock; the analogue of Go's unlocked read is
-    /// taking the list in one critical section and marking the stopper stopped in another,
-    /// so a closer added in between is never read.
-    const CLOSER_LIST_READ_OUTSIDE_THE_STOPPING_SECTION: u8 = 4;
-    const SECOND_STOP_RETURNS_EARLY: u8 = 5;
-    const LAST_TASK_WAKES_NOBODY: u8 = 6;
-    const TOKEN_REGISTERED_AFTER_THE_PHASE_CHECK: u8 = 7;
-
-    type Closer = Box<dyn FnOnce() + Send>;
-
-    struct State {
-        phase: StopperPhase,
-        live: usize,
-        closers: Vec<Closer>,
-        tokens: Vec<CancelToken>,
+    /// A model for one mutant: real threads give up on a run after two seconds.
+    fn model(name: &str) -> Model {
+        Model::named(format!("stopper mutant: {name}")).preemption_bound(2).std_run_timeout(Duration::from_secs(2))
     }
 
-    struct MutantStopper<const BUG: u8> {
-        state: Mutex<State>,
-        changed: Condvar,
-    }
-
-    impl<const BUG: u8> MutantStopper<BUG> {
-        fn finish(&self) {
-            let mut state = self.state.lock();
-            // Saturating, as a defensive counter would be: the double count-down then
-            // shows only through its effect, a stop that stops waiting too early.
-            state.live = state.live.saturating_sub(1);
-            let last = state.live == 0 && state.phase == StopperPhase::Quiescing;
-            drop(state);
-            if last && BUG != LAST_TASK_WAKES_NOBODY {
-                self.changed.notify_all();
-            }
-        }
-
-        fn run_closers(&self) {
-            loop {
-                let mut state = self.state.lock();
-                match state.closers.pop() {
-                    Some(closer) => {
-                        drop(state);
-                        closer();
-                    }
-                    None => {
-                        state.phase = StopperPhase::Stopped;
-                        drop(state);
-                        self.changed.notify_all();
-                        return;
-                    }
-                }
-            }
+    crate::mutant_test! {
+        /// The stop that finds no task closes while the quiescing thread is still between
+        /// its drain and its cancel: the closer sees an uncancelled token.
+        fn closing_before_the_tokens_are_cancelled_is_caught() {
+            mutant: "stopper.stop.closes_before_tokens_cancelled",
+            model: model("closes before tokens cancelled"),
+            scenario: quiesce_racing_stop,
+            loom: Panic "before every cancel-on-quiesce token was cancelled",
+            shuttle: Panic "before every cancel-on-quiesce token was cancelled",
+            std: Panic "before every cancel-on-quiesce token was cancelled",
         }
     }
 
-    impl<const BUG: u8> StopperUnderTest for MutantStopper<BUG> {
-        fn create() -> Self {
-            MutantStopper {
-                state: Mutex::new(State {
-                    phase: StopperPhase::Running,
-                    live: 0,
-                    closers: Vec::new(),
-                    tokens: Vec::new(),
-                }),
-                changed: Condvar::new(),
-            }
-        }
-
-        fn run_task(&self, body: impl FnOnce()) -> bool {
-            let mut state = self.state.lock();
-            if state.phase != StopperPhase::Running {
-                return false;
-            }
-            if BUG == ADMISSION_CHECKED_OUTSIDE_THE_LOCK {
-                drop(state);
-                state = self.state.lock();
-            }
-            state.live += 1;
-            drop(state);
-            body();
-            self.finish();
-            if BUG == TASK_COUNTED_DOWN_TWICE {
-                self.finish();
-            }
-            true
-        }
-
-        fn add_closer(&self, closer: impl FnOnce() + Send + 'static) {
-            let mut state = self.state.lock();
-            if state.phase == StopperPhase::Stopped {
-                drop(state);
-                closer();
-            } else {
-                state.closers.push(Box::new(closer));
-            }
-        }
-
-        fn quiesce(&self) {
-            let mut state = self.state.lock();
-            if state.phase == StopperPhase::Running {
-                state.phase = StopperPhase::Quiescing;
-                let tokens = std::mem::take(&mut state.tokens);
-                drop(state);
-                for token in tokens {
-                    token.cancel();
-                }
-            }
-        }
-
-        fn stop(&self) {
-            if BUG == SECOND_STOP_RETURNS_EARLY && self.state.lock().phase != StopperPhase::Running {
-                return;
-            }
-            self.quiesce();
-            let mut state = self.state.lock();
-            loop {
-                match state.phase {
-                    StopperPhase::Quiescing if state.live == 0 => break,
-                    StopperPhase::Stopped => return,
-                    _ => state = self.changed.wait(state),
-                }
-            }
-            state.phase = StopperPhase::Closing;
-            match BUG {
-                CLOSERS_RUN_UNDER_THE_LOCK => {
-                    while let Some(closer) = state.closers.pop() {
-                        closer();
-                    }
-                    state.phase = StopperPhase::Stopped;
-                    drop(state);
-                    self.changed.notify_all();
-                }
-                CLOSER_LIST_READ_OUTSIDE_THE_STOPPING_SECTION => {
-                    let closers = std::mem::take(&mut state.closers);
-                    drop(state);
-                    closers.into_iter().rev().for_each(|closer| closer());
-                    self.state.lock().phase = StopperPhase::Stopped;
-                    self.changed.notify_all();
-                }
-                _ => {
-                    drop(state);
-                    self.run_closers();
-                }
-            }
-        }
-
-        fn wait_for_quiesce(&self) {
-            let token = CancelToken::new();
-            let mut state = self.state.lock();
-            let running = state.phase == StopperPhase::Running;
-            if BUG == TOKEN_REGISTERED_AFTER_THE_PHASE_CHECK {
-                drop(state);
-                state = self.state.lock();
-            }
-            if running {
-                state.tokens.push(token.clone());
-            } else {
-                token.cancel();
-            }
-            drop(state);
-            token.wait();
-        }
-
-        fn live(&self) -> usize {
-            self.state.lock().live
+    crate::mutant_test! {
+        /// The second stop returns while the first is still running the closers.
+        fn a_second_stop_returning_early_is_caught() {
+            mutant: "stopper.stop.second_stop_returns_early",
+            model: model("second stop returns early"),
+            scenario: concurrent_stops_with_a_reentrant_closer,
+            loom: Panic "a stop returned before the closers ran",
+            shuttle: Panic "a stop returned before the closers ran",
+            std: Panic "a stop returned before the closers ran",
         }
     }
 
-    #[test]
-    fn the_mutant_scaffold_is_sound_without_a_bug() {
-        // With no bug switched on the scaffold passes every scenario, so each mutant below
-        // is caught for its one bug, not for a flaw in the scaffold.
-        expect_each_sound(
-            "stopper: scaffold",
-            &[
-                ("admission", admission_racing_stop::<MutantStopper<0>>),
-                ("two tasks", two_tasks_and_stop::<MutantStopper<0>>),
-                ("closer racing stop", closer_added_racing_stop::<MutantStopper<0>>),
-                ("concurrent stops", concurrent_stops_with_a_reentrant_closer::<MutantStopper<0>>),
-                ("token", token_racing_quiesce::<MutantStopper<0>>),
-            ],
-        );
-    }
-
-    fn mentions_any(failure: &racekit::model::Failure, needles: &[&str]) -> bool {
-        needles.iter().any(|needle| failure.message.contains(needle))
-    }
-
-    /// Asserts a deadlock where a model checker ran (real threads may hang or panic).
-    fn assert_deadlock(failure: &racekit::model::Failure) {
-        if MODEL_CHECKER {
-            assert_eq!(failure.kind, FailureKind::Deadlock, "{failure}");
+    crate::mutant_test! {
+        /// The closer's `try_stop` waits for `Stopped`, which only the closer's own thread
+        /// can reach.
+        fn a_closer_waiting_for_its_own_stop_is_caught() {
+            mutant: "stopper.stop.closer_waits_for_its_own_stop",
+            model: model("closer waits for its own stop"),
+            scenario: closer_stops_its_own_stopper,
+            loom: Deadlock "deadlock",
+            shuttle: Deadlock "deadlock",
+            std: Hang "did not finish",
         }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn closers_run_under_the_lock_is_caught() {
-        // The closer's call back into the stopper waits for the lock its caller holds.
-        let failure = expect_caught(
-            Model::named("stopper: closers under the lock"),
-            concurrent_stops_with_a_reentrant_closer::<MutantStopper<CLOSERS_RUN_UNDER_THE_LOCK>>,
-        );
-        assert_deadlock(&failure);
+    crate::mutant_test! {
+        /// The worker's count-down wakes `stop_async` between its read of the state and its
+        /// registration: the wake-up is lost.
+        fn stop_async_registering_late_is_caught() {
+            mutant: "stopper.stop_async.registers_after_reading_state",
+            model: model("stop_async registers late"),
+            scenario: async_tasks_racing_stop_async,
+            loom: Skip "loom cannot run tokio; shuttle checks the async paths",
+            shuttle: Deadlock "deadlock",
+            std: Skip "the window between the read and the registration is a few instructions: real threads did not hit it in 200 runs",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn admission_checked_outside_the_lock_is_caught() {
-        let failure = expect_caught(
-            Model::named("stopper: admission outside the lock"),
-            admission_racing_stop::<MutantStopper<ADMISSION_CHECKED_OUTSIDE_THE_LOCK>>,
-        );
-        assert!(mentions_any(&failure, &["after the closers", "task running"]), "{failure}");
+    crate::mutant_test! {
+        /// The cancel lands between the worker's read of the flag and its registration:
+        /// the worker never wakes, so `stop_async` waits for it forever.
+        fn an_async_cancel_wait_registering_late_is_caught() {
+            mutant: "stopper.token.cancelled_registers_after_reading_flag",
+            model: model("async cancel wait registers late"),
+            scenario: async_tasks_racing_stop_async,
+            loom: Skip "loom cannot run tokio; shuttle checks the async paths",
+            shuttle: Deadlock "deadlock",
+            std: Skip "the window between the read and the registration is a few instructions: real threads did not hit it in 200 runs",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_task_counted_down_twice_is_caught() {
-        let failure = expect_caught(
-            Model::named("stopper: double count-down"),
-            two_tasks_and_stop::<MutantStopper<TASK_COUNTED_DOWN_TWICE>>,
-        );
-        assert!(mentions_any(&failure, &["after the closers", "task running"]), "{failure}");
+    crate::mutant_test! {
+        /// Quiesce slips between the admission's phase check and its count: the task runs
+        /// after the closers, or stop returns with it running.
+        fn admission_checked_outside_the_lock_is_caught() {
+            mutant: "stopper.admit.phase_checked_outside_the_lock",
+            model: model("admission outside the lock"),
+            scenario: admission_racing_stop,
+            loom: Panic "shutdown order broken",
+            shuttle: Panic "shutdown order broken",
+            std: Panic "shutdown order broken",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn closer_list_read_without_the_lock_is_caught() {
-        let failure = expect_caught(
-            Model::named("stopper: closer list read outside the stopping section"),
-            closer_added_racing_stop::<MutantStopper<CLOSER_LIST_READ_OUTSIDE_THE_STOPPING_SECTION>>,
-        );
-        assert!(failure.message.contains("exactly once"), "{failure}");
+    crate::mutant_test! {
+        /// The last task ends while stop waits and nobody wakes it.
+        fn a_last_task_that_wakes_nobody_is_caught() {
+            mutant: "stopper.finish.last_task_wakes_nobody",
+            model: model("last task wakes nobody"),
+            scenario: admission_racing_stop,
+            loom: Deadlock "deadlock",
+            shuttle: Deadlock "deadlock",
+            std: Hang "did not finish",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_second_stop_returning_early_is_caught() {
-        let failure = expect_caught(
-            Model::named("stopper: second stop returns early"),
-            concurrent_stops_with_a_reentrant_closer::<MutantStopper<SECOND_STOP_RETURNS_EARLY>>,
-        );
-        assert!(failure.message.contains("before the closers ran"), "{failure}");
+    crate::mutant_test! {
+        /// The second count-down finds the slot already freed (the guard's own check
+        /// fails), or removes the slot another task reused, letting stop close early.
+        fn a_task_counted_down_twice_is_caught() {
+            mutant: "stopper.task.counted_down_twice",
+            model: model("task counted down twice"),
+            scenario: two_tasks_and_stop,
+            loom: Panic "counted down once",
+            shuttle: Panic "counted down once",
+            std: Panic "counted down once",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_last_task_that_wakes_nobody_is_caught() {
-        let failure = expect_caught(
-            Model::named("stopper: lost wake-up"),
-            admission_racing_stop::<MutantStopper<LAST_TASK_WAKES_NOBODY>>,
-        );
-        assert_deadlock(&failure);
+    crate::mutant_test! {
+        /// The panicking task keeps its count, so the stop waits for it forever.
+        fn a_panicking_task_never_counted_down_is_caught() {
+            mutant: "stopper.task.unwinding_task_not_counted_down",
+            model: model("panicking task not counted down"),
+            scenario: task_panics_while_stop_waits,
+            loom: Skip "a panic fails a loom execution even when caught; shuttle and real threads check this",
+            shuttle: Deadlock "deadlock",
+            std: Hang "did not finish",
+        }
     }
 
-    #[test]
-    #[cfg_attr(
-        not(any(racekit_loom, racekit_shuttle)),
-        ignore = "real threads find races by chance; the job runs this"
-    )]
-    fn a_token_registered_after_the_phase_check_is_caught() {
-        let failure = expect_caught(
-            Model::named("stopper: token check-then-act"),
-            token_racing_quiesce::<MutantStopper<TOKEN_REGISTERED_AFTER_THE_PHASE_CHECK>>,
-        );
-        assert_deadlock(&failure);
+    crate::mutant_test! {
+        /// The task whose spawn failed never started, so its admission is never released.
+        fn a_failed_spawn_that_keeps_its_admission_is_caught() {
+            mutant: "stopper.spawn.failed_spawn_not_counted_down",
+            model: model("failed spawn keeps its admission"),
+            scenario: spawn_fails_while_stop_waits,
+            loom: Skip "a panic fails a loom execution even when caught; shuttle and real threads check this",
+            shuttle: Deadlock "deadlock",
+            std: Hang "did not finish",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The closer's call back into the stopper waits for the lock its own thread holds.
+        fn closers_run_under_the_lock_is_caught() {
+            mutant: "stopper.close.closer_runs_under_the_lock",
+            model: model("closers under the lock"),
+            scenario: concurrent_stops_with_a_reentrant_closer,
+            loom: Panic "a stop returned before the closers ran",
+            shuttle: Panic "a stop returned before the closers ran",
+            std: Panic "a stop returned before the closers ran",
+        }
+    }
+
+    crate::mutant_test! {
+        /// A closer added between the empty pop and the `Stopped` mark is never run.
+        fn stopped_outside_the_last_pop_is_caught() {
+            mutant: "stopper.close.stopped_outside_the_last_pop",
+            model: model("stopped outside the last pop"),
+            scenario: closer_added_racing_stop,
+            loom: Panic "exactly once",
+            shuttle: Panic "exactly once",
+            std: Panic "exactly once",
+        }
+    }
+
+    crate::mutant_test! {
+        /// A token registered after quiesce drained the list is never cancelled: its
+        /// waiter blocks forever.
+        fn a_token_registered_after_the_phase_check_is_caught() {
+            mutant: "stopper.cancel_on_quiesce.registered_after_the_phase_check",
+            model: model("token registered after the phase check"),
+            scenario: token_racing_quiesce,
+            loom: Deadlock "deadlock",
+            shuttle: Deadlock "deadlock",
+            std: Hang "did not finish",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The reader sees the flag set but not the write made before the cancel: loom's
+        /// weak memory shows it as a causality violation.
+        fn is_cancelled_reading_relaxed_is_caught() {
+            mutant: "stopper.token.is_cancelled_reads_relaxed",
+            model: model("is_cancelled reads relaxed"),
+            scenario: value_published_through_the_cancel_flag,
+            loom: DataRace "ausality",
+            shuttle: Skip "shuttle's atomics are sequentially consistent: a weakened ordering cannot show",
+            std: Skip "x86 loads acquire in hardware and the cell only sees overlapping accesses",
+        }
+    }
+
+    crate::mutant_test! {
+        /// Both callers find a place while one is taken: two tasks run under a quota of one.
+        fn a_quota_admitting_one_over_its_limit_is_caught() {
+            mutant: "stopper.quota.admits_one_over_the_limit",
+            model: model("quota admits one over the limit"),
+            scenario: two_callers_share_a_quota_of_one,
+            loom: Panic "the quota of one was exceeded",
+            shuttle: Panic "the quota of one was exceeded",
+            std: Panic "the quota of one was exceeded",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The second caller waits for the place the first task gives back, and nobody
+        /// wakes it.
+        fn a_released_place_that_wakes_nobody_is_caught() {
+            mutant: "stopper.quota.release_wakes_nobody",
+            model: model("quota release wakes nobody"),
+            scenario: two_callers_share_a_quota_of_one,
+            loom: Deadlock "deadlock",
+            shuttle: Deadlock "deadlock",
+            std: Hang "did not finish",
+        }
+    }
+
+    crate::mutant_test! {
+        /// Woken by quiesce, the waiter keeps waiting for the place the cancelled holder
+        /// frees, and then starts its task during shutdown.
+        fn a_quota_waiter_ignoring_quiesce_is_caught() {
+            mutant: "stopper.quota.waiter_ignores_quiesce",
+            model: model("quota waiter ignores quiesce"),
+            scenario: stop_releases_a_quota_waiter,
+            loom: Panic "shutdown order broken",
+            shuttle: Panic "shutdown order broken",
+            std: Panic "shutdown order broken",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The async waiter, woken by quiesce, waits on for the freed place and starts a
+        /// task during shutdown: `stop_async` returns with it admitted.
+        fn an_async_quota_waiter_ignoring_quiesce_is_caught() {
+            mutant: "stopper.quota.waiter_ignores_quiesce",
+            model: model("async quota waiter ignores quiesce"),
+            scenario: stop_async_releases_an_async_quota_waiter,
+            loom: Skip "loom cannot run tokio; shuttle checks the async paths",
+            shuttle: Panic "shutdown order broken",
+            std: Skip "the holder's cancel and the waiter's wake-up must interleave just so: real threads did not hit it in 200 runs",
+        }
     }
 }

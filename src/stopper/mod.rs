@@ -35,6 +35,14 @@
 //!   [`try_stop`](Stopper::try_stop) or [`stop_timeout`](Stopper::stop_timeout) gets
 //!   [`StopError::CalledFromCloser`] instead of a deadlock.
 //!
+//! # Task quotas
+//!
+//! [`TaskOpts`] start a task with a [`TaskQuota`] (a semaphore of this stopper): when all
+//! its places are taken the caller fails fast ([`SpawnError::QuotaExhausted`]) or waits for
+//! a task of the quota to end; quiesce ends every such wait with
+//! [`SpawnError::CancelledWhileWaiting`]. See [`Stopper::spawn_task_with`],
+//! [`Stopper::spawn_thread_with`] and [`Stopper::run_task_with`].
+//!
 //! # Closer order
 //!
 //! Closers form a stack: the last added runs first. A resource opened later usually uses
@@ -64,6 +72,8 @@
 //! - `tokens_cancelled` is set, by the call that drained the tokens, only after it has
 //!   cancelled every one of them (unlocked); `Quiescing` → `Closing` requires it, so no
 //!   closer runs, and no stop returns, before every token is cancelled;
+//! - each quota's `in_use` is the number of live tasks holding one of its places, and
+//!   never exceeds its limit (see the `quota` module);
 //! - `closing_thread` is the thread that entered `Closing` (it runs the closers);
 //! - `Closing` is entered by exactly one thread, which alone pops and runs closers until
 //!   the stack is empty and then sets `Stopped` in the same critical section as that
@@ -72,8 +82,11 @@
 //! Lock order: `state` is the only lock; it is never held while user code, a token's
 //! cancellation or a wake-up runs.
 
+mod quota;
 mod slots;
 mod token;
+
+pub use quota::{SpawnError, TaskOpts, TaskQuota, ZeroQuota};
 
 pub(crate) use slots::Slots;
 pub use token::CancelToken;
@@ -89,7 +102,29 @@ use thiserror::Error;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    point("stopper.stop.closes_before_tokens_cancelled", "a stop that finds no task closes without waiting for the quiesce begun by another call to finish cancelling the tokens"),
+    point("stopper.stop.second_stop_returns_early", "a stop that finds the stopper already quiescing returns at once, before the closers ran"),
+    point("stopper.stop.closer_waits_for_its_own_stop", "a closer's stop call is not recognised and waits for the stop that is running it"),
+    point("stopper.stop_async.registers_after_reading_state", "stop_async waits on a wake-up registered after it read the state, so a change in between is lost"),
+    point("stopper.admit.phase_checked_outside_the_lock", "admission checks the phase, releases the lock and counts the task under a second lock, so quiesce can slip in between"),
+    point("stopper.finish.last_task_wakes_nobody", "the last task to end does not wake the waiting stops"),
+    point("stopper.task.counted_down_twice", "a task's guard counts it down twice, removing the slot another task may have reused"),
+    point("stopper.task.unwinding_task_not_counted_down", "a task that panics is never counted down, so a stop waits for it forever"),
+    point("stopper.spawn.failed_spawn_not_counted_down", "the count-down is armed only once the task's body starts, so a spawn that fails before that keeps its admission forever"),
+    point("stopper.close.closer_runs_under_the_lock", "closers run while the state lock is held, so a closer calling back into the stopper deadlocks"),
+    point("stopper.close.stopped_outside_the_last_pop", "the closer stack is found empty in one critical section and the stopper marked stopped in another, so a closer added in between never runs"),
+    point("stopper.cancel_on_quiesce.registered_after_the_phase_check", "a token is registered under a second lock after the phase check, so a quiesce in between never cancels it"),
+    point("stopper.token.is_cancelled_reads_relaxed", "is_cancelled loads the flag with Relaxed instead of Acquire, so what the canceller wrote before cancelling is not published to the reader"),
+    point("stopper.quota.admits_one_over_the_limit", "the quota counts a place as free while in_use equals the limit, so one task more than the limit runs"),
+    point("stopper.quota.release_wakes_nobody", "a task that gives its quota place back does not wake the callers waiting for one"),
+    point("stopper.quota.waiter_ignores_quiesce", "a caller waiting for quota re-checks only the quota when woken, so quiesce does not end its wait and it starts a task during shutdown"),
+    point("stopper.token.cancelled_registers_after_reading_flag", "an async wait for cancellation waits on a wake-up registered after it read the flag, so a cancel in between is lost"),
+];
+
+const fn point(name: &'static str, bug: &'static str) -> crate::mutation::MutationPoint {
+    crate::mutation::MutationPoint { name, bug }
+}
 
 /// A task's name, shown in [`StopTimedOut`] and [`Stopper::running_tasks`]: a `&'static
 /// str` costs no allocation.
@@ -160,8 +195,11 @@ pub enum StopperPhase {
 pub struct StopReport {
     /// Tasks admitted over the stopper's life.
     pub tasks_started: u64,
-    /// Tasks refused because the stopper was shutting down.
+    /// Tasks refused because the stopper was shutting down (including callers that were
+    /// waiting for quota when it began).
     pub tasks_refused: u64,
+    /// Tasks not started because their quota was full and they would not wait.
+    pub tasks_throttled: u64,
     /// Tasks that ended without returning: they panicked, or (async tasks) their runtime
     /// dropped them before they completed.
     pub tasks_abandoned: u64,
@@ -193,6 +231,8 @@ struct State {
     tokens: Slots<CancelToken>,
     /// Every token drained by quiesce has been cancelled (see the invariants).
     tokens_cancelled: bool,
+    /// The counts of each [`TaskQuota`], indexed by its id.
+    quotas: Vec<quota::QuotaCount>,
     /// The thread running the closers, once `Closing`.
     closing_thread: Option<thread::ThreadId>,
     counts: StopReport,
@@ -282,6 +322,7 @@ impl Stopper {
                     closers: Vec::new(),
                     tokens: Slots::default(),
                     tokens_cancelled: false,
+                    quotas: Vec::new(),
                     closing_thread: None,
                     counts: StopReport::default(),
                     report: StopReport::default(),
@@ -302,13 +343,23 @@ impl Stopper {
     {
         let name = name.into();
         let thread_name = name.to_string();
-        let mut task = self.admit(name)?;
+        let task = self.admit(name)?;
+        Ok(self.launch_thread(task, thread_name, body))
+    }
+
+    /// Runs an admitted task's `body` on a new thread.
+    fn launch_thread<F, T>(&self, mut task: TaskGuard, thread_name: String, body: F) -> thread::JoinHandle<T>
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let token = self.shared.quiesce.clone();
-        Ok(thread::spawn_named(thread_name, move || {
+        thread::spawn_named(thread_name, move || {
+            task.mark_started();
             let value = body(token);
             task.mark_returned();
             value
-        }))
+        })
     }
 
     /// Spawns the future `make` returns on the current tokio runtime, as a task of this
@@ -343,13 +394,25 @@ impl Stopper {
         Fut: Future + Send + 'static,
         Fut::Output: Send + 'static,
     {
-        let mut task = self.admit(name.into())?;
+        let task = self.admit(name.into())?;
+        Ok(self.launch_task(task, make))
+    }
+
+    /// Spawns an admitted task's future on the current tokio runtime. If `make` panics the
+    /// guard unwinds with it and releases the admission.
+    fn launch_task<F, Fut>(&self, mut task: TaskGuard, make: F) -> crate::sync::task::JoinHandle<Fut::Output>
+    where
+        F: FnOnce(CancelToken) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: Send + 'static,
+    {
         let future = make(self.shared.quiesce.clone());
-        Ok(crate::sync::task::spawn(async move {
+        crate::sync::task::spawn(async move {
+            task.mark_started();
             let value = future.await;
             task.mark_returned();
             value
-        }))
+        })
     }
 
     /// Runs `body` on the calling thread as a task of this stopper (stop waits for it);
@@ -358,10 +421,19 @@ impl Stopper {
     where
         F: FnOnce(CancelToken) -> T,
     {
-        let mut task = self.admit(name.into())?;
+        let task = self.admit(name.into())?;
+        Ok(self.run_admitted(task, body))
+    }
+
+    /// Runs an admitted task's `body` on the calling thread.
+    fn run_admitted<F, T>(&self, mut task: TaskGuard, body: F) -> T
+    where
+        F: FnOnce(CancelToken) -> T,
+    {
+        task.mark_started();
         let value = body(self.shared.quiesce.clone());
         task.mark_returned();
-        Ok(value)
+        value
     }
 
     /// The token every task gets: cancelled when quiesce begins.
@@ -376,7 +448,12 @@ impl Stopper {
     pub fn cancel_on_quiesce(&self) -> QuiesceToken {
         let token = CancelToken::new();
         let mut state = self.shared.state.lock();
-        let slot = (state.phase == StopperPhase::Running).then(|| state.tokens.insert(token.clone()));
+        let running = state.phase == StopperPhase::Running;
+        state = mutation_point!("stopper.cancel_on_quiesce.registered_after_the_phase_check", state, {
+            drop(state);
+            self.shared.state.lock()
+        });
+        let slot = running.then(|| state.tokens.insert(token.clone()));
         drop(state);
         if slot.is_none() {
             token.cancel();
@@ -462,7 +539,13 @@ impl Stopper {
                 Step::Cancel(tokens) => self.cancel(tokens),
                 Step::RunClosers => return self.run_closers(),
                 Step::Done(report) => return report,
-                Step::Wait => changed.await,
+                Step::Wait => {
+                    mutation_point!(
+                        "stopper.stop_async.registers_after_reading_state",
+                        changed.await,
+                        self.shared.changed_async.notified().await
+                    )
+                }
                 Step::FromCloser => panic!("{}", StopError::CalledFromCloser),
             }
         }
@@ -501,9 +584,18 @@ impl Stopper {
             drop(state);
             return Err(TaskRefused { task: name.into_owned() });
         }
+        state = mutation_point!("stopper.admit.phase_checked_outside_the_lock", state, {
+            drop(state);
+            self.shared.state.lock()
+        });
+        Ok(self.insert_task(&mut state, name, None))
+    }
+
+    /// Counts an admitted task in (the caller checked the phase, and took its quota place).
+    fn insert_task(&self, state: &mut State, name: TaskName, quota: Option<usize>) -> TaskGuard {
         let slot = state.tasks.insert(name);
         state.counts.tasks_started += 1;
-        Ok(TaskGuard { shared: self.shared.clone(), slot, returned: false })
+        TaskGuard { shared: self.shared.clone(), slot, quota, started: false, returned: false }
     }
 
     /// Moves a running stopper to `Quiescing`; the tokens to cancel, for the call that did.
@@ -532,12 +624,23 @@ impl Stopper {
             return Step::Cancel(tokens);
         }
         match state.phase {
-            StopperPhase::Quiescing if state.tasks.is_empty() && state.tokens_cancelled => {
+            StopperPhase::Quiescing
+                if state.tasks.is_empty()
+                    && mutation_point!("stopper.stop.closes_before_tokens_cancelled", state.tokens_cancelled, true) =>
+            {
                 state.phase = StopperPhase::Closing;
                 state.closing_thread = Some(thread::current_id());
                 Step::RunClosers
             }
-            StopperPhase::Closing if state.closing_thread == Some(thread::current_id()) => Step::FromCloser,
+            StopperPhase::Closing
+                if mutation_point!(
+                    "stopper.stop.closer_waits_for_its_own_stop",
+                    state.closing_thread == Some(thread::current_id()),
+                    false
+                ) =>
+            {
+                Step::FromCloser
+            }
             StopperPhase::Stopped => Step::Done(state.report),
             _ => Step::Wait,
         }
@@ -545,6 +648,9 @@ impl Stopper {
 
     fn stop_until(&self, deadline: Option<Deadline>) -> Result<StopReport, StopError> {
         let mut state = self.shared.state.lock();
+        if mutation_point!("stopper.stop.second_stop_returns_early", false, state.phase != StopperPhase::Running) {
+            return Ok(state.counts);
+        }
         let mut gave_up = false;
         loop {
             match Self::step(&mut state) {
@@ -588,6 +694,10 @@ impl Stopper {
             let Some(closer) = state.closers.pop() else {
                 // Stopped in the critical section that found the stack empty: a closer
                 // added after this sees `Stopped` and runs itself.
+                state = mutation_point!("stopper.close.stopped_outside_the_last_pop", state, {
+                    drop(state);
+                    self.shared.state.lock()
+                });
                 state.phase = StopperPhase::Stopped;
                 state.report = state.counts;
                 let report = state.report;
@@ -596,8 +706,17 @@ impl Stopper {
                 return report;
             };
             state.counts.closers_run += 1;
-            drop(state);
+            // Released before the closer runs: it may call back into the stopper.
+            let held = mutation_point!(
+                "stopper.close.closer_runs_under_the_lock",
+                {
+                    drop(state);
+                    None
+                },
+                Some(state)
+            );
             previous_panicked = crate::sync::catch_unwind(closer).is_err();
+            drop(held);
         }
     }
 }
@@ -615,16 +734,18 @@ impl Shared {
     }
 
     /// Counts a task down: called once per admitted task, by its guard.
-    fn finish(&self, slot: usize, returned: bool) {
+    fn finish(&self, slot: usize, quota: Option<usize>, returned: bool) {
         let mut state = self.state.lock();
         let removed = state.tasks.remove(slot);
         debug_assert!(removed.is_some(), "a task is counted down once, by its own guard");
         if !returned {
             state.counts.tasks_abandoned += 1;
         }
+        let place_wanted = quota.is_some_and(|quota| state.quotas[quota].release());
         let last = state.tasks.is_empty() && state.phase == StopperPhase::Quiescing;
         drop(state);
-        if last {
+        let last = mutation_point!("stopper.finish.last_task_wakes_nobody", last, false);
+        if last || mutation_point!("stopper.quota.release_wakes_nobody", place_wanted, false) {
             self.wake_stoppers();
         }
     }
@@ -637,14 +758,25 @@ pub(crate) fn unwinding_under_loom() -> bool {
     cfg!(racekit_loom) && std::thread::panicking()
 }
 
-/// One admitted task; counts it down when dropped, whether it returned or unwound.
+/// One admitted task; counts it down when dropped, whether it returned, unwound, or never
+/// started (its spawn failed).
 struct TaskGuard {
     shared: Arc<Shared>,
     slot: usize,
+    /// The quota whose place the task holds.
+    quota: Option<usize>,
+    /// The task's body began (only the mutation point that arms the count-down late reads it).
+    started: bool,
     returned: bool,
 }
 
 impl TaskGuard {
+    /// The task's body is about to run. Like [`mark_returned`](Self::mark_returned), a
+    /// method so that closures capture the whole guard.
+    fn mark_started(&mut self) {
+        self.started = true;
+    }
+
     /// The task's body returned. A method, not a field write, so that closures capture
     /// the whole guard (a closure writing the field would capture only the field).
     fn mark_returned(&mut self) {
@@ -654,8 +786,16 @@ impl TaskGuard {
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        if !unwinding_under_loom() {
-            self.shared.finish(self.slot, self.returned);
+        let counts_down =
+            mutation_point!("stopper.task.unwinding_task_not_counted_down", true, !std::thread::panicking())
+                && mutation_point!("stopper.spawn.failed_spawn_not_counted_down", true, self.started);
+        if counts_down && !unwinding_under_loom() {
+            self.shared.finish(self.slot, self.quota, self.returned);
+            mutation_point!(
+                "stopper.task.counted_down_twice",
+                (),
+                self.shared.finish(self.slot, self.quota, self.returned)
+            );
         }
     }
 }
@@ -771,6 +911,28 @@ mod tests {
         assert_eq!((report.closers_run, report.closers_panicked), (1, 1), "stop from a closer panics, counted");
         assert_eq!(stopper.try_stop(), Ok(report), "outside a closer the report comes back");
         assert_eq!(stopper.stop_timeout(Duration::MAX), Ok(report), "Duration::MAX is no deadline");
+    }
+
+    #[test]
+    fn quota_errors_are_typed_and_counted() {
+        let stopper = Stopper::new();
+        assert_eq!(stopper.task_quota(0).unwrap_err(), ZeroQuota);
+        let quota = stopper.task_quota(1).unwrap();
+        let foreign = Stopper::new().task_quota(1).unwrap();
+        assert!(matches!(
+            stopper.run_task_with(TaskOpts::new("elsewhere").quota(&foreign), |_| ()),
+            Err(SpawnError::ForeignQuota { task }) if task == "elsewhere"
+        ));
+        let held = stopper.run_task_with(TaskOpts::new("outer").quota(&quota), |_| {
+            assert_eq!(quota.in_use(), 1);
+            stopper.run_task_with(TaskOpts::new("inner").quota(&quota), |_| ())
+        });
+        assert_eq!(held.unwrap(), Err(SpawnError::QuotaExhausted { task: "inner".into(), limit: 1 }));
+        assert_eq!(quota.in_use(), 0, "the place is given back when the task ends");
+        let report = stopper.stop();
+        assert_eq!((report.tasks_started, report.tasks_throttled), (1, 1));
+        let waiting = TaskOpts::new("after stop").quota(&quota).wait_for_quota();
+        assert!(matches!(stopper.run_task_with(waiting, |_| ()), Err(SpawnError::Refused(_))));
     }
 
     #[test]

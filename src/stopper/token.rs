@@ -46,7 +46,11 @@ impl Signal {
 
     pub(crate) fn is_set(&self) -> bool {
         // Acquire: pairs with the setter's swap (see `set`).
-        self.flag.load(Ordering::Acquire)
+        self.flag.load(mutation_point!(
+            "stopper.token.is_cancelled_reads_relaxed",
+            Ordering::Acquire,
+            Ordering::Relaxed
+        ))
     }
 
     pub(crate) fn wait(&self) {
@@ -67,7 +71,11 @@ impl Signal {
             if self.is_set() {
                 return;
             }
-            notified.await;
+            mutation_point!(
+                "stopper.token.cancelled_registers_after_reading_flag",
+                notified.await,
+                self.notify.notified().await
+            );
         }
     }
 }
