@@ -1,6 +1,8 @@
-//! A fake connector for the pool's models: connections are numbers, every connect, close
-//! and failure is counted, and a flaky connector lets the checker decide whether each
-//! connect fails. Shared by the model and stress suites, each of which uses a part.
+//! A test connector for the pool's models (the pool under test is always the real one):
+//! connections are numbers, every connect, close and failure is counted, a flaky connector
+//! lets the checker decide whether each connect fails, a refusing one fails every idle
+//! connection's validation (so each reuse is a replacement), and a close can call back
+//! into the pool. Shared by the model and stress suites, each of which uses a part.
 
 #![allow(dead_code)]
 
@@ -76,20 +78,49 @@ impl Drop for FakeConnection {
 #[error("the fake database refused the connection")]
 pub struct Refused;
 
-#[derive(Clone, Debug)]
+/// What a close calls back (see [`FakeConnector::call_back_on_close`]).
+type CloseHook = StdArc<dyn Fn() + Send + Sync>;
+
+#[derive(Clone)]
 pub struct FakeConnector {
     pub ledger: StdArc<Ledger>,
     /// Whether each connect asks the checker if it fails.
     flaky: bool,
+    /// Whether `validate` refuses every connection.
+    refuses_reuse: bool,
+    /// A std mutex, like the ledger's atomics: held only to copy the hook out, it adds no
+    /// interleaving to the model.
+    on_close: StdArc<std::sync::Mutex<Option<CloseHook>>>,
 }
 
 impl FakeConnector {
+    fn new(flaky: bool, refuses_reuse: bool) -> Self {
+        FakeConnector { ledger: StdArc::default(), flaky, refuses_reuse, on_close: StdArc::default() }
+    }
+
     pub fn reliable() -> Self {
-        FakeConnector { ledger: StdArc::default(), flaky: false }
+        Self::new(false, false)
     }
 
     pub fn flaky() -> Self {
-        FakeConnector { ledger: StdArc::default(), flaky: true }
+        Self::new(true, false)
+    }
+
+    /// Every connection fails validation when it is checked out of the idle set: the pool
+    /// replaces it in its slot.
+    pub fn refusing_reuse() -> Self {
+        Self::new(false, true)
+    }
+
+    /// Calls `hook` from every close (the pool promises to call its connector without its
+    /// lock held, so the hook may call into the pool). The hook may hold the pool: call
+    /// [`stop_calling_back`](Self::stop_calling_back) before the pool is dropped.
+    pub fn call_back_on_close(&self, hook: impl Fn() + Send + Sync + 'static) {
+        *self.on_close.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(StdArc::new(hook));
+    }
+
+    pub fn stop_calling_back(&self) {
+        self.on_close.lock().unwrap_or_else(|poison| poison.into_inner()).take();
     }
 }
 
@@ -97,7 +128,15 @@ impl Connector for FakeConnector {
     type Connection = FakeConnection;
     type Error = Refused;
 
+    fn validate(&self, _connection: &mut FakeConnection) -> bool {
+        !self.refuses_reuse
+    }
+
     fn close(&self, mut connection: FakeConnection) {
+        let hook = self.on_close.lock().unwrap_or_else(|poison| poison.into_inner()).clone();
+        if let Some(hook) = hook {
+            hook();
+        }
         connection.closed = true;
         self.ledger.closed.fetch_add(1, Ordering::SeqCst);
     }

@@ -75,8 +75,8 @@ mod snapshot;
 
 pub use snapshot::{Inconsistency, IndexedProcess, Snapshot};
 
-use crate::output::OutputLine;
-use crate::sync::{Arc, Mutex};
+use crate::output::{OutputLine, OutputStream};
+use crate::sync::{Arc, Mutex, MutexGuard};
 use ring::{Evicted, Ring};
 use std::fmt;
 use std::ops::Deref;
@@ -85,10 +85,55 @@ use thiserror::Error;
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
-    name: "log_store.last.stale_count",
-    bug: "last(n) caps n by a stored count read under an earlier lock acquisition",
-}];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    point("log_store.last.stale_count", "last(n) caps n by a stored count read under an earlier lock acquisition"),
+    point(
+        "log_store.add.room_made_in_a_separate_section",
+        "add makes room under one acquisition of the lock and stores the line under a second, so two adds can both \
+         make room for one entry",
+    ),
+    point(
+        "log_store.add.entry_filled_after_publishing",
+        "add publishes the entry with an empty line and fills in its text and stream under a second acquisition",
+    ),
+    point(
+        "log_store.add.index_in_a_second_section",
+        "add stores the entry under one acquisition of the lock and lists it in its process's index under a second",
+    ),
+    point(
+        "log_store.add.counted_in_a_second_section",
+        "add stores and indexes the entry under one acquisition of the lock and counts it as added under a second",
+    ),
+    point(
+        "log_store.add.room_ignores_the_record",
+        "making room for a process's first live entry forgets the bytes of the index record it will need",
+    ),
+    point(
+        "log_store.evict.forgets_the_index",
+        "eviction removes the entry from the ring but not from its process's index",
+    ),
+    point("log_store.evict.last_entry_counted_twice", "evicting a process's last live entry counts the eviction twice"),
+    point(
+        "log_store.evict.record_bytes_kept",
+        "freeing a process's index record with its last entry keeps charging the record's bytes",
+    ),
+    point(
+        "log_store.by_process.positions_in_a_second_section",
+        "by_process resolves the index to ring positions under one acquisition of the lock and reads the \
+         positions under a second, after an eviction may have shifted them",
+    ),
+];
+
+const fn point(name: &'static str, bug: &'static str) -> crate::mutation::MutationPoint {
+    crate::mutation::MutationPoint { name, bug }
+}
+
+/// Releases `guard` and takes `lock` again: the gap a mutation point opens when it splits
+/// one critical section in two.
+fn reacquire<'a, T>(guard: MutexGuard<'a, T>, lock: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    drop(guard);
+    lock.lock()
+}
 
 /// Bytes charged per entry besides its text: its ring slot, its index entry, the shared
 /// allocation holding the line (with its reference counts).
@@ -343,10 +388,33 @@ impl LogStore {
         }
         // Allocated before the lock, freed after it: the critical section only moves pointers.
         let output = std::sync::Arc::new(line);
+        let (published, unfilled) =
+            mutation_point!("log_store.add.entry_filled_after_publishing", (output, None), unfilled(output));
         let mut evicted = Evicted::default();
-        let seq = self.shared.ring.lock().admit(output, cost, config, &mut evicted);
+        let lock = &self.shared.ring;
+        // One acquisition for every step: the room made is the room used, and the entry is
+        // indexed and counted before anyone can see it.
+        let mut ring = lock.lock();
+        let record = ring.make_room(&published.process, cost, config, &mut evicted);
+        ring = mutation_point!("log_store.add.room_made_in_a_separate_section", ring, reacquire(ring, lock));
+        let admission = ring.push(published, cost, record);
+        let count_later = mutation_point!("log_store.add.counted_in_a_second_section", false, true);
+        if !count_later {
+            ring.count_added();
+        }
+        ring = mutation_point!("log_store.add.index_in_a_second_section", ring, reacquire(ring, lock));
+        ring.index(admission);
+        if count_later {
+            ring = reacquire(ring, lock);
+            ring.count_added();
+        }
+        if let Some(output) = unfilled {
+            ring = reacquire(ring, lock);
+            ring.fill(admission, output);
+        }
+        drop(ring);
         drop(evicted);
-        Ok(seq)
+        Ok(admission.seq)
     }
 
     /// A callback that adds every line it is given to this store: the shape the process
@@ -416,7 +484,11 @@ impl LogStore {
 
     /// The newest `n` live entries of `process`, oldest first.
     pub fn last_of_process(&self, process: &str, n: usize) -> Vec<LogEntry> {
-        self.shared.ring.lock().last_of_process(process, n)
+        let lock = &self.shared.ring;
+        let ring = lock.lock();
+        let positions = ring.positions_of(process, n);
+        let ring = mutation_point!("log_store.by_process.positions_in_a_second_section", ring, reacquire(ring, lock));
+        ring.entries_at(positions)
     }
 
     /// The live entries whose timestamp is in `from..to`, in arrival order.
@@ -433,6 +505,18 @@ impl LogStore {
     pub fn snapshot(&self) -> Snapshot {
         self.shared.ring.lock().snapshot(self.shared.config)
     }
+}
+
+/// The line of a two-phase insert: an entry published with an empty line charged as much
+/// as `output` (so the byte count stays right), and `output` to fill it with later.
+fn unfilled(output: std::sync::Arc<OutputLine>) -> (std::sync::Arc<OutputLine>, Option<std::sync::Arc<OutputLine>>) {
+    let empty = OutputLine {
+        process: output.process.clone(),
+        stream: OutputStream::Stdout,
+        at: output.at,
+        line: String::with_capacity(output.line.capacity()),
+    };
+    (std::sync::Arc::new(empty), Some(output))
 }
 
 #[cfg(test)]

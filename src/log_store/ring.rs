@@ -1,7 +1,9 @@
 //! The store's state, unsynchronized: the ring of entries, the per-process index and the
 //! counters. [`LogStore`](super::LogStore) keeps one [`Ring`] under its lock; every method
-//! here runs with that lock held, so each leaves the invariants of the module above intact
-//! before it returns.
+//! here runs with that lock held. Each leaves the invariants of the module above intact
+//! before it returns, except the steps of an admission ([`Ring::make_room`],
+//! [`Ring::push`], [`Ring::index`], [`Ring::count_added`]), which restore them together
+//! and so run under one acquisition of the lock.
 
 use super::snapshot::{IndexedProcess, Snapshot};
 use super::{entry_cost, LogEntry, LogStats, LogStoreConfig, ProcessStats, PROCESS_OVERHEAD};
@@ -9,6 +11,13 @@ use crate::output::OutputLine;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
+
+/// Where an admitted line is, between the steps of its admission.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Admission {
+    pub(super) seq: u64,
+    record: usize,
+}
 
 /// One stored entry. Its sequence number is implicit: the ring is contiguous, so the entry
 /// at position `i` has `first_seq() + i`.
@@ -105,11 +114,6 @@ impl Ring {
         Some(LogEntry { seq: self.first_seq() + position as u64, output: slot.output.clone() })
     }
 
-    fn entry(&self, seq: u64) -> Option<LogEntry> {
-        let position = usize::try_from(seq.checked_sub(self.first_seq())?).ok()?;
-        self.entry_at(position)
-    }
-
     /// Counts a line refused before admission (it could never fit).
     pub(super) fn reject(&mut self) {
         self.rejected += 1;
@@ -119,44 +123,70 @@ impl Ring {
         self.records.get(id)?.as_ref()
     }
 
-    /// Admits `output` (charged `cost` bytes) as the newest entry, evicting the oldest
-    /// entries until it fits both bounds; returns its sequence number. The caller has
-    /// checked that `cost + PROCESS_OVERHEAD <= max_bytes`, so an empty ring always has room.
-    pub(super) fn admit(
+    /// The first step of an admission: evicts the oldest entries until a line of `process`
+    /// charged `cost` bytes fits both bounds; returns the process's record, if it still has
+    /// one. The caller has checked that `cost + PROCESS_OVERHEAD <= max_bytes`, so an empty
+    /// ring always has room.
+    pub(super) fn make_room(
         &mut self,
-        output: Arc<OutputLine>,
+        process: &str,
         cost: usize,
         limits: &LogStoreConfig,
         evicted: &mut Evicted,
-    ) -> u64 {
+    ) -> Option<usize> {
         // The one hash of the process id per add.
-        let mut id = self.ids.get(&*output.process).copied();
+        let mut id = self.ids.get(process).copied();
         loop {
-            let record_cost = if id.is_some() { 0 } else { PROCESS_OVERHEAD };
+            let record_cost = mutation_point!(
+                "log_store.add.room_ignores_the_record",
+                if id.is_some() { 0 } else { PROCESS_OVERHEAD },
+                0
+            );
             if self.slots.len() < limits.max_entries && self.bytes + cost + record_cost <= limits.max_bytes {
-                break;
+                return id;
             }
             match self.evict_oldest(evicted) {
-                None => break,
+                None => return id,
                 // The process's own last entry went: it needs a new record.
                 Some(Some(freed)) if Some(freed) == id => id = None,
                 Some(_) => {}
             }
         }
-        let id = id.unwrap_or_else(|| self.new_record(&output.process));
+    }
+
+    /// The second step: stores `output` (charged `cost` bytes) as the newest entry, under
+    /// the `record` [`make_room`](Self::make_room) found (a new one if it found none).
+    pub(super) fn push(&mut self, output: Arc<OutputLine>, cost: usize, record: Option<usize>) -> Admission {
+        let record = record.unwrap_or_else(|| self.new_record(&output.process));
         let seq = self.next_seq;
         self.next_seq += 1;
-        if let Some(record) = self.records.get_mut(id).and_then(Option::as_mut) {
-            record.seqs.push_back(seq);
-            record.added += 1;
-        }
         let max_at = self.slots.back().map_or(output.at, |newest| newest.max_at.max(output.at));
-        self.slots.push_back(Slot { output, record: id, max_at });
-        self.added += 1;
+        self.slots.push_back(Slot { output, record, max_at });
         self.bytes += cost;
         self.high_water_entries = self.high_water_entries.max(self.slots.len());
         self.high_water_bytes = self.high_water_bytes.max(self.bytes);
-        seq
+        Admission { seq, record }
+    }
+
+    /// Replaces the line of a stored entry (a two-phase insert: only a mutation point
+    /// publishes an entry before its line).
+    pub(super) fn fill(&mut self, admission: Admission, output: Arc<OutputLine>) {
+        if let Some(slot) = admission.seq.checked_sub(self.first_seq()).and_then(|p| self.slots.get_mut(p as usize)) {
+            slot.output = output;
+        }
+    }
+
+    /// The third step: lists the new entry in its process's index.
+    pub(super) fn index(&mut self, admission: Admission) {
+        if let Some(record) = self.records.get_mut(admission.record).and_then(Option::as_mut) {
+            record.seqs.push_back(admission.seq);
+            record.added += 1;
+        }
+    }
+
+    /// The last step: counts the new entry as added.
+    pub(super) fn count_added(&mut self) {
+        self.added += 1;
     }
 
     /// Makes the index record of a process that has no live entry; returns its id.
@@ -184,7 +214,12 @@ impl Ring {
         let seq = self.first_seq();
         let slot = self.slots.pop_front()?;
         let mut freed = None;
-        if let Some(record) = self.records.get_mut(slot.record).and_then(Option::as_mut) {
+        let record = mutation_point!(
+            "log_store.evict.forgets_the_index",
+            self.records.get_mut(slot.record).and_then(Option::as_mut),
+            None
+        );
+        if let Some(record) = record {
             // The oldest live entry of the store is the oldest of its process.
             debug_assert_eq!(record.seqs.front(), Some(&seq), "index out of step with the ring");
             record.seqs.pop_front();
@@ -193,11 +228,11 @@ impl Ring {
                 self.ids.remove(&*record.process);
                 self.records[slot.record] = None;
                 self.free.push(slot.record);
-                self.bytes -= PROCESS_OVERHEAD;
+                self.bytes -= mutation_point!("log_store.evict.record_bytes_kept", PROCESS_OVERHEAD, 0);
                 freed = Some(slot.record);
             }
         }
-        self.evicted += 1;
+        self.evicted += mutation_point!("log_store.evict.last_entry_counted_twice", 1, 1 + u64::from(freed.is_some()));
         self.bytes -= entry_cost(&slot.output);
         evicted.push(slot.output);
         Some(freed)
@@ -238,10 +273,19 @@ impl Ring {
         (start.min(self.slots.len())..self.slots.len()).filter_map(|position| self.entry_at(position)).collect()
     }
 
-    pub(super) fn last_of_process(&self, process: &str, n: usize) -> Vec<LogEntry> {
+    /// Where the newest `n` live entries of `process` are in the ring, oldest first; valid
+    /// until the lock is released (an eviction shifts every position).
+    pub(super) fn positions_of(&self, process: &str, n: usize) -> Vec<usize> {
         let Some(record) = self.ids.get(process).and_then(|&id| self.record(id)) else { return Vec::new() };
         let skip = record.seqs.len().saturating_sub(n);
-        record.seqs.iter().skip(skip).filter_map(|&seq| self.entry(seq)).collect()
+        let first = self.first_seq();
+        record.seqs.iter().skip(skip).filter_map(|&seq| usize::try_from(seq.checked_sub(first)?).ok()).collect()
+    }
+
+    /// The entries at `positions` (from [`positions_of`](Self::positions_of) under the
+    /// same acquisition of the lock).
+    pub(super) fn entries_at(&self, positions: Vec<usize>) -> Vec<LogEntry> {
+        positions.into_iter().filter_map(|position| self.entry_at(position)).collect()
     }
 
     pub(super) fn between(&self, from: Instant, to: Instant) -> Vec<LogEntry> {

@@ -60,7 +60,7 @@ impl<C: Connector> PooledConnection<C> {
         match replaced {
             Ok(()) => Ok(Reservation::new(shared)),
             Err(wakes) => {
-                wakes.wake_all();
+                mutation_point!("pool.replace.closed_wakes_no_closer", wakes.wake_all(), drop(wakes));
                 Err(GetError::Closed)
             }
         }
@@ -128,7 +128,7 @@ impl<C: Connector> Reservation<C> {
         let raw = match connected {
             Ok(raw) => raw,
             Err(error) => {
-                shared.release_reservation(true);
+                mutation_point!("pool.connect.failure_keeps_the_slot", shared.release_reservation(true), ());
                 return Err(GetError::Connect(error));
             }
         };
@@ -149,7 +149,7 @@ impl<C: Connector> Drop for Reservation<C> {
             return;
         }
         if let Some(shared) = self.shared.take() {
-            shared.release_reservation(false);
+            mutation_point!("pool.reservation.drop_keeps_the_slot", shared.release_reservation(false), ());
         }
     }
 }

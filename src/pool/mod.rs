@@ -112,7 +112,7 @@ pub use stats::PoolStats;
 pub use wait::Drained;
 
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::{Arc, Deadline, Mutex};
+use crate::sync::{Arc, Deadline, Mutex, MutexGuard};
 use crate::time::Clock;
 use handles::{unwinding_under_loom, Reservation};
 use state::{CloseReason, Conn, PutBack, State};
@@ -124,10 +124,85 @@ use wait::{Acquire, Held};
 
 /// The [mutation points](crate::mutation) planted in this pattern: one-expression bugs a
 /// model switches on with [`Model::mutant`](crate::model::Model::mutant).
-pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[crate::mutation::MutationPoint {
-    name: "pool.stats.torn_idle",
-    bug: "stats takes `idle` from one read of the pool's state and every other counter from a second read",
-}];
+pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
+    point(
+        "pool.stats.torn_idle",
+        "stats takes `idle` from one read of the pool's state and every other counter from a second read",
+    ),
+    point(
+        "pool.get.idle_check_apart_from_the_wait",
+        "a request that found nothing idle and no free capacity releases the lock before it queues, so a \
+         connection returned in between finds nobody waiting",
+    ),
+    point(
+        "pool.handoff.drop_on_timeout",
+        "a blocking request whose timeout fires together with the hand-off drops the connection it was handed",
+    ),
+    point(
+        "pool.close.timeout_skips_the_recheck",
+        "close_timeout reports a timeout without checking, once the wait ends, whether the pool drained meanwhile",
+    ),
+    point(
+        "pool.connect.failure_keeps_the_slot",
+        "a failed connect keeps the capacity it reserved instead of releasing it to the next waiter",
+    ),
+    point(
+        "pool.close.refused_waiter_returns_a_slot",
+        "a request refused because the pool closed gives back a unit of capacity it was never granted",
+    ),
+    point(
+        "pool.close.returns_before_drained",
+        "close returns without waiting for checked-out connections to come back",
+    ),
+    point("pool.close.wakes_no_waiter", "close fails the queued requests but wakes none of them"),
+    point(
+        "pool.put_back.skips_the_queue",
+        "a returned connection goes to the idle set even when a request is queued for one",
+    ),
+    point(
+        "pool.put_back.hands_off_without_waking",
+        "a returned connection is granted to the first waiter, who is never woken to collect it",
+    ),
+    point(
+        "pool.put_back.max_idle_off_by_one",
+        "a returned connection is kept idle when max_idle connections already are",
+    ),
+    point(
+        "pool.acquire.cancel_forgets_the_ticket",
+        "an async request dropped while queued leaves its ticket in the queue, where a grant to it is lost",
+    ),
+    point(
+        "pool.acquire.cancel_drops_the_grant",
+        "a request that gives up after a grant was made to it drops the grant instead of handing it on",
+    ),
+    point(
+        "pool.reservation.drop_keeps_the_slot",
+        "a reservation dropped unused (its connect cancelled) keeps its unit of capacity",
+    ),
+    point(
+        "pool.replace.closed_wakes_no_closer",
+        "replacing a broken connection on a pool that closed meanwhile closes it without waking close",
+    ),
+    point(
+        "pool.close.destructor_under_the_lock",
+        "a connection is closed (the connector's close runs) while the pool's lock is held",
+    ),
+    point(
+        "pool.reap.uncounted_close",
+        "reaping moves expired idle connections out of the idle set without counting them as closing",
+    ),
+];
+
+const fn point(name: &'static str, bug: &'static str) -> crate::mutation::MutationPoint {
+    crate::mutation::MutationPoint { name, bug }
+}
+
+/// Releases `guard` and takes `lock` again: the gap a mutation point opens when it splits
+/// one critical section in two.
+fn reacquire<'a, T>(guard: MutexGuard<'a, T>, lock: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    drop(guard);
+    lock.lock()
+}
 
 /// Why no connection was handed out.
 #[derive(Debug, Error)]
@@ -265,17 +340,14 @@ impl<C: Connector> Pool<C> {
     /// checked-out ones as they come back. Calling it again waits again.
     pub fn close(&self) {
         self.shared.begin_close();
-        self.shared.wait_drained(None);
+        // Without a deadline the wait ends only once the pool is drained.
+        let _drained = mutation_point!("pool.close.returns_before_drained", self.shared.wait_drained(None), Ok(()));
     }
 
     /// [`close`](Self::close), waiting at most `timeout` for checked-out connections.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseTimedOut> {
         self.shared.begin_close();
-        if self.shared.wait_drained(Deadline::within(timeout)) {
-            Ok(())
-        } else {
-            Err(CloseTimedOut { still_open: self.stats().open })
-        }
+        self.shared.wait_drained(Deadline::within(timeout)).map_err(|still_open| CloseTimedOut { still_open })
     }
 
     /// Closes the pool now (as [`close`](Self::close) does) and returns a future that
@@ -406,7 +478,10 @@ impl<C: Connector> Shared<C> {
     /// first waiter.
     fn close_conn(&self, conn: Conn<C::Connection>, reason: CloseReason) {
         let _settle = self.close_guard(reason);
-        self.connector.close(conn.raw);
+        mutation_point!("pool.close.destructor_under_the_lock", self.connector.close(conn.raw), {
+            let _held = self.state.lock();
+            self.connector.close(conn.raw)
+        });
     }
 
     /// Now, for the lifetime and idle-timeout rules (the epoch when there are none).
@@ -423,7 +498,9 @@ impl<C: Connector> Shared<C> {
         let now = self.now_for_expiry();
         let outcome = self.state.lock().put_back(conn, keep, now);
         match outcome {
-            PutBack::Handed(wakes) => wakes.wake_all(),
+            PutBack::Handed(wakes) => {
+                mutation_point!("pool.put_back.hands_off_without_waking", wakes.wake_all(), drop(wakes))
+            }
             PutBack::Kept => {}
             PutBack::Close(conn, reason) => self.close_conn(conn, reason),
         }

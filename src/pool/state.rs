@@ -321,11 +321,16 @@ impl<T> State<T> {
         let outcome = match reason {
             Some(reason) => self.start_closing(conn, reason),
             None => {
-                if let Some(waiting) = self.waiting.pop_front() {
+                if let Some(waiting) = mutation_point!("pool.put_back.skips_the_queue", self.waiting.pop_front(), None)
+                {
                     self.in_use += 1;
                     self.granted.push((waiting.id, Grant::Connection(conn)));
                     PutBack::Handed(Wakes::one(waiting.wake))
-                } else if self.idle.len() < self.config.max_idle {
+                } else if mutation_point!(
+                    "pool.put_back.max_idle_off_by_one",
+                    self.idle.len() < self.config.max_idle,
+                    self.idle.len() <= self.config.max_idle
+                ) {
                     self.idle.push_back(Idle { conn, since: now });
                     PutBack::Kept
                 } else {
@@ -436,6 +441,11 @@ impl<T> State<T> {
         wakes
     }
 
+    /// Connections open: idle, in use, being opened or being closed.
+    pub(super) fn open(&self) -> usize {
+        self.open
+    }
+
     /// Whether the pool is closed and every connection is gone.
     pub(super) fn is_drained(&self) -> bool {
         self.closed && self.open == 0
@@ -473,7 +483,7 @@ impl<T> State<T> {
                 kept.push_back(idle);
             }
         }
-        self.closing += reaped.len() - before;
+        self.closing += mutation_point!("pool.reap.uncounted_close", reaped.len() - before, 0);
         self.idle = kept;
         self.check();
     }

@@ -5,7 +5,7 @@
 
 use super::handles::{unwinding_under_loom, PooledConnection, Reservation};
 use super::state::{Begin, CloseReason, Conn, Grant, State, Wake};
-use super::{Connector, GetError, Shared};
+use super::{reacquire, Connector, GetError, Shared};
 use crate::sync::{Arc, Condvar, Deadline, MutexGuard};
 use std::future::Future;
 use std::pin::Pin;
@@ -36,20 +36,29 @@ enum Started<T> {
 }
 
 impl<C: Connector> Shared<C> {
-    /// Runs a new request's first step; `wake` is called only if it must queue.
-    fn start(
-        &self,
-        state: &mut State<C::Connection>,
+    /// Runs a new request's first step under `state` (the pool's lock, handed back);
+    /// `wake` is called only if it must queue.
+    fn start<'a>(
+        &'a self,
+        state: MutexGuard<'a, State<C::Connection>>,
         now: Instant,
         reaped: &mut Vec<Conn<C::Connection>>,
         wake: impl FnOnce() -> Wake,
-    ) -> Started<C::Connection> {
-        match state.begin(now, reaped) {
+    ) -> (MutexGuard<'a, State<C::Connection>>, Started<C::Connection>) {
+        let mut state = state;
+        let started = match state.begin(now, reaped) {
             Begin::Closed => Started::Done(Outcome::Closed(None)),
             Begin::Connection { conn, stale } => Started::Done(Outcome::Granted(Grant::Connection(conn), stale)),
             Begin::Open => Started::Done(Outcome::Granted(Grant::Open, false)),
-            Begin::MustWait => Started::Queued(state.enqueue(wake())),
-        }
+            Begin::MustWait => {
+                // Found nothing, queued: one critical section, so nothing can come back in
+                // between unseen.
+                state =
+                    mutation_point!("pool.get.idle_check_apart_from_the_wait", state, reacquire(state, &self.state));
+                Started::Queued(state.enqueue(wake()))
+            }
+        };
+        (state, started)
     }
 
     /// Whether ticket `id` is done waiting: granted, or the pool closed.
@@ -77,7 +86,7 @@ impl<C: Connector> Shared<C> {
         match grant {
             Some(grant) if keep_grant && !closed => Outcome::Granted(grant, false),
             Some(grant) => {
-                drop(Self::hold(this, grant));
+                mutation_point!("pool.acquire.cancel_drops_the_grant", drop(Self::hold(this, grant)), drop(grant));
                 if closed {
                     Outcome::Closed(None)
                 } else {
@@ -105,7 +114,11 @@ impl<C: Connector> Shared<C> {
                 open => open,
             }),
             Outcome::Closed(grant) => {
-                drop(grant.map(|grant| Self::hold(this, grant)));
+                mutation_point!(
+                    "pool.close.refused_waiter_returns_a_slot",
+                    drop(grant.map(|grant| Self::hold(this, grant))),
+                    drop(Self::hold(this, grant.unwrap_or(Grant::Open)))
+                );
                 Err(GetError::Closed)
             }
             Outcome::TimedOut => Err(GetError::Timeout),
@@ -136,8 +149,7 @@ impl<C: Connector> Shared<C> {
         let mut reaped = Vec::new();
         // Made only for a request that queues: the fast path allocates nothing.
         let mut condvar = None;
-        let mut state = this.state.lock();
-        let started = this.start(&mut state, now, &mut reaped, || {
+        let (state, started) = this.start(this.state.lock(), now, &mut reaped, || {
             let own = Arc::new(Condvar::new());
             condvar = Some(own.clone());
             Wake::Thread(own)
@@ -161,7 +173,11 @@ impl<C: Connector> Shared<C> {
                     let (next, timed_out) = condvar.wait_until_some(state, deadline);
                     if timed_out {
                         // A grant that arrived with the timeout is used, not dropped.
-                        break Self::give_up(this, next, id, true);
+                        break mutation_point!("pool.handoff.drop_on_timeout", Self::give_up(this, next, id, true), {
+                            let mut next = next;
+                            drop(next.leave(id));
+                            Outcome::TimedOut
+                        });
                     }
                     state = next;
                 };
@@ -177,14 +193,15 @@ impl<C: Connector> Shared<C> {
     pub(super) fn begin_close(&self) {
         let mut idle = Vec::new();
         let wakes = self.state.lock().begin_close(&mut idle);
-        wakes.wake_all();
+        mutation_point!("pool.close.wakes_no_waiter", wakes.wake_all(), drop(wakes));
         for conn in idle {
             self.close_conn(conn, CloseReason::PoolClosed);
         }
     }
 
-    /// Blocks until every connection is closed or the deadline passes; `false` on timeout.
-    pub(super) fn wait_drained(&self, deadline: Option<Deadline>) -> bool {
+    /// Blocks until every connection is closed or the deadline passes; on timeout, the
+    /// connections still open then.
+    pub(super) fn wait_drained(&self, deadline: Option<Deadline>) -> Result<(), usize> {
         let condvar = Arc::new(Condvar::new());
         let mut ticket = None;
         let mut state = self.state.lock();
@@ -192,14 +209,15 @@ impl<C: Connector> Shared<C> {
             state.wait_for_drain(&mut ticket, Wake::Thread(condvar.clone()));
             let (next, timed_out) = condvar.wait_until_some(state, deadline);
             state = next;
-            if timed_out && !state.is_drained() {
+            // The last connection may close just as the timeout fires: drained wins.
+            if timed_out && mutation_point!("pool.close.timeout_skips_the_recheck", !state.is_drained(), true) {
                 if let Some(id) = ticket {
                     state.stop_waiting_for_drain(id);
                 }
-                return false;
+                return Err(state.open());
             }
         }
-        true
+        Ok(())
     }
 }
 
@@ -251,8 +269,8 @@ impl<C: Connector> Future for Acquire<'_, C> {
                 this.polled = true;
                 let now = shared.now_for_expiry();
                 let mut reaped = Vec::new();
-                let mut state = shared.state.lock();
-                let started = shared.start(&mut state, now, &mut reaped, || Wake::Task(cx.waker().clone()));
+                let (state, started) =
+                    shared.start(shared.state.lock(), now, &mut reaped, || Wake::Task(cx.waker().clone()));
                 drop(state);
                 shared.close_reaped(reaped);
                 match started {
@@ -280,7 +298,11 @@ impl<C: Connector> Drop for Acquire<'_, C> {
         if let Some(id) = self.ticket.take() {
             let state = self.shared.state.lock();
             // A cancelled caller cannot use a grant: hand it back.
-            let _ = Shared::give_up(self.shared, state, id, false);
+            mutation_point!(
+                "pool.acquire.cancel_forgets_the_ticket",
+                drop(Shared::give_up(self.shared, state, id, false)),
+                drop(state)
+            );
             if let Some(since) = self.since {
                 self.shared.record_wait(since);
             }
