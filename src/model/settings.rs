@@ -148,8 +148,10 @@ pub(crate) struct Requested {
 /// Where settings come from: the process environment, or a fixed table in tests.
 type Lookup<'a> = &'a dyn Fn(&'static str) -> Option<String>;
 
+/// A value that is not Unicode is passed on lossily, so its parser refuses it by name
+/// instead of the variable being ignored as if unset.
 fn process_environment(name: &'static str) -> Option<String> {
-    std::env::var(name).ok()
+    std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
 }
 
 fn parse_number(var: Lookup<'_>, name: &'static str, expected: &'static str) -> Result<Option<u64>, SettingsError> {
