@@ -240,6 +240,10 @@ impl Settings {
         let std_run_timeout = parse_seconds(var, "RACEKIT_STD_RUN_TIMEOUT")?
             .or(requested.std_run_timeout.map(|timeout| timeout.min(LONGEST_DURATION)))
             .unwrap_or(DEFAULT_STD_RUN_TIMEOUT);
+        if std_run_timeout.is_zero() {
+            // Every run would be reported as hung before its body could start.
+            return Err(SettingsError::ZeroBudget { what: "the std run timeout" });
+        }
         Ok(Settings {
             preemption_bound,
             iterations,
