@@ -147,6 +147,11 @@ impl Ledger {
     }
 
     /// Adds `amount` to counter `name`.
+    ///
+    /// # Panics
+    ///
+    /// When the counter would pass `u64::MAX`, naming it: a saturated counter would hide
+    /// the very loss a ledger exists to find.
     pub fn add(&self, name: &str, amount: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.entry(name.to_owned()).or_insert(0);

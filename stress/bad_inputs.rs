@@ -4,9 +4,24 @@
 //! (panicking callbacks, closers and connectors, hanging connectors and handlers, a closer
 //! that stops its own stopper).
 //!
+//! The table (`table.rs` and one module per area) holds one row per bad input or fault:
+//! its name, the call, and the outcome it must have; each area is one test below, and
+//! `summary` writes the count to `docs/bad-inputs.md`. The proptests after it cover whole
+//! spaces of configurations at once.
+//!
 //! Each case asserts the typed error or the documented result, that nothing panicked, and
 //! that the pattern's ledger is conserved. Each runs inside a check on real threads with a
 //! run timeout, so a hang fails with the harness's hang report instead of wedging the suite.
+
+mod bus;
+mod collections;
+mod harness;
+#[cfg(target_os = "linux")]
+mod processes;
+mod resources;
+mod section;
+mod supervision;
+mod table;
 
 use crate::support::cases;
 use proptest::prelude::*;
@@ -15,7 +30,7 @@ use racekit::event_bus::{Backpressure, BusConfig, ConfigError as BusConfigError,
 use racekit::log_store::{AddError, ConfigError as LogConfigError, LogStore, LogStoreConfig};
 use racekit::model::Model;
 use racekit::output::{OutputLine, OutputStream};
-use racekit::pool::{BlockingConnector, ConfigError as PoolConfigError, Connector, GetError, Pool};
+use racekit::pool::{ConfigError as PoolConfigError, GetError, Pool};
 use racekit::process::callbacks::OutputCallbacks;
 use racekit::queue::{BoundedQueue, PopError, PushError};
 use racekit::retry::{Closer, InvalidOptions, Options, MAX_BACKOFF_LIMIT};
@@ -23,6 +38,7 @@ use racekit::stopper::{StopError, Stopper};
 use racekit::sync::atomic::{AtomicUsize, Ordering};
 use racekit::sync::{mpsc, thread, Arc, Deadline, Latch};
 use racekit::time::{Clock, ManualClock, SeededRng};
+use resources::{Fake, Fault};
 use std::time::Duration;
 
 /// How long one case may run before the harness reports it hung.
@@ -81,6 +97,71 @@ fn close_soon(queue: &Arc<BoundedQueue<u32>>) -> thread::JoinHandle<()> {
         thread::sleep(Duration::from_millis(1));
         queue.close();
     })
+}
+
+/// Every area of the table, by name.
+fn areas() -> Vec<(&'static str, Vec<table::Row>)> {
+    let mut areas = vec![
+        ("queue, slice, collector, log store", collections::rows()),
+        ("event bus", bus::rows()),
+        ("stopper, lifecycle", supervision::rows()),
+        ("pool, retry", resources::rows()),
+        ("harness, facade, probes", harness::rows()),
+    ];
+    #[cfg(target_os = "linux")]
+    areas.push(("process manager", processes::rows()));
+    areas
+}
+
+/// Runs the rows of the area named `name`.
+fn area(name: &str) {
+    let rows = areas().into_iter().find(|(area, _)| *area == name).map(|(_, rows)| rows).expect("an area of the table");
+    table::run_rows(name, rows);
+}
+
+#[test]
+fn collections_refuse_bad_input() {
+    area("queue, slice, collector, log store");
+}
+
+#[test]
+fn the_event_bus_refuses_bad_input() {
+    area("event bus");
+}
+
+#[test]
+fn the_stopper_and_lifecycle_refuse_bad_input() {
+    area("stopper, lifecycle");
+}
+
+#[test]
+fn the_pool_and_retry_refuse_bad_input() {
+    area("pool, retry");
+}
+
+#[test]
+fn the_harness_refuses_bad_input() {
+    area("harness, facade, probes");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_process_manager_refuses_bad_input() {
+    area("process manager");
+}
+
+/// The table's count, as `docs/bad-inputs.md` shows it: rewritten there with
+/// `BAD_INPUTS_WRITE=1`, otherwise checked against it so the page cannot go stale.
+#[test]
+fn summary() {
+    let table = table::summary(&areas());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/bad-inputs.md");
+    section::write_or_check(
+        &path,
+        "library",
+        &table,
+        "BAD_INPUTS_WRITE=1 cargo test --test stress bad_inputs::summary",
+    );
 }
 
 proptest! {
@@ -182,7 +263,7 @@ proptest! {
         timeout in durations(),
     ) {
         bounded("bad inputs: pool", move || {
-            let mut builder = Pool::builder(Numbers::default()).max_open(max_open);
+            let mut builder = Pool::builder(Fake::default()).max_open(max_open);
             if let Some(max_idle) = max_idle {
                 builder = builder.max_idle(max_idle);
             }
@@ -337,39 +418,11 @@ fn line(text: String) -> OutputLine {
     OutputLine { process: "bad".into(), stream: OutputStream::Stdout, at: ManualClock::new().now(), line: text }
 }
 
-/// Connections are numbers; `connect` waits on `gate` when there is one, and panics when
-/// `panics` is set.
-#[derive(Default)]
-struct Numbers {
-    next: AtomicUsize,
-    gate: Option<Arc<Latch>>,
-    panics: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-impl Connector for Numbers {
-    type Connection = usize;
-    type Error = Never;
-}
-
-impl BlockingConnector for Numbers {
-    fn connect(&self) -> Result<usize, Never> {
-        if let Some(gate) = &self.gate {
-            gate.wait();
-        }
-        assert!(!self.panics, "the connector fails");
-        Ok(self.next.fetch_add(1, Ordering::SeqCst))
-    }
-}
-
 #[test]
 fn a_hanging_connector_cannot_hold_a_get_past_its_timeout() {
     bounded("bad inputs: hanging connector", || {
         let gate = Arc::new(Latch::new());
-        let pool = Pool::new(Numbers { gate: Some(gate.clone()), ..Numbers::default() }, 1).unwrap();
+        let pool = Pool::new(Fake { gate: Some(gate.clone()), ..Fake::default() }, 1).unwrap();
         let gave_up = pool.get_timeout(Duration::from_millis(20));
         assert!(matches!(gave_up, Err(GetError::Timeout)), "{gave_up:?}");
         assert_eq!(pool.stats().opening, 1, "the connect still holds its slot");
@@ -386,7 +439,7 @@ fn a_hanging_connector_cannot_hold_a_get_past_its_timeout() {
 #[test]
 fn a_panicking_connector_reaches_its_caller_and_returns_its_slot() {
     bounded("bad inputs: panicking connector", || {
-        let pool = Pool::new(Numbers { panics: true, ..Numbers::default() }, 1).unwrap();
+        let pool = Pool::new(Fake { connect: Fault::Panic, ..Fake::default() }, 1).unwrap();
         for timeout in [None, Some(Duration::from_secs(5))] {
             let caught = racekit::sync::catch_unwind(|| match timeout {
                 Some(timeout) => pool.get_timeout(timeout).map(drop),

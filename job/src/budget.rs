@@ -167,15 +167,21 @@ pub fn seconds(duration: Duration) -> String {
     }
 }
 
+/// The longest duration the harness takes (racekit's `model::settings::LONGEST_DURATION`,
+/// about 31 years): a longer one would reach every test as a setting it refuses.
+pub const LONGEST_DURATION: Duration = Duration::from_secs(1_000_000_000);
+
 /// Parses a positive duration (`90s`, `10m`, `1h 30m`, `2.5s` or a plain number of
-/// seconds) with humantime; zero, negative and unitless-garbage durations are refused.
+/// seconds) with humantime; zero, negative, unitless-garbage and longer than
+/// [`LONGEST_DURATION`] durations are refused.
 pub fn parse_duration(text: &str) -> Result<Duration> {
     let text = text.trim();
     if text.starts_with('-') {
         bail!("{text:?}: a duration must be positive, such as 90s, 10m or 1h30m");
     }
     let duration = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+        // Converted without panicking: a finite number of seconds can still be too long for a Duration.
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
         Ok(_) => bail!("{text:?} is not a duration: use 90s, 10m or 1h30m"),
         Err(_) => humantime::parse_duration(text)
             .map_err(|error| anyhow::anyhow!("{text:?} is not a duration ({error}): use 90s, 10m or 1h30m"))?,
@@ -183,10 +189,21 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     if duration.is_zero() {
         bail!("{text:?}: a zero duration explores nothing; give a positive one, such as 90s or 10m");
     }
+    if duration > LONGEST_DURATION {
+        bail!("{text:?} is too long: give at most 1000000000 seconds (about 31 years), such as 90s or 10m");
+    }
     Ok(duration)
 }
 
-/// A count that must be at least 1 (`--iterations`, `--preemption-bound`, `--jobs`).
+/// A count that must be at least 1 and fit the 32 bits the harness reads it into
+/// (`--preemption-bound`, `--pct-depth`, `--proptest-cases`): a larger one is refused
+/// rather than truncated.
+pub fn parse_positive_u32(text: &str) -> Result<u32> {
+    let count = parse_positive(text)?;
+    u32::try_from(count).map_err(|_| anyhow::anyhow!("{count} is too large: give at most {}", u32::MAX))
+}
+
+/// A count that must be at least 1 (`--iterations`, `--jobs`).
 pub fn parse_positive(text: &str) -> Result<u64> {
     match text.trim().parse::<u64>() {
         Ok(0) => bail!("0 would explore nothing and pass vacuously: use at least 1"),

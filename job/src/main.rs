@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use budget::{human_duration, parse_duration, parse_positive, Budget};
+use budget::{human_duration, parse_duration, parse_positive, parse_positive_u32, Budget};
 use commands::Commands;
 use nextest::{Ended, Listed, RunSpec, Selection};
 use plan::Partition;
@@ -132,14 +132,14 @@ struct RunArgs {
     #[arg(long, value_name = "N", value_parser = parse_positive, allow_hyphen_values = true)]
     iterations: Option<u64>,
     /// loom: explore preemption bounds 1 up to N (LOOM_MAX_PREEMPTIONS), at least 1.
-    #[arg(long, value_name = "N", value_parser = parse_positive, allow_hyphen_values = true)]
-    preemption_bound: Option<u64>,
+    #[arg(long, value_name = "N", value_parser = parse_positive_u32, allow_hyphen_values = true)]
+    preemption_bound: Option<u32>,
     /// shuttle scheduler: portfolio (random and PCT, several seeds), pct or random.
     #[arg(long, value_parser = ["portfolio", "pct", "random"])]
     scheduler: Option<String>,
     /// shuttle PCT bug depth, at least 1.
-    #[arg(long, value_name = "N", value_parser = parse_positive, allow_hyphen_values = true)]
-    pct_depth: Option<u64>,
+    #[arg(long, value_name = "N", value_parser = parse_positive_u32, allow_hyphen_values = true)]
+    pct_depth: Option<u32>,
     /// Base seed for shuttle and std (a number, or `random`: picked once, and printed).
     #[arg(long)]
     seed: Option<String>,
@@ -148,8 +148,8 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s", allow_hyphen_values = true)]
     std_run_timeout: Duration,
     /// PROPTEST_CASES for every test [default: each suite's own].
-    #[arg(long, value_name = "N", value_parser = parse_positive, allow_hyphen_values = true)]
-    proptest_cases: Option<u64>,
+    #[arg(long, value_name = "N", value_parser = parse_positive_u32, allow_hyphen_values = true)]
+    proptest_cases: Option<u32>,
     /// nextest kills a test after this long and reports a timeout [default: 2m at the
     /// models' own budgets, 30m with --iterations/--preemption-bound, 40 x its share (at
     /// least 2m) with --budget].
@@ -339,12 +339,12 @@ fn run(args: RunArgs, mode: Mode) -> Result<ExitCode> {
     let budget = Budget {
         time: args.budget,
         iterations: args.iterations,
-        preemption_bound: args.preemption_bound.map(|n| n as u32),
+        preemption_bound: args.preemption_bound,
         scheduler: args.scheduler.clone(),
-        pct_depth: args.pct_depth.map(|n| n as u32),
+        pct_depth: args.pct_depth,
         seed: resolve_seed(args.seed.as_deref())?,
         std_run_timeout: args.std_run_timeout,
-        proptest_cases: args.proptest_cases.map(|n| n as u32),
+        proptest_cases: args.proptest_cases,
     };
     let selection = Selection { filters: args.filter.clone(), partition: args.partition, run_ignored: true };
 

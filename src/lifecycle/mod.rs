@@ -17,9 +17,10 @@
 //!   rollback or the reverse stop goes on with the others, and the phase always settles,
 //!   so a later `start` or `stop` never waits for a transition that will not end.
 //! - No user code under the lock: `start` and `stop` of components run unlocked, so a
-//!   component may read [`Application::phase`] from them. It must not call
-//!   [`start`](Application::start) or [`stop`](Application::stop) on its own application:
-//!   that call would wait for the transition it is part of.
+//!   component may read [`Application::phase`] from them. A component that calls
+//!   [`start`](Application::start) or [`stop`](Application::stop) on its own application
+//!   gets [`CalledFromComponent`] as its error (that call would wait for the transition it
+//!   is part of); the transition goes on.
 //!
 //! Compared with the seed: the seed holds its lock while components start and stop (so a
 //! component calling back deadlocks) and reports only the last stop error.
@@ -31,10 +32,15 @@
 //! done, then wakes the waiters. In `Running` every component is started; in `Stopped`
 //! none is (as far as this application is concerned).
 //!
-//! Lock order: one lock; no component code runs under it.
+//! `runner` names the thread running components during a transition (set by it before
+//! each component, cleared when it settles), so that call from inside a component is
+//! told from a concurrent one.
+//!
+//! Lock order: `phase` and `runner` are never held together; no component code runs under
+//! either.
 
 use crate::error_collector::{ErrorCollector, Errors};
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{thread, Condvar, Mutex, MutexGuard};
 use std::fmt;
 use thiserror::Error;
 
@@ -106,6 +112,21 @@ pub struct ComponentPanicked {
     pub operation: &'static str,
     /// The panic's message.
     pub message: String,
+}
+
+/// A component called [`start`](Application::start) or [`stop`](Application::stop) on its own
+/// application from inside its own `start` or `stop`: that call would wait for the
+/// transition it is part of, so it is refused and does nothing.
+#[derive(Debug, Error)]
+#[error(
+    "{call} was called on the application from inside this component's own {during}, where it would wait for \
+     itself: nothing was done; call it from outside the application's components"
+)]
+pub struct CalledFromComponent {
+    /// `"start"` or `"stop"`: the call refused.
+    pub call: &'static str,
+    /// `"start"` or `"stop"`: the component operation it was made from.
+    pub during: &'static str,
 }
 
 /// One component's failure.
@@ -193,17 +214,42 @@ pub struct Application {
     components: Vec<Box<dyn Component>>,
     phase: Mutex<LifecyclePhase>,
     changed: Condvar,
+    /// The thread running components now, the component it runs, and which operation:
+    /// what tells a call from inside a component (refused) from a concurrent one (waits).
+    runner: Mutex<Option<Runner>>,
+}
+
+/// Who runs components now (see [`Application::runner`]).
+#[derive(Clone, Copy)]
+struct Runner {
+    thread: thread::ThreadId,
+    component: usize,
+    during: &'static str,
 }
 
 impl Application {
     /// An application of `components`, started in this order and stopped in reverse.
     pub fn new(components: Vec<Box<dyn Component>>) -> Application {
-        Application { components, phase: Mutex::new(LifecyclePhase::Stopped), changed: Condvar::new() }
+        Application {
+            components,
+            phase: Mutex::new(LifecyclePhase::Stopped),
+            changed: Condvar::new(),
+            runner: Mutex::new(None),
+        }
     }
 
     /// Starts every component in order (see the [module documentation](self)). Returns at
     /// once if running; waits for a start or stop in progress first.
     pub fn start(&self) -> Result<(), StartError> {
+        if let Some((runner, error)) = self.called_from_component("start") {
+            return Err(StartError {
+                component: self.components[runner.component].name().to_owned(),
+                position: runner.component + 1,
+                error,
+                rolled_back: 0,
+                rollback_failures: Vec::new(),
+            });
+        }
         let mut phase = self.settled();
         if *phase == LifecyclePhase::Running {
             return Ok(());
@@ -234,14 +280,15 @@ impl Application {
     /// Starts the components in order; on a failure, stops those started in reverse.
     fn start_in_order(&self) -> Result<(), StartError> {
         for (index, component) in self.components.iter().enumerate() {
+            self.set_runner(index, "start");
             if let Err(error) = guarded(component.as_ref(), "start", |component| component.start()) {
                 let started = &self.components[..index];
                 let rollback = mutation_point!(
                     "lifecycle.start.no_rollback",
                     mutation_point!(
                         "lifecycle.start.rollback_in_start_order",
-                        self.stop_each(started.iter().rev()),
-                        self.stop_each(started.iter())
+                        self.stop_each(started.iter().enumerate().rev()),
+                        self.stop_each(started.iter().enumerate())
                     ),
                     ErrorCollector::new()
                 );
@@ -261,6 +308,10 @@ impl Application {
     /// stopped; waits for a start or stop in progress first. The application is stopped
     /// afterwards even when components failed to stop.
     pub fn stop(&self) -> Result<(), StopError> {
+        if let Some((runner, error)) = self.called_from_component("stop") {
+            let component = self.components[runner.component].name().to_owned();
+            return Err(StopError(Errors(vec![ComponentFailure { component, error }])));
+        }
         let mut phase = self.settled();
         if *phase == LifecyclePhase::Stopped {
             return Ok(());
@@ -273,7 +324,7 @@ impl Application {
             LifecyclePhase::Stopped
         );
         drop(phase);
-        let failures = self.stop_each(self.components.iter().rev());
+        let failures = self.stop_each(self.components.iter().enumerate().rev());
         self.settle(LifecyclePhase::Stopped);
         failures.into_result().map_err(StopError)
     }
@@ -297,17 +348,31 @@ impl Application {
 
     /// Ends the transition and wakes whoever waits for it.
     fn settle(&self, settled: LifecyclePhase) {
+        *self.runner.lock() = None;
         *self.phase.lock() = settled;
         self.changed.notify_all();
     }
 
-    /// Stops `components` in the order given, collecting every failure.
+    /// Records that this thread is about to run component `index`'s `during`.
+    fn set_runner(&self, component: usize, during: &'static str) {
+        *self.runner.lock() = Some(Runner { thread: thread::current().id(), component, during });
+    }
+
+    /// The runner and the error for `call`, when this thread is inside a component of this
+    /// application.
+    fn called_from_component(&self, call: &'static str) -> Option<(Runner, ComponentError)> {
+        let runner = (*self.runner.lock()).filter(|runner| runner.thread == thread::current().id())?;
+        Some((runner, Box::new(CalledFromComponent { call, during: runner.during })))
+    }
+
+    /// Stops `components` (with their positions) in the order given, collecting every failure.
     fn stop_each<'a>(
         &self,
-        components: impl Iterator<Item = &'a Box<dyn Component>>,
+        components: impl Iterator<Item = (usize, &'a Box<dyn Component>)>,
     ) -> ErrorCollector<ComponentFailure> {
         let failures = ErrorCollector::new();
-        for component in components {
+        for (index, component) in components {
+            self.set_runner(index, "stop");
             if let Err(error) = guarded(component.as_ref(), "stop", |component| component.stop()) {
                 failures.add(ComponentFailure { component: component.name().to_owned(), error });
             }

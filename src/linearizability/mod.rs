@@ -220,7 +220,13 @@ impl Shape {
         if *self.threads.start() == 0 || *self.threads.end() > MAX_THREADS {
             return Err(ShapeError::Threads { threads: self.threads.clone() });
         }
-        let operations = self.threads.end() * self.operations_per_thread.end() + self.init.end() + self.post.end();
+        // Saturating: ranges up to usize::MAX are refused as too large, not overflowed.
+        let operations = self
+            .threads
+            .end()
+            .saturating_mul(*self.operations_per_thread.end())
+            .saturating_add(*self.init.end())
+            .saturating_add(*self.post.end());
         if operations > MAX_OPERATIONS {
             return Err(ShapeError::TooLarge { operations });
         }

@@ -254,7 +254,8 @@ impl Model {
         self
     }
 
-    /// std: how long one run of the body may take before it is reported as a hang.
+    /// std: how long one run of the body may take before it is reported as a hang (zero is
+    /// refused: every run would be reported as hung).
     pub fn std_run_timeout(mut self, timeout: Duration) -> Model {
         self.requested.std_run_timeout = Some(timeout);
         self

@@ -148,8 +148,10 @@ pub(crate) struct Requested {
 /// Where settings come from: the process environment, or a fixed table in tests.
 type Lookup<'a> = &'a dyn Fn(&'static str) -> Option<String>;
 
+/// A value that is not Unicode is passed on lossily, so its parser refuses it by name
+/// instead of the variable being ignored as if unset.
 fn process_environment(name: &'static str) -> Option<String> {
-    std::env::var(name).ok()
+    std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
 }
 
 fn parse_number(var: Lookup<'_>, name: &'static str, expected: &'static str) -> Result<Option<u64>, SettingsError> {
@@ -238,6 +240,10 @@ impl Settings {
         let std_run_timeout = parse_seconds(var, "RACEKIT_STD_RUN_TIMEOUT")?
             .or(requested.std_run_timeout.map(|timeout| timeout.min(LONGEST_DURATION)))
             .unwrap_or(DEFAULT_STD_RUN_TIMEOUT);
+        if std_run_timeout.is_zero() {
+            // Every run would be reported as hung before its body could start.
+            return Err(SettingsError::ZeroBudget { what: "the std run timeout" });
+        }
         Ok(Settings {
             preemption_bound,
             iterations,

@@ -34,13 +34,14 @@ pub trait Connector: Send + Sync + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Whether an idle connection is still usable; called before it is handed out.
-    /// The default accepts every connection.
+    /// The default accepts every connection. A panic counts as `false`.
     fn validate(&self, connection: &mut Self::Connection) -> bool {
         let _ = connection;
         true
     }
 
-    /// Closes a connection the pool will not use again. The default drops it.
+    /// Closes a connection the pool will not use again. The default drops it. A panic is
+    /// caught: the connection counts as closed all the same.
     fn close(&self, connection: Self::Connection) {
         drop(connection);
     }

@@ -54,7 +54,8 @@ impl<C: Connector> PooledConnection<C> {
         let shared = self.shared.clone();
         shared.state.lock().start_replacing();
         let guard = shared.close_guard(reason);
-        shared.connector.close(conn.raw);
+        // Caught as in `close_conn`: the connection counts as closed either way.
+        let _ = crate::sync::catch_unwind(|| shared.connector.close(conn.raw));
         guard.disarm();
         let replaced = shared.state.lock().finish_replacing(reason);
         match replaced {

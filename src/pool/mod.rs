@@ -478,9 +478,13 @@ impl<C: Connector> Shared<C> {
     /// first waiter.
     fn close_conn(&self, conn: Conn<C::Connection>, reason: CloseReason) {
         let _settle = self.close_guard(reason);
-        mutation_point!("pool.close.destructor_under_the_lock", self.connector.close(conn.raw), {
-            let _held = self.state.lock();
-            self.connector.close(conn.raw)
+        // A panicking close still closed the connection as far as the pool is concerned:
+        // caught here, so it reaches neither a drop nor `close`.
+        let _ = crate::sync::catch_unwind(|| {
+            mutation_point!("pool.close.destructor_under_the_lock", self.connector.close(conn.raw), {
+                let _held = self.state.lock();
+                self.connector.close(conn.raw)
+            })
         });
     }
 
@@ -518,7 +522,8 @@ impl<C: Connector> Shared<C> {
             Held::Open(reservation) => Ok(Vetted::Reserved(reservation)),
             Held::Connection(conn, true) => conn.into_replacement(CloseReason::Expired).map(Vetted::Reserved),
             Held::Connection(mut conn, false) => {
-                if self.connector.validate(&mut conn) {
+                // A panicking validate counts as a refusal (closed_invalid).
+                if crate::sync::catch_unwind(|| self.connector.validate(&mut conn)).unwrap_or(false) {
                     Ok(Vetted::Ready(conn))
                 } else {
                     conn.into_replacement(CloseReason::Invalid).map(Vetted::Reserved)

@@ -241,6 +241,15 @@ pub enum StartError {
         /// The process's name.
         name: String,
     },
+    /// Called outside a tokio runtime, where its supervisor could not run.
+    #[error(
+        "process `{name}` was not started: start must be called within a tokio runtime (the supervisor is a \
+         task on it); call it from async code or inside Runtime::block_on / Handle::enter"
+    )]
+    NoRuntime {
+        /// The process's name.
+        name: String,
+    },
     /// A line limit of zero would deliver every line empty.
     #[error("process `{name}` was not started: max_line_bytes is 0; keep at least 1 byte of each line")]
     ZeroLineLimit {
@@ -451,11 +460,18 @@ impl<S: Spawner> ProcessManager<S> {
     }
 
     /// Starts `spec` as process `name` and supervises it. Must be called within a tokio
-    /// runtime (the supervisor is a task on it).
+    /// runtime (the supervisor is a task on it); elsewhere it is refused with
+    /// [`StartError::NoRuntime`].
     pub fn start(&self, name: &str, spec: &ProcessSpec) -> Result<ProcessHandle, StartError> {
         let shared = &self.shared;
         if spec.max_line_bytes == 0 {
             return Err(StartError::ZeroLineLimit { name: name.to_owned() });
+        }
+        // Checked before anything is spawned: without a runtime the spawn itself would panic,
+        // leaving the name reserved.
+        #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StartError::NoRuntime { name: name.to_owned() });
         }
         let entry = shared.table.reserve(name, shared.clock.now())?;
         let (child, output) = match shared.spawner.spawn(spec) {

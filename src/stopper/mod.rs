@@ -462,7 +462,8 @@ impl Stopper {
     }
 
     /// Adds a closer, run once when the stopper stops (see the module documentation for
-    /// the order). If the stopper has already stopped, runs it now on this thread.
+    /// the order). If the stopper has already stopped, runs it now on this thread; its panic
+    /// is caught and counted in [`StopperStats::counts`], as a panic during a stop is.
     pub fn add_closer<F>(&self, closer: F) -> CloserAdded
     where
         F: FnOnce() + Send + 'static,
@@ -471,7 +472,10 @@ impl Stopper {
         let mut state = self.shared.state.lock();
         if state.phase == StopperPhase::Stopped {
             drop(state);
-            closer();
+            let panicked = crate::sync::catch_unwind(closer).is_err();
+            let mut state = self.shared.state.lock();
+            state.counts.closers_run += 1;
+            state.counts.closers_panicked += u64::from(panicked);
             return CloserAdded::RanNow;
         }
         state.closers.push(closer);
