@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// The benches that write side files and take their budgets from `RACEKIT_BENCH_MODE`.
-pub const DECISION_BENCHES: [&str; 4] = ["locks", "channels", "counters", "decision_matrix"];
+/// The benches that write side files and take their budgets from `RACEKIT_BENCH_MODE`:
+/// every comparison (decision and pattern benches).
+pub const DECISION_BENCHES: [&str; 8] =
+    ["locks", "channels", "counters", "decision_matrix", "event_bus", "stopper", "pool", "log_store"];
 
 /// How a run went, for the report.
 pub struct RunLog {
