@@ -354,13 +354,14 @@ impl Drop for Tasks {
 }
 
 /// How many operations make one criterion iteration: the smallest power of two that takes
-/// at least 100 µs (the fastest of three runs, so the first run of a freshly started
+/// at least 1 ms (the fastest of three runs, so the first run of a freshly started
 /// contender, its threads or runtime still cold, does not stop the search at one
-/// operation). criterion sizes its samples from a warm-up whose timing includes waking the
-/// threads; with an iteration this long, that wake-up cannot make it think an operation
-/// takes milliseconds on a busy machine.
+/// operation). Every run pays a fixed cost: waking the threads, and on a loaded machine
+/// waiting for a core, which can take 100 µs and more; an iteration of 1 ms keeps that a
+/// small share of the time per operation, and criterion, which sizes its samples from a
+/// warm-up whose timing includes it, cannot think an operation takes milliseconds.
 fn batch_size(runner: &mut dyn Runner) -> u64 {
-    const TARGET: Duration = Duration::from_micros(100);
+    const TARGET: Duration = Duration::from_millis(1);
     let mut ops = 1;
     while ops < 1 << 24 && (0..3).map(|_| runner.run(ops)).min().unwrap_or(TARGET) < TARGET {
         ops *= 2;

@@ -3,15 +3,20 @@
 //! files the decision benches write.
 //!
 //! - `cargo bench-report --run`: clears earlier output, runs every bench at full budget
-//!   (about 10 minutes on 2 cores), writes `docs/benchmarks/REPORT.md`.
-//! - `cargo bench-report --quick`: a smoke run of every bench with tiny budgets (a minute
-//!   or two), report in `bench-report/` of the target folder, labelled as a smoke run.
+//!   three times, each time in processes of their own (the report's Cost line says how
+//!   long that takes), writes `docs/benchmarks/REPORT.md`.
+//! - `cargo bench-report --quick`: a smoke run of every bench with tiny budgets, twice,
+//!   report in `bench-report/` of the target folder, labelled as a smoke run.
 //! - `cargo bench-report`: only writes the report from the criterion output there is.
+//!
+//! Every verdict comes from [`repeats::MIN_REPEATS`] repeats or is labelled (see
+//! [`repeats`]).
 
 mod analysis;
 mod data;
 mod plot;
 mod render;
+mod repeats;
 mod run;
 mod stats;
 
@@ -40,6 +45,10 @@ struct Cli {
     /// Run only this bench (repeatable) [default: every `[[bench]]` of the package].
     #[arg(long = "bench", value_name = "NAME")]
     benches: Vec<String>,
+    /// How many times to run every bench, each time in processes of their own; a verdict
+    /// needs 3 [default: 3; with --quick, 2].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=20))]
+    repeats: Option<u64>,
 }
 
 /// The workspace root: the job crate's parent folder.
@@ -81,7 +90,9 @@ fn main() -> Result<()> {
     });
 
     let run = if cli.run || cli.quick {
-        let log = run::run(&root, &criterion_dir, &target.join("bench-report").join("logs"), cli.quick, &cli.benches)?;
+        let repeats = cli.repeats.map_or(if cli.quick { 2 } else { repeats::MIN_REPEATS }, |r| r as usize);
+        let logs = target.join("bench-report").join("logs");
+        let log = run::run(&root, &criterion_dir, &logs, cli.quick, repeats, &cli.benches)?;
         let failed: Vec<&str> = log.benches.iter().filter(|b| !b.1).map(|b| b.0.as_str()).collect();
         if !failed.is_empty() {
             eprintln!("bench-report: these benches failed and are missing from the report: {}", failed.join(", "));
@@ -92,7 +103,7 @@ fn main() -> Result<()> {
     };
     let failed = run.as_ref().is_some_and(|r| r.benches.iter().any(|b| !b.1));
 
-    let data = data::load(&criterion_dir)?;
+    let runs = repeats::Runs::load(&criterion_dir)?;
     let dirty = !first_line("git", &["status", "--porcelain", "--untracked-files=no"], &root).eq("unknown");
     let commit = format!(
         "{}{}",
@@ -106,8 +117,13 @@ fn main() -> Result<()> {
     };
     let provenance =
         render::Provenance { commit, rustc: first_line("rustc", &["--version"], &root), command: command.into(), run };
-    render::write_report(&data, &provenance, &out)?;
-    eprintln!("bench-report: wrote {} ({} cells)", out.join("REPORT.md").display(), data.cells.len());
+    render::write_report(&runs, &provenance, &out)?;
+    eprintln!(
+        "bench-report: wrote {} ({} cells, {} repeats)",
+        out.join("REPORT.md").display(),
+        runs.pooled.cells.len(),
+        runs.repeats.len()
+    );
     anyhow::ensure!(!failed, "some benches failed (see above); the report lacks them");
     Ok(())
 }

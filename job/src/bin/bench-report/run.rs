@@ -17,7 +17,9 @@ pub const DECISION_BENCHES: [&str; 8] =
 pub struct RunLog {
     pub quick: bool,
     pub build_seconds: f64,
-    /// (bench, succeeded, seconds, log file).
+    /// How many times every bench ran, each time in a process of its own.
+    pub repeats: usize,
+    /// (bench and repeat, succeeded, seconds, log file).
     pub benches: Vec<(String, bool, f64, PathBuf)>,
     pub total_seconds: f64,
 }
@@ -62,8 +64,17 @@ fn pattern_bench_args(quick: bool) -> Vec<&'static str> {
     }
 }
 
-/// Clears `criterion_dir`, builds, and runs `benches` (all `[[bench]]` targets if empty).
-pub fn run(root: &Path, criterion_dir: &Path, logs: &Path, quick: bool, benches: &[String]) -> Result<RunLog> {
+/// Clears `criterion_dir`, builds, and runs `benches` (all `[[bench]]` targets if empty)
+/// `repeats` times: every bench once per repeat, repeat after repeat (so the repeats of one
+/// bench are minutes apart), each into its own folder (see [`crate::repeats`]).
+pub fn run(
+    root: &Path,
+    criterion_dir: &Path,
+    logs: &Path,
+    quick: bool,
+    repeats: usize,
+    benches: &[String],
+) -> Result<RunLog> {
     let started = Instant::now();
     let names = if benches.is_empty() { bench_names(root)? } else { benches.to_vec() };
     if criterion_dir.exists() {
@@ -91,14 +102,18 @@ pub fn run(root: &Path, criterion_dir: &Path, logs: &Path, quick: bool, benches:
     let build_seconds = build_started.elapsed().as_secs_f64();
 
     let mut results = Vec::new();
-    for name in &names {
-        let log = logs.join(format!("{name}.log"));
+    for (repeat, name) in (1..=repeats).flat_map(|repeat| names.iter().map(move |name| (repeat, name))) {
+        let log = logs.join(format!("{name}-{repeat}.log"));
         let file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let executable =
             executables.get(name).with_context(|| format!("cargo built no executable for bench {name}"))?;
         // Run the binary as `cargo bench` would, without cargo's per-invocation overhead.
         let mut command = Command::new(executable);
-        command.current_dir(root).env("RACEKIT_BENCH_MODE", mode).env("CRITERION_HOME", criterion_dir).arg("--bench");
+        command
+            .current_dir(root)
+            .env("RACEKIT_BENCH_MODE", mode)
+            .env("CRITERION_HOME", crate::repeats::repeat_dir(criterion_dir, repeat))
+            .arg("--bench");
         if !DECISION_BENCHES.contains(&name.as_str()) {
             command.args(pattern_bench_args(quick));
         }
@@ -110,7 +125,7 @@ pub fn run(root: &Path, criterion_dir: &Path, logs: &Path, quick: bool, benches:
             .context("running cargo")?;
         let seconds = bench_started.elapsed().as_secs_f64();
         eprintln!(
-            "bench-report: {name}: {} in {seconds:.0} s (log: {})",
+            "bench-report: {name} (repeat {repeat}/{repeats}): {} in {seconds:.0} s (log: {})",
             if status.success() { "done" } else { "FAILED" },
             log.display()
         );
@@ -119,7 +134,7 @@ pub fn run(root: &Path, criterion_dir: &Path, logs: &Path, quick: bool, benches:
             let tail: Vec<&str> = text.lines().rev().take(15).collect();
             tail.iter().rev().for_each(|line| eprintln!("    {line}"));
         }
-        results.push((name.clone(), status.success(), seconds, log));
+        results.push((format!("{name} (repeat {repeat})"), status.success(), seconds, log));
     }
-    Ok(RunLog { quick, build_seconds, benches: results, total_seconds: started.elapsed().as_secs_f64() })
+    Ok(RunLog { quick, build_seconds, repeats, benches: results, total_seconds: started.elapsed().as_secs_f64() })
 }
