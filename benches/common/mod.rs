@@ -35,6 +35,9 @@
 // Each bench binary includes this module and uses part of it.
 #![allow(dead_code)]
 
+mod home;
+use home::criterion_home;
+
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -42,7 +45,6 @@ use stats_alloc::StatsAlloc;
 use std::alloc::System;
 use std::future::Future;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -699,20 +701,4 @@ fn allocations_per_op(allocator: &StatsAlloc<System>, runner: &mut dyn Runner, o
     let count = (after.allocations + after.reallocations).saturating_sub(before.allocations + before.reallocations);
     let bytes = after.bytes_allocated.saturating_sub(before.bytes_allocated);
     (count as f64 / ops.max(1) as f64, bytes as f64 / ops.max(1) as f64)
-}
-
-/// Where criterion writes: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the
-/// `criterion` folder of the target directory this bench binary was built in.
-fn criterion_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    // target/<profile>/deps/<bench binary>
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.ancestors().nth(3).map(|target| target.join("criterion")))
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
 }

@@ -66,9 +66,76 @@ pub fn write_report(runs: &Runs, provenance: &Provenance, out: &Path) -> Result<
     }
     matrix(&mut md, runs, &bands);
     patterns(&mut md, runs, &bands);
+    if !runs.checkers.is_empty() {
+        md.push_str("## racekit's harness against raw loom and shuttle\n\n");
+        md.push_str(CHECKERS_TEXT);
+        md.push_str(&crate::figures::checkers_table(&runs.checkers));
+    }
     machine(&mut md, runs, provenance);
     std::fs::write(out.join("REPORT.md"), md)?;
+    let figures = serde_json::to_string_pretty(&figures(runs, &bands, provenance))?;
+    std::fs::write(out.join("figures.json"), figures + "\n")?;
     Ok(())
+}
+
+const CHECKERS_TEXT: &str = "The `checkers` bench, built with `--cfg racekit_loom` and with `--cfg racekit_shuttle`: \
+schedules per second of racekit's `check` against the raw checker on the same small passing models (written once \
+over either set of primitives), and the time to the failure of a lost update. Under loom both use preemption bound \
+2 (racekit explores bound 1 first, then 2); under shuttle both run the same number of random schedules. Median of \
+five runs (one in a smoke run).\n\n";
+
+/// What README shows of this report (see [`crate::figures`]).
+fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figures::Figures {
+    let data = &runs.pooled;
+    let grids: Vec<Vec<Vec<LockPoint>>> = LOCK_PAIRS.iter().map(|pair| repeat_grids(runs, pair)).collect();
+    let rules = if data.group(LOCK_GROUP).next().is_none() {
+        Vec::new()
+    } else {
+        rules()
+            .iter()
+            .map(|rule| {
+                let answer = |grids: &[Vec<LockPoint>]| rule_consensus(grids, rule, |_| true).show();
+                (rule.name.to_string(), answer(&grids[0]), answer(&grids[1]))
+            })
+            .collect()
+    };
+    let matrix = MATRIX
+        .iter()
+        .filter(|row| data.group(row.group).next().is_some())
+        .map(|row| (row.scenario.to_string(), row.recommendation.to_string(), matrix_consensus(runs, row.group).show()))
+        .collect();
+    let mut patterns = Vec::new();
+    for group in analysis::pattern_groups(data) {
+        let band = bands.get(&group);
+        for cell in data.group(&group) {
+            let Some(base_id) = racekit_contender(cell) else { continue };
+            let base = &cell.contenders[base_id];
+            for (id, contender) in cell.contenders.iter().filter(|(id, _)| id.as_str() != base_id) {
+                let Some(cmp) = compare(contender, base, band) else { continue };
+                patterns.push(crate::figures::PatternRatio {
+                    group: group.clone(),
+                    cell: cell.label.clone(),
+                    contender: id.clone(),
+                    ratio: cmp.show(),
+                    call: outcome_consensus(runs, cell, id, base_id).short(),
+                    allocations: allocations(base)
+                        .zip(allocations(contender))
+                        .map(|(ours, theirs)| (fmt_allocations(ours), fmt_allocations(theirs))),
+                });
+            }
+        }
+    }
+    crate::figures::Figures {
+        commit: provenance.commit.clone(),
+        measured: data.runs.first().map_or_else(|| "unknown".into(), |r| utc(r.started_unix)),
+        command: provenance.command.clone(),
+        mode: if smoke_runs(data) { "quick" } else { "full" }.into(),
+        repeats: runs.repeats.len(),
+        rules,
+        matrix,
+        patterns,
+        checkers: runs.checkers.clone(),
+    }
 }
 
 const CHANNELS_TEXT: &str = "Producers send `u64` items through a bounded hand-off to consumers that add them up; \

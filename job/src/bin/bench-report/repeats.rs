@@ -22,6 +22,8 @@ const ROUND_STRIDE: usize = 1000;
 pub struct Runs {
     pub pooled: Dataset,
     pub repeats: Vec<Dataset>,
+    /// The harness against raw checkers (`<criterion>/checkers/`), when it ran.
+    pub checkers: Vec<crate::figures::CheckerRow>,
 }
 
 /// The repeat folders under `criterion_dir`, in order; the folder itself when it has none
@@ -45,6 +47,11 @@ pub fn repeat_dirs(criterion_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(if dirs.is_empty() { vec![criterion_dir.to_path_buf()] } else { dirs.into_iter().map(|d| d.1).collect() })
 }
 
+/// The folder the `checkers` bench writes to (as its `CRITERION_HOME`).
+pub fn checkers_dir(criterion_dir: &Path) -> PathBuf {
+    criterion_dir.join("checkers")
+}
+
 /// The folder repeat `n` (from 1) of a run writes to.
 pub fn repeat_dir(criterion_dir: &Path, n: usize) -> PathBuf {
     criterion_dir.join(format!("repeat-{n}"))
@@ -54,7 +61,8 @@ impl Runs {
     /// Loads every repeat under `criterion_dir` and pools them.
     pub fn load(criterion_dir: &Path) -> Result<Runs> {
         let repeats = repeat_dirs(criterion_dir)?.iter().map(|dir| data::load(dir)).collect::<Result<Vec<_>>>()?;
-        Ok(Runs { pooled: pool(&repeats), repeats })
+        let checkers = crate::figures::checker_rows(&checkers_dir(criterion_dir).join("racekit"))?;
+        Ok(Runs { pooled: pool(&repeats), repeats, checkers })
     }
 
     /// Each repeat's answer to `question`, as one labelled answer.
