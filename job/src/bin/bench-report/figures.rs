@@ -92,7 +92,9 @@ pub fn detection_from_job(job: &Value, commit: String) -> Result<Detection> {
     let rows = job["rows"].as_array().context("the job report has no rows: is it a `cargo racekit` job.json?")?;
     let mut backends: BTreeMap<String, BackendDetection> = BTreeMap::new();
     let mut schedules: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| r["mutant"] == true && r["ignored"] != true) {
+    // Mutant tests ignored by `cargo test` on a backend (real threads) still run in the job,
+    // for the record: they count as the job's own table counts them.
+    for row in rows.iter().filter(|r| r["mutant"] == true) {
         let (backend, test, outcome) = (str_of(&row["backend"]), str_of(&row["test"]), str_of(&row["outcome"]));
         if outcome == "not_run" || outcome == "interrupted" {
             continue;

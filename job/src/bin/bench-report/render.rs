@@ -194,7 +194,7 @@ fn header(md: &mut String, runs: &Runs, provenance: &Provenance) {
     md.push_str("# Benchmark report: Mutex or RwLock, channel or lock\n\n");
     if smoke(data, provenance) {
         md.push_str(
-            "> **Smoke run.** These figures come from a quick run (tiny budgets, one round) that only proves every \
+            "> **Smoke run.** These figures come from a quick run (tiny budgets, one round per repeat) that only proves every \
              bench runs and the report is produced end to end. They are not measurements: do not draw conclusions \
              from them. Produce real figures on a quiet machine with `cargo bench-report --run`.\n\n",
         );
