@@ -1,35 +1,50 @@
 //! Benchmarks: event bus throughput against the designs a user would otherwise write.
 //!
-//! - `event_bus/sync_throughput`: one producer thread publishes a batch of events to one
-//!   cheap handler; timed until the last is handled. Contenders: racekit's bus (2 workers,
-//!   capacity 256, blocking policy), a hand-written crossbeam-channel worker pool (the same
-//!   2 workers and bound: the floor, with no routing, counting or joined stop), and the
-//!   seed's design (a thread spawned per event).
-//! - `event_bus/async_throughput`: one tokio task publishes the batch with `publish_async`;
-//!   against tokio's `broadcast` channel (capacity 256) with one receiving task. broadcast
-//!   never waits for room: a lagging receiver skips messages, which are counted as handled
-//!   (so broadcast is measured doing less work, not more).
+//! - `event_bus/sync`: one producer thread publishes events to one cheap handler; timed
+//!   until the last is handled. Contenders:
+//!   - `racekit_bus`: racekit's bus (2 workers, capacity 256, blocking policy);
+//!   - `crossbeam_pool_routed`: the fair twin, a hand-written crossbeam-channel worker pool
+//!     doing the bus's work: the same 2 workers and bound, a copy-on-write handler list per
+//!     event kind snapshotted at publish, every handler call caught and every outcome
+//!     counted, workers joined on stop;
+//!   - `crossbeam_pool`: the bare pool (one closure, no routing, counting or catching): the
+//!     floor, showing what the bus's guarantees cost;
+//!   - `seed_spawn_per_event`: the seed's design, a thread spawned per event.
+//! - `event_bus/async`: one tokio task publishes with `publish_async`; against tokio's
+//!   `broadcast` channel (capacity 256) with one receiving task. broadcast never waits for
+//!   room: a lagging receiver skips messages, which are counted as handled (so broadcast is
+//!   measured doing less work, not more).
 //!
-//! Threads and runtimes are started once per contender and every sample is timed with
-//! `iter_custom`; each group runs its contenders in the same process, one after another, on
-//! the same batch size, so their ratio survives a machine whose speed drifts slowly. Run
-//! with `cargo bench --bench event_bus` (final figures on a quiet machine) or `-- --quick`.
+//! One operation is one event published and handled. Contenders run in alternating rounds
+//! with the noise band of the decision benches (`common::Suite::compare`), and the
+//! allocations per event are counted next to the times. Run through `cargo bench-report`,
+//! or `cargo bench --bench event_bus [-- --quick]`.
 
-// criterion and the baselines are dev-dependencies of the std build only: the model builds
-// compile an empty bench.
 #[cfg(not(any(racekit_loom, racekit_shuttle)))]
-mod throughput {
-    use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+mod common;
+
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+mod suite {
+    use super::common::{Cell, Contender, Runner, Suite};
+    use crossbeam_channel::Sender;
     use racekit::event_bus::{Backpressure, BusConfig, EventBus};
-    use std::future::Future;
+    use serde_json::json;
+    use std::collections::HashMap;
     use std::hint::black_box;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
+    use std::sync::{Arc, RwLock};
+    use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
 
-    const EVENTS: u64 = 1_000;
     const WORKERS: usize = 2;
     const CAPACITY: usize = 256;
+    /// The one event kind the benches publish.
+    const KIND: u8 = 0;
 
     /// Waits (yielding) until `counter` reaches `target`.
     fn wait_for(counter: &AtomicU64, target: u64) {
@@ -38,165 +53,305 @@ mod throughput {
         }
     }
 
-    /// A bus of `WORKERS` workers and `CAPACITY` slots whose one handler counts events.
-    fn counting_bus() -> (EventBus<u8, u64>, Arc<AtomicU64>) {
-        let handled = Arc::new(AtomicU64::new(0));
-        let bus =
-            EventBus::new(BusConfig { workers: WORKERS, capacity: CAPACITY, policy: Backpressure::Block }).unwrap();
-        let counter = handled.clone();
-        bus.subscribe(0, move |event| {
+    /// A handler that counts what it handled.
+    fn counting(handled: &Arc<AtomicU64>) -> impl Fn(&u64) + Send + Sync + 'static {
+        let handled = handled.clone();
+        move |event| {
             black_box(event);
-            counter.fetch_add(1, Ordering::Release);
-        });
-        (bus, handled)
+            handled.fetch_add(1, Ordering::Release);
+        }
     }
 
-    /// The async form of [`time_batches`]: `publish` sends one event; waiting yields to the
-    /// runtime.
-    async fn time_async_batches<F: Future<Output = ()>>(
-        iters: u64,
+    /// Times `ops` events: `publish` sends one, `handled` counts what the handlers did.
+    fn time_events(ops: u64, handled: &AtomicU64, mut publish: impl FnMut(u64)) -> Duration {
+        let start = Instant::now();
+        let target = handled.load(Ordering::Acquire) + ops;
+        (0..ops).for_each(&mut publish);
+        wait_for(handled, target);
+        start.elapsed()
+    }
+
+    /// racekit's bus with one counting handler.
+    struct Bus {
+        bus: EventBus<u8, u64>,
+        handled: Arc<AtomicU64>,
+    }
+
+    impl Bus {
+        fn start() -> Bus {
+            let handled = Arc::new(AtomicU64::new(0));
+            let bus = EventBus::new(BusConfig { workers: WORKERS, capacity: CAPACITY, policy: Backpressure::Block })
+                .expect("a valid bench configuration");
+            bus.subscribe(KIND, counting(&handled));
+            Bus { bus, handled }
+        }
+    }
+
+    impl Runner for Bus {
+        fn run(&mut self, ops: u64) -> Duration {
+            let bus = &self.bus;
+            time_events(ops, &self.handled, |event| {
+                bus.publish(KIND, event).expect("the bus runs until the bench ends");
+            })
+        }
+    }
+
+    impl Drop for Bus {
+        fn drop(&mut self) {
+            let _ = self.bus.stop();
+        }
+    }
+
+    type Handler = Arc<dyn Fn(&u64) + Send + Sync>;
+
+    /// What the routed pool's workers count, as the bus does.
+    #[derive(Default)]
+    struct Outcomes {
+        delivered: AtomicU64,
+        unrouted: AtomicU64,
+        panicked: AtomicU64,
+    }
+
+    /// A crossbeam-channel worker pool that routes as the bus does: handlers per kind in a
+    /// copy-on-write list snapshotted at publish, each call caught, each outcome counted.
+    struct RoutedPool {
+        registry: RwLock<HashMap<u8, Arc<Vec<Handler>>>>,
+        sender: Option<Sender<(Arc<Vec<Handler>>, u64)>>,
+        workers: Vec<JoinHandle<()>>,
+        outcomes: Arc<Outcomes>,
+        handled: Arc<AtomicU64>,
+    }
+
+    impl RoutedPool {
+        fn start() -> RoutedPool {
+            let (sender, receiver) = crossbeam_channel::bounded::<(Arc<Vec<Handler>>, u64)>(CAPACITY);
+            let outcomes = Arc::new(Outcomes::default());
+            let workers = (0..WORKERS)
+                .map(|_| {
+                    let (receiver, outcomes) = (receiver.clone(), outcomes.clone());
+                    std::thread::spawn(move || {
+                        for (handlers, event) in receiver {
+                            for handler in handlers.iter() {
+                                if catch_unwind(AssertUnwindSafe(|| handler(&event))).is_err() {
+                                    outcomes.panicked.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            outcomes.delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            let handled = Arc::new(AtomicU64::new(0));
+            let handler: Handler = Arc::new(counting(&handled));
+            let registry = RwLock::new(HashMap::from([(KIND, Arc::new(vec![handler]))]));
+            RoutedPool { registry, sender: Some(sender), workers, outcomes, handled }
+        }
+
+        fn publish(&self, kind: u8, event: u64) {
+            let snapshot = self.registry.read().expect("no bench thread panics holding it").get(&kind).cloned();
+            match snapshot {
+                Some(handlers) => {
+                    let sender = self.sender.as_ref().expect("the channel lives until drop");
+                    sender.send((handlers, event)).expect("the workers run until drop");
+                }
+                None => {
+                    self.outcomes.unrouted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    impl Runner for RoutedPool {
+        fn run(&mut self, ops: u64) -> Duration {
+            let handled = self.handled.clone();
+            time_events(ops, &handled, |event| self.publish(KIND, event))
+        }
+    }
+
+    impl Drop for RoutedPool {
+        fn drop(&mut self) {
+            drop(self.sender.take());
+            self.workers.drain(..).for_each(|worker| worker.join().expect("a routed pool worker"));
+            black_box(self.outcomes.delivered.load(Ordering::Relaxed) + self.outcomes.panicked.load(Ordering::Relaxed));
+        }
+    }
+
+    /// The bare crossbeam-channel pool: events straight to one closure.
+    struct BarePool {
+        sender: Option<Sender<u64>>,
+        workers: Vec<JoinHandle<()>>,
+        handled: Arc<AtomicU64>,
+    }
+
+    impl BarePool {
+        fn start() -> BarePool {
+            let handled = Arc::new(AtomicU64::new(0));
+            let (sender, receiver) = crossbeam_channel::bounded::<u64>(CAPACITY);
+            let workers = (0..WORKERS)
+                .map(|_| {
+                    let (receiver, handle) = (receiver.clone(), counting(&handled));
+                    std::thread::spawn(move || receiver.into_iter().for_each(|event| handle(&event)))
+                })
+                .collect();
+            BarePool { sender: Some(sender), workers, handled }
+        }
+    }
+
+    impl Runner for BarePool {
+        fn run(&mut self, ops: u64) -> Duration {
+            let sender = self.sender.as_ref().expect("the channel lives until drop");
+            time_events(ops, &self.handled, |event| sender.send(event).expect("the workers run until drop"))
+        }
+    }
+
+    impl Drop for BarePool {
+        fn drop(&mut self) {
+            drop(self.sender.take());
+            self.workers.drain(..).for_each(|worker| worker.join().expect("a pool worker"));
+        }
+    }
+
+    /// The seed's design: a detached thread per event, as `go handler(event)` is.
+    #[derive(Default)]
+    struct SpawnPerEvent {
+        handled: Arc<AtomicU64>,
+    }
+
+    impl Runner for SpawnPerEvent {
+        fn run(&mut self, ops: u64) -> Duration {
+            let handled = self.handled.clone();
+            time_events(ops, &self.handled, |event| {
+                let handle = counting(&handled);
+                drop(std::thread::spawn(move || handle(&event)));
+            })
+        }
+    }
+
+    /// A runtime of `WORKERS` workers, built once per contender.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(WORKERS).enable_all().build().expect("a runtime")
+    }
+
+    /// The async form of [`time_events`]: waiting yields to the runtime.
+    async fn time_async_events<F: std::future::Future<Output = ()>>(
+        ops: u64,
         handled: &AtomicU64,
         mut publish: impl FnMut(u64) -> F,
     ) -> Duration {
         let start = Instant::now();
-        for _ in 0..iters {
-            let target = handled.load(Ordering::Acquire) + EVENTS;
-            for event in 0..EVENTS {
-                publish(event).await;
-            }
-            while handled.load(Ordering::Acquire) < target {
-                tokio::task::yield_now().await;
-            }
+        let target = handled.load(Ordering::Acquire) + ops;
+        for event in 0..ops {
+            publish(event).await;
+        }
+        while handled.load(Ordering::Acquire) < target {
+            tokio::task::yield_now().await;
         }
         start.elapsed()
     }
 
-    /// Times `iters` batches: `publish` sends one batch, `handled` counts what the handlers did.
-    fn time_batches(iters: u64, handled: &AtomicU64, mut publish: impl FnMut()) -> Duration {
-        let start = Instant::now();
-        for _ in 0..iters {
-            let target = handled.load(Ordering::Acquire) + EVENTS;
-            publish();
-            wait_for(handled, target);
-        }
-        start.elapsed()
+    /// racekit's bus, published to from a tokio task.
+    struct AsyncBus {
+        runtime: tokio::runtime::Runtime,
+        bus: Bus,
     }
 
-    fn sync_throughput(c: &mut Criterion) {
-        let mut group = c.benchmark_group("event_bus/sync_throughput");
-        group.throughput(Throughput::Elements(EVENTS));
-
-        let (bus, handled) = counting_bus();
-        group.bench_function(BenchmarkId::new("racekit_bus", EVENTS), |b| {
-            b.iter_custom(|iters| {
-                time_batches(iters, &handled, || {
-                    for event in 0..EVENTS {
-                        bus.publish(0, event).unwrap();
-                    }
-                })
-            })
-        });
-        bus.stop().unwrap();
-
-        let pool_handled = Arc::new(AtomicU64::new(0));
-        let (sender, receiver) = crossbeam_channel::bounded::<u64>(CAPACITY);
-        let workers: Vec<_> = (0..WORKERS)
-            .map(|_| {
-                let (receiver, handled) = (receiver.clone(), pool_handled.clone());
-                std::thread::spawn(move || {
-                    for event in receiver {
-                        black_box(event);
-                        handled.fetch_add(1, Ordering::Release);
-                    }
-                })
-            })
-            .collect();
-        group.bench_function(BenchmarkId::new("crossbeam_pool", EVENTS), |b| {
-            b.iter_custom(|iters| {
-                time_batches(iters, &pool_handled, || {
-                    for event in 0..EVENTS {
-                        sender.send(event).unwrap();
-                    }
-                })
-            })
-        });
-        drop(sender);
-        for worker in workers {
-            worker.join().unwrap();
+    impl Runner for AsyncBus {
+        fn run(&mut self, ops: u64) -> Duration {
+            let handle = self.bus.bus.handle();
+            let handled = &self.bus.handled;
+            self.runtime.block_on(time_async_events(ops, handled, |event| {
+                let handle = handle.clone();
+                async move {
+                    handle.publish_async(KIND, event).await.expect("the bus runs until the bench ends");
+                }
+            }))
         }
-
-        let seed_handled = Arc::new(AtomicU64::new(0));
-        group.bench_function(BenchmarkId::new("seed_spawn_per_event", EVENTS), |b| {
-            b.iter_custom(|iters| {
-                time_batches(iters, &seed_handled, || {
-                    for event in 0..EVENTS {
-                        let handled = seed_handled.clone();
-                        // Detached, as `go handler(event)` is.
-                        drop(std::thread::spawn(move || {
-                            black_box(event);
-                            handled.fetch_add(1, Ordering::Release);
-                        }));
-                    }
-                })
-            })
-        });
-        group.finish();
     }
 
-    fn async_throughput(c: &mut Criterion) {
-        let mut group = c.benchmark_group("event_bus/async_throughput");
-        group.throughput(Throughput::Elements(EVENTS));
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    /// tokio's broadcast channel with one receiving task.
+    struct Broadcast {
+        runtime: tokio::runtime::Runtime,
+        sender: Option<tokio::sync::broadcast::Sender<u64>>,
+        consumer: Option<tokio::task::JoinHandle<()>>,
+        received: Arc<AtomicU64>,
+    }
 
-        let (bus, handled) = counting_bus();
-        let handle = bus.handle();
-        group.bench_function(BenchmarkId::new("racekit_bus_async", EVENTS), |b| {
-            b.iter_custom(|iters| {
-                let handle = &handle;
-                runtime.block_on(time_async_batches(iters, &handled, |event| async move {
-                    handle.publish_async(0, event).await.unwrap();
-                }))
-            })
-        });
-        bus.stop().unwrap();
-
-        let received = Arc::new(AtomicU64::new(0));
-        let (sender, mut receiver) = tokio::sync::broadcast::channel::<u64>(CAPACITY);
-        let consumer = {
-            let received = received.clone();
-            runtime.spawn(async move {
+    impl Broadcast {
+        fn start() -> Broadcast {
+            use tokio::sync::broadcast::error::RecvError;
+            let runtime = runtime();
+            let received = Arc::new(AtomicU64::new(0));
+            let (sender, mut receiver) = tokio::sync::broadcast::channel::<u64>(CAPACITY);
+            let counter = received.clone();
+            let consumer = runtime.spawn(async move {
                 loop {
                     match receiver.recv().await {
                         Ok(event) => {
                             black_box(event);
-                            received.fetch_add(1, Ordering::Release);
+                            counter.fetch_add(1, Ordering::Release);
                         }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)) => {
-                            received.fetch_add(skipped, Ordering::Release);
+                        Err(RecvError::Lagged(skipped)) => {
+                            counter.fetch_add(skipped, Ordering::Release);
                         }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        Err(RecvError::Closed) => break,
                     }
                 }
-            })
-        };
-        group.bench_function(BenchmarkId::new("tokio_broadcast", EVENTS), |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(time_async_batches(iters, &received, |event| {
-                    sender.send(event).unwrap();
-                    std::future::ready(())
-                }))
-            })
-        });
-        drop(sender);
-        runtime.block_on(consumer).unwrap();
-        group.finish();
+            });
+            Broadcast { runtime, sender: Some(sender), consumer: Some(consumer), received }
+        }
     }
 
-    criterion_group!(benches, sync_throughput, async_throughput);
+    impl Runner for Broadcast {
+        fn run(&mut self, ops: u64) -> Duration {
+            let sender = self.sender.as_ref().expect("the sender lives until drop");
+            self.runtime.block_on(time_async_events(ops, &self.received, |event| {
+                sender.send(event).expect("the receiver lives until drop");
+                std::future::ready(())
+            }))
+        }
+    }
+
+    impl Drop for Broadcast {
+        fn drop(&mut self) {
+            drop(self.sender.take());
+            if let Some(consumer) = self.consumer.take() {
+                self.runtime.block_on(consumer).expect("the broadcast consumer");
+            }
+        }
+    }
+
+    pub fn main() {
+        let mut suite = Suite::new("event_bus").count_allocations(super::ALLOCATOR);
+        let params = json!({ "publishers": 1, "workers": WORKERS, "capacity": CAPACITY });
+        let cell = Cell::new(format!("1 publisher, {WORKERS} workers, capacity {CAPACITY}"), params.clone());
+        suite.compare(
+            "event_bus/sync",
+            &cell,
+            "racekit_bus",
+            None,
+            &[
+                Contender::new("racekit_bus", |_| Bus::start()),
+                Contender::new("crossbeam_pool_routed", |_| RoutedPool::start()),
+                Contender::new("crossbeam_pool", |_| BarePool::start()),
+                Contender::new("seed_spawn_per_event", |_| SpawnPerEvent::default()),
+            ],
+        );
+        let cell = Cell::new(format!("1 publishing task, {WORKERS} runtime workers, capacity {CAPACITY}"), params);
+        suite.compare(
+            "event_bus/async",
+            &cell,
+            "racekit_bus_async",
+            None,
+            &[
+                Contender::new("racekit_bus_async", |_| AsyncBus { runtime: runtime(), bus: Bus::start() }),
+                Contender::new("tokio_broadcast", |_| Broadcast::start()),
+            ],
+        );
+        suite.finish();
+    }
 }
 
-#[cfg(not(any(racekit_loom, racekit_shuttle)))]
-criterion::criterion_main!(throughput::benches);
-
-#[cfg(any(racekit_loom, racekit_shuttle))]
-fn main() {}
+fn main() {
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    suite::main();
+}

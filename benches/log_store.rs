@@ -1,7 +1,7 @@
 //! Benchmarks: the log store against the designs a user would otherwise write.
 //!
 //! - `log_store/ingest`: producer threads (1, 2 and 4; 4 is oversubscribed on a 2-core
-//!   machine) add a batch of `BATCH` lines in all, spread over two processes each, into a
+//!   machine) add lines, spread over two processes each, into a
 //!   store of `MAX_ENTRIES` that is already full (every add evicts); timed until every line
 //!   is stored. Contenders:
 //!   - `racekit`: [`LogStore::add`] (one short critical section, per-process index, byte
@@ -16,30 +16,36 @@
 //!   store of `MAX_ENTRIES`: through racekit's index (sharing the entries) against a scan
 //!   of the plain `VecDeque` (copying the matches out of its lock).
 //!
-//! Producer threads and writers are started once per contender and every sample is timed
-//! with `iter_custom`; each cell runs its contenders one after another in the same process,
-//! so their ratio survives a machine whose speed drifts slowly. Every line is cloned from a
+//! One operation is one line added (ingest) or one query (by process). Producer threads
+//! and writers are started once per contender and benchmark; contenders run in alternating
+//! rounds with the noise band of the decision benches (`common::Suite::compare`), and the
+//! allocations per operation are counted next to the times. Every line is cloned from a
 //! template per add (an allocation, as the process manager's sink does), the same for all
-//! contenders. Run with `cargo bench --bench log_store` (final figures on a quiet machine)
-//! or `-- --quick`.
+//! contenders. Run through `cargo bench-report`, or `cargo bench --bench log_store [-- --quick]`.
 
 // criterion and the baselines are dev-dependencies of the std build only: the model builds
 // compile an empty bench.
 #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+mod common;
+
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
 mod ingest {
-    use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+    use super::common::{share, Cell, Contender, Crew, Runner, Suite, Work};
     use crossbeam_channel::{SendTimeoutError, Sender};
     use racekit::log_store::{LogStore, LogStoreConfig};
     use racekit::output::{OutputLine, OutputStream};
+    use serde_json::json;
     use std::collections::VecDeque;
     use std::hint::black_box;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Barrier, Mutex};
+    use std::sync::{Arc, Mutex};
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
 
-    /// Lines per timed iteration, over all producers.
-    const BATCH: u64 = 4_000;
     const MAX_ENTRIES: usize = 10_000;
     /// The seed's channel buffer, and how long a send waits before falling back.
     const HYBRID_BUFFER: usize = 256;
@@ -130,69 +136,50 @@ mod ingest {
             if let Some(writer) = self.writer.take() {
                 writer.join().unwrap();
             }
+            eprintln!("seed_hybrid: {} synchronous fallbacks", self.fallbacks.load(Ordering::Relaxed));
         }
     }
 
-    /// Producer threads started once, each adding its share of `BATCH` per iteration.
-    struct Crew {
-        iters: Arc<AtomicU64>,
-        start: Arc<Barrier>,
-        end: Arc<Barrier>,
-        threads: Vec<JoinHandle<()>>,
+    /// Producer threads started once (a [`Crew`]), each adding its share of a run's lines.
+    struct Producers<S> {
+        crew: Crew,
+        store: Arc<S>,
     }
 
-    impl Crew {
-        fn new<S: Ingest>(store: &Arc<S>, producers: usize) -> Crew {
-            let iters = Arc::new(AtomicU64::new(0));
-            let (start, end) = (Arc::new(Barrier::new(producers + 1)), Arc::new(Barrier::new(producers + 1)));
-            let share = BATCH / producers as u64;
-            let threads = (0..producers)
-                .map(|producer| {
-                    let (store, iters, start, end) = (store.clone(), iters.clone(), start.clone(), end.clone());
-                    let templates: Vec<OutputLine> = (0..2)
-                        .map(|p| OutputLine {
-                            process: format!("service-{producer}-{p}").into(),
-                            stream: OutputStream::Stdout,
-                            at: Instant::now(),
-                            line: "GET /api/v1/items?page=2 200 OK 3.2ms".into(),
-                        })
-                        .collect();
-                    std::thread::spawn(move || loop {
-                        start.wait();
-                        // Relaxed: the barrier orders the store before it with this load.
-                        let iters = iters.load(Ordering::Relaxed);
-                        if iters == u64::MAX {
-                            return;
-                        }
-                        for n in 0..iters * share {
-                            store.add(templates[(n % 2) as usize].clone());
-                        }
-                        end.wait();
+    impl<S: Ingest> Producers<S> {
+        fn start(store: Arc<S>, producers: usize, probe: &super::common::Probe) -> Producers<S> {
+            let shared = store.clone();
+            let crew = Crew::spawn(producers, probe, move |producer| -> Work {
+                let store = shared.clone();
+                let templates: Vec<OutputLine> = (0..2)
+                    .map(|p| OutputLine {
+                        process: format!("service-{producer}-{p}").into(),
+                        stream: OutputStream::Stdout,
+                        at: Instant::now(),
+                        line: "GET /api/v1/items?page=2 200 OK 3.2ms".into(),
                     })
+                    .collect();
+                Box::new(move |ops| {
+                    for n in 0..share(ops, producers, producer) {
+                        store.add(templates[(n % 2) as usize].clone());
+                    }
                 })
-                .collect();
-            Crew { iters, start, end, threads }
+            });
+            Producers { crew, store }
         }
+    }
 
-        /// Times `iters` batches, until every line is stored.
-        fn time<S: Ingest>(&self, store: &S, iters: u64) -> Duration {
-            let target = store.stored() + iters * (BATCH / self.threads.len() as u64) * self.threads.len() as u64;
-            self.iters.store(iters, Ordering::Relaxed);
-            let begun = Instant::now();
-            self.start.wait();
-            self.end.wait();
-            while store.stored() < target {
+    impl<S: Ingest> Runner for Producers<S> {
+        /// The producers' time, plus the wait until every line is stored (the hybrid's
+        /// writer may still hold some).
+        fn run(&mut self, ops: u64) -> Duration {
+            let target = self.store.stored() + ops;
+            let producing = self.crew.run(ops);
+            let draining = Instant::now();
+            while self.store.stored() < target {
                 std::thread::yield_now();
             }
-            begun.elapsed()
-        }
-    }
-
-    impl Drop for Crew {
-        fn drop(&mut self) {
-            self.iters.store(u64::MAX, Ordering::Relaxed);
-            self.start.wait();
-            self.threads.drain(..).for_each(|thread| thread.join().unwrap());
+            producing + draining.elapsed()
         }
     }
 
@@ -212,37 +199,40 @@ mod ingest {
         Arc::new(store)
     }
 
-    fn bench_contender<S: Ingest>(
-        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-        id: &str,
-        producers: usize,
-        store: Arc<S>,
-    ) {
-        let crew = Crew::new(&store, producers);
-        group.bench_function(BenchmarkId::new(id, format!("{producers} producers")), |b| {
-            b.iter_custom(|iters| crew.time(&*store, iters))
-        });
-    }
-
-    fn ingest(c: &mut Criterion) {
-        let mut group = c.benchmark_group("log_store/ingest");
-        group.throughput(Throughput::Elements(BATCH));
+    fn ingest(suite: &mut Suite) {
         for producers in [1, 2, 4] {
-            bench_contender(&mut group, "racekit", producers, filled(store()));
-            bench_contender(&mut group, "mutex_vecdeque", producers, filled(MutexVecDeque::new()));
-            let hybrid = filled(SeedHybrid::new(store()));
-            bench_contender(&mut group, "seed_hybrid", producers, hybrid.clone());
-            eprintln!(
-                "seed_hybrid, {producers} producers: {} synchronous fallbacks",
-                hybrid.fallbacks.load(Ordering::Relaxed)
+            let cell = Cell::new(
+                format!("{producers} producers"),
+                json!({ "threads": producers, "cores": super::common::cores(), "max_entries": MAX_ENTRIES }),
             );
+            let contenders = [
+                Contender::new("racekit", move |probe| Producers::start(filled(store()), producers, probe)),
+                Contender::new("mutex_vecdeque", move |probe| {
+                    Producers::start(filled(MutexVecDeque::new()), producers, probe)
+                }),
+                Contender::new("seed_hybrid", move |probe| {
+                    Producers::start(filled(SeedHybrid::new(store())), producers, probe)
+                }),
+            ];
+            suite.compare("log_store/ingest", &cell, "racekit", None, &contenders);
         }
-        group.finish();
     }
 
-    fn by_process(c: &mut Criterion) {
-        let mut group = c.benchmark_group("log_store/by_process");
-        let (store, plain) = (store(), MutexVecDeque::new());
+    /// The rare process's lines, `racekit` through the index, the plain store by a scan.
+    struct Query<F> {
+        query: F,
+    }
+
+    impl<F: FnMut()> Runner for Query<F> {
+        fn run(&mut self, ops: u64) -> Duration {
+            let start = Instant::now();
+            (0..ops).for_each(|_| (self.query)());
+            start.elapsed()
+        }
+    }
+
+    fn by_process(suite: &mut Suite) {
+        let (store, plain) = (store(), Arc::new(MutexVecDeque::new()));
         // Every 100th line is the rare process's; the rest come from 8 busy ones.
         for n in 0..MAX_ENTRIES {
             let process = if n % 100 == 0 { "rare".to_string() } else { format!("busy-{}", n % 8) };
@@ -255,25 +245,41 @@ mod ingest {
             Ingest::add(&store, line.clone());
             plain.add(line);
         }
-        let parameter = format!("{} of {MAX_ENTRIES} entries", MAX_ENTRIES / 100);
-        group.bench_function(BenchmarkId::new("racekit", &parameter), |b| {
-            b.iter(|| black_box(store.by_process("rare")))
-        });
-        // A plain store scans every entry and copies the matches out of its lock.
-        group.bench_function(BenchmarkId::new("mutex_vecdeque_scan", &parameter), |b| {
-            b.iter(|| {
-                let state = plain.state.lock().unwrap();
-                black_box(state.0.iter().filter(|line| &*line.process == "rare").cloned().collect::<Vec<OutputLine>>())
-            })
-        });
-        group.finish();
+        let cell = Cell::new(
+            format!("{} of {MAX_ENTRIES} entries", MAX_ENTRIES / 100),
+            json!({ "threads": 1, "max_entries": MAX_ENTRIES, "matches": MAX_ENTRIES / 100 }),
+        );
+        let contenders = [
+            Contender::new("racekit", |_| {
+                let store = store.clone();
+                Query { query: move || drop(black_box(store.by_process("rare"))) }
+            }),
+            // A plain store scans every entry and copies the matches out of its lock.
+            Contender::new("mutex_vecdeque_scan", |_| {
+                let plain = plain.clone();
+                Query {
+                    query: move || {
+                        let state = plain.state.lock().unwrap();
+                        let matches: Vec<OutputLine> =
+                            state.0.iter().filter(|line| &*line.process == "rare").cloned().collect();
+                        drop(state);
+                        drop(black_box(matches));
+                    },
+                }
+            }),
+        ];
+        suite.compare("log_store/by_process", &cell, "racekit", None, &contenders);
     }
 
-    criterion_group!(benches, ingest, by_process);
+    pub fn main() {
+        let mut suite = Suite::new("log_store").count_allocations(super::ALLOCATOR);
+        ingest(&mut suite);
+        by_process(&mut suite);
+        suite.finish();
+    }
 }
 
-#[cfg(not(any(racekit_loom, racekit_shuttle)))]
-criterion::criterion_main!(ingest::benches);
-
-#[cfg(any(racekit_loom, racekit_shuttle))]
-fn main() {}
+fn main() {
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    ingest::main();
+}

@@ -6,24 +6,33 @@
 //! `test_on_check_out`). Connections are opened during warm-up, so the samples time the
 //! pools' own bookkeeping and hand-off, not TCP.
 //!
-//! - `pool/get_return_uncontended`: one task on a current-thread runtime gets a connection
+//! `pool/get_return`, two cells:
+//! - uncontended: one task on a current-thread runtime gets a connection
 //!   and drops it, over and over (a pool of 4, so one is always idle).
-//! - `pool/throughput_contended`: 8 tasks on a 2-worker runtime share a pool of 2; each gets
+//! - contended: 8 tasks on a 2-worker runtime share a pool of 2; each gets
 //!   a connection, yields once while holding it (standing for a query), and drops it. Most
 //!   gets wait, so this times the waiting and the hand-off.
 //!
-//! Runtimes and pools are built once per contender and every sample is timed with
-//! `iter_custom`; each group runs its contenders in the same process, one after another, on
-//! the same work, so their ratio survives a machine whose speed drifts slowly. Run with
-//! `cargo bench --bench pool` (final figures on a quiet machine) or `-- --quick`.
+//! One operation is one get and return. Runtimes and pools are built once per contender
+//! and benchmark; contenders run in alternating rounds with the noise band of the decision
+//! benches (`common::Suite::compare`), and the allocations per operation are counted next
+//! to the times. Run through `cargo bench-report`, or `cargo bench --bench pool [-- --quick]`.
 
 // criterion and the baselines are dev-dependencies of the std build only: the model builds
 // compile an empty bench.
 #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+mod common;
+
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
 mod contenders {
-    use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+    use super::common::{Cell, Contender, Runner, Suite};
     use racekit::pool::tcp::{AsyncTcpConnector, TestServer};
     use racekit::pool::{AsyncConnector, Pool};
+    use serde_json::json;
     use std::future::Future;
     use std::io;
     use std::net::SocketAddr;
@@ -145,94 +154,119 @@ mod contenders {
         });
     }
 
-    type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
-
-    /// One workload, run the same way on every contender.
-    trait Workload {
-        /// The bench group's name.
-        const GROUP: &'static str;
-        /// Builds a warmed-up pool of `P` on its own runtime and benches it as `id`.
-        fn bench<P: BenchPool>(group: &mut Group<'_>, id: &str, server: &TestServer);
+    /// One workload: how a pool of `P` is driven for `ops` operations.
+    #[derive(Clone, Copy)]
+    enum Workload {
+        /// One task on a current-thread runtime gets and returns, over and over.
+        Uncontended,
+        /// `CONTENDED_TASKS` tasks on a 2-worker runtime share `CONTENDED_POOL` connections.
+        Contended,
     }
 
-    struct Uncontended;
+    impl Workload {
+        fn pool_size(self) -> usize {
+            match self {
+                Workload::Uncontended => UNCONTENDED_POOL,
+                Workload::Contended => CONTENDED_POOL,
+            }
+        }
+    }
 
-    impl Workload for Uncontended {
-        const GROUP: &'static str = "pool/get_return_uncontended";
-        fn bench<P: BenchPool>(group: &mut Group<'_>, id: &str, server: &TestServer) {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-            let pool = P::build(server.addr(), UNCONTENDED_POOL, &runtime);
-            warm_up(&pool, UNCONTENDED_POOL, &runtime);
-            group.bench_function(BenchmarkId::new(id, UNCONTENDED_POOL), |b| {
-                b.iter_custom(|iters| {
-                    runtime.block_on(async {
+    /// A warmed-up pool of `P` on its own runtime.
+    struct Pooled<P> {
+        runtime: Runtime,
+        pool: P,
+        workload: Workload,
+    }
+
+    impl<P: BenchPool> Pooled<P> {
+        fn start(addr: SocketAddr, workload: Workload) -> Pooled<P> {
+            let runtime = match workload {
+                Workload::Uncontended => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+                Workload::Contended => {
+                    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+                }
+            }
+            .expect("a runtime");
+            let pool = P::build(addr, workload.pool_size(), &runtime);
+            warm_up(&pool, workload.pool_size(), &runtime);
+            Pooled { runtime, pool, workload }
+        }
+    }
+
+    impl<P: BenchPool> Runner for Pooled<P> {
+        fn run(&mut self, ops: u64) -> Duration {
+            let pool = &self.pool;
+            match self.workload {
+                Workload::Uncontended => self.runtime.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..ops {
+                        pool.get_and_return(0).await;
+                    }
+                    start.elapsed()
+                }),
+                Workload::Contended => {
+                    let per_task = ops.div_ceil(CONTENDED_TASKS);
+                    self.runtime.block_on(async {
                         let start = Instant::now();
-                        for _ in 0..iters {
-                            pool.get_and_return(0).await;
-                        }
-                        start.elapsed()
-                    })
-                })
-            });
-        }
-    }
-
-    struct Contended;
-
-    impl Workload for Contended {
-        const GROUP: &'static str = "pool/throughput_contended";
-        fn bench<P: BenchPool>(group: &mut Group<'_>, id: &str, server: &TestServer) {
-            let runtime =
-                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
-            let pool = P::build(server.addr(), CONTENDED_POOL, &runtime);
-            warm_up(&pool, CONTENDED_POOL, &runtime);
-            group.bench_function(
-                BenchmarkId::new(id, format!("{CONTENDED_TASKS}_tasks_{CONTENDED_POOL}_connections")),
-                |b| {
-                    b.iter_custom(|iters| {
-                        let per_task = iters.div_ceil(CONTENDED_TASKS);
-                        runtime.block_on(async {
-                            let start = Instant::now();
-                            let tasks: Vec<_> = (0..CONTENDED_TASKS)
-                                .map(|_| {
-                                    let pool = pool.clone();
-                                    tokio::spawn(async move {
-                                        for _ in 0..per_task {
-                                            pool.get_and_return(1).await;
-                                        }
-                                    })
+                        let tasks: Vec<_> = (0..CONTENDED_TASKS)
+                            .map(|_| {
+                                let pool = pool.clone();
+                                tokio::spawn(async move {
+                                    for _ in 0..per_task {
+                                        pool.get_and_return(1).await;
+                                    }
                                 })
-                                .collect();
-                            for task in tasks {
-                                task.await.expect("a bench task");
-                            }
-                            // Scaled to the `iters` criterion asked for (the tasks may do a few more).
-                            start.elapsed().mul_f64(iters as f64 / (per_task * CONTENDED_TASKS) as f64)
-                        })
+                            })
+                            .collect();
+                        for task in tasks {
+                            task.await.expect("a bench task");
+                        }
+                        // Scaled to the `ops` asked for (the tasks may do a few more).
+                        start.elapsed().mul_f64(ops as f64 / (per_task * CONTENDED_TASKS) as f64)
                     })
-                },
-            );
+                }
+            }
         }
     }
 
-    /// Runs workload `W` on racekit's pool, deadpool and bb8, one after another, against
-    /// one server.
-    fn compare<W: Workload>(c: &mut Criterion) {
+    pub fn main() {
+        let mut suite = Suite::new("pool").count_allocations(super::ALLOCATOR);
         let server = TestServer::start().expect("a loopback listener");
-        let mut group = c.benchmark_group(W::GROUP);
-        group.throughput(Throughput::Elements(1)).measurement_time(Duration::from_secs(3));
-        W::bench::<Pool<AsyncTcpConnector>>(&mut group, "racekit", &server);
-        W::bench::<deadpool::managed::Pool<DeadpoolTcp>>(&mut group, "deadpool", &server);
-        W::bench::<bb8::Pool<Bb8Tcp>>(&mut group, "bb8", &server);
-        group.finish();
+        let addr = server.addr();
+        let cells = [
+            (
+                Workload::Uncontended,
+                Cell::new(
+                    format!("uncontended, pool of {UNCONTENDED_POOL}"),
+                    json!({ "tasks": 1, "runtime_workers": 1, "pool": UNCONTENDED_POOL }),
+                ),
+            ),
+            (
+                Workload::Contended,
+                Cell::new(
+                    format!("{CONTENDED_TASKS} tasks, {CONTENDED_POOL} connections"),
+                    json!({ "tasks": CONTENDED_TASKS, "runtime_workers": 2, "pool": CONTENDED_POOL }),
+                ),
+            ),
+        ];
+        for (workload, cell) in &cells {
+            let workload = *workload;
+            let contenders = [
+                Contender::new("racekit", move |_| Pooled::<Pool<AsyncTcpConnector>>::start(addr, workload)),
+                Contender::new("deadpool", move |_| {
+                    Pooled::<deadpool::managed::Pool<DeadpoolTcp>>::start(addr, workload)
+                }),
+                Contender::new("bb8", move |_| Pooled::<bb8::Pool<Bb8Tcp>>::start(addr, workload)),
+            ];
+            suite.compare("pool/get_return", cell, "racekit", None, &contenders);
+        }
         server.stop();
+        suite.finish();
     }
-
-    criterion_group!(benches, compare::<Uncontended>, compare::<Contended>);
 }
 
-#[cfg(not(any(racekit_loom, racekit_shuttle)))]
-criterion::criterion_main!(contenders::benches);
-
-#[cfg(any(racekit_loom, racekit_shuttle))]
-fn main() {}
+fn main() {
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    contenders::main();
+}

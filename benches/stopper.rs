@@ -7,18 +7,22 @@
 //! sample ends with the shutdown (`stop_async`; `close` + `wait`), so admission, counting,
 //! completion and the final wait are all timed.
 //!
-//! - `stopper/spawn_complete_current_thread`: a current-thread runtime (no contention).
-//! - `stopper/spawn_complete_2_workers`: a 2-worker runtime, tasks completing on both
-//!   workers at once (the stopper's one lock against the tracker's one atomic).
+//! `stopper/spawn_complete`, two cells: a current-thread runtime (no contention), and a
+//! 2-worker runtime, tasks completing on both workers at once (the stopper's one lock
+//! against the tracker's one atomic).
 //!
-//! One iteration is one task. Each group runs both contenders in the same process on the
-//! same runtime, so the ratio survives a machine whose speed drifts slowly. Run with
-//! `cargo bench --bench stopper` (final figures on a quiet machine) or `-- --quick`.
+//! One operation is one task. Contenders run in alternating rounds with the noise band of
+//! the decision benches (`common::Suite::compare`), each on a runtime of its own built once
+//! per benchmark. Run through `cargo bench-report`, or `cargo bench --bench stopper [-- --quick]`.
+
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+mod common;
 
 #[cfg(not(any(racekit_loom, racekit_shuttle)))]
 mod contenders {
-    use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+    use super::common::{Cell, Contender, Runner, Suite};
     use racekit::stopper::Stopper;
+    use serde_json::json;
     use std::future::Future;
     use std::hint::black_box;
     use std::time::{Duration, Instant};
@@ -89,35 +93,44 @@ mod contenders {
         })
     }
 
-    fn compare(c: &mut Criterion, group_name: &str, runtime: &Runtime) {
-        let mut group = c.benchmark_group(group_name);
-        group.throughput(Throughput::Elements(1)).measurement_time(Duration::from_secs(3));
-        // One cell, two contenders: the report compares ids that share a parameter.
-        group.bench_function(BenchmarkId::new("racekit_stopper", "spawn_and_complete"), |b| {
-            b.iter_custom(|iters| sample::<Stopper>(runtime, iters))
-        });
-        group.bench_function(BenchmarkId::new("tokio_util_task_tracker", "spawn_and_complete"), |b| {
-            b.iter_custom(|iters| sample::<Tracked>(runtime, iters))
-        });
-        group.finish();
+    /// Supervisor `S` on its own runtime.
+    struct Supervising<S> {
+        runtime: Runtime,
+        supervisor: std::marker::PhantomData<S>,
     }
 
-    fn current_thread(c: &mut Criterion) {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        compare(c, "stopper/spawn_complete_current_thread", &runtime);
+    impl<S: Supervisor> Runner for Supervising<S> {
+        fn run(&mut self, ops: u64) -> Duration {
+            sample::<S>(&self.runtime, ops)
+        }
     }
 
-    fn two_workers(c: &mut Criterion) {
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
-        compare(c, "stopper/spawn_complete_2_workers", &runtime);
+    fn contender<S: Supervisor + 'static>(id: &str, workers: usize) -> Contender<'static> {
+        Contender::new(id, move |_| {
+            let runtime = match workers {
+                0 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+                n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+            };
+            Supervising::<S> { runtime: runtime.expect("a runtime"), supervisor: std::marker::PhantomData }
+        })
     }
 
-    criterion_group!(benches, current_thread, two_workers);
+    pub fn main() {
+        let mut suite = Suite::new("stopper");
+        // 0 workers: a current-thread runtime.
+        for (label, workers) in [("current-thread runtime", 0), ("2-worker runtime", 2)] {
+            let cell = Cell::new(label, json!({ "runtime_workers": workers, "batch": BATCH }));
+            let contenders = [
+                contender::<Stopper>("racekit_stopper", workers),
+                contender::<Tracked>("tokio_util_task_tracker", workers),
+            ];
+            suite.compare("stopper/spawn_complete", &cell, "racekit_stopper", None, &contenders);
+        }
+        suite.finish();
+    }
 }
 
-#[cfg(not(any(racekit_loom, racekit_shuttle)))]
-criterion::criterion_main!(contenders::benches);
-
-#[cfg(any(racekit_loom, racekit_shuttle))]
-fn main() {}
+fn main() {
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    contenders::main();
+}

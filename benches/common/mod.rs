@@ -18,6 +18,15 @@
 //!   each benchmark (`/proc/stat` minus this process), and the CPU's speed just before and
 //!   after it against the calibration, stored per benchmark.
 //!
+//! - Allocations: a bench binary that installs the counting allocator
+//!   (`#[global_allocator] static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;`,
+//!   from the `stats_alloc` crate, so no `unsafe` here) and hands it to
+//!   [`Suite::count_allocations`] gets, per benchmark, the allocations and bytes per
+//!   operation of one extra, untimed run of a batch: every thread's, workers included.
+//!   Counting costs a few relaxed atomic additions per allocation in every run of that
+//!   binary, timed ones too, so a contender that allocates more also pays a little more
+//!   for the counting; the alternating rounds keep that the same in every round.
+//!
 //! Budgets: `RACEKIT_BENCH_MODE=quick|full` (or criterion's `--quick`, which means quick)
 //! picks the default warm-up, measurement time, sample count and rounds; criterion's own
 //! `--warm-up-time`, `--measurement-time` and `--sample-size` override them, and
@@ -26,12 +35,16 @@
 // Each bench binary includes this module and uses part of it.
 #![allow(dead_code)]
 
+mod home;
+use home::criterion_home;
+
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use serde::Serialize;
 use serde_json::{json, Value};
+use stats_alloc::StatsAlloc;
+use std::alloc::System;
 use std::future::Future;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -343,13 +356,16 @@ impl Drop for Tasks {
 }
 
 /// How many operations make one criterion iteration: the smallest power of two that takes
-/// at least 100 µs. criterion sizes its samples from a warm-up whose timing includes
-/// waking the threads; with an iteration this long, that wake-up cannot make it think an
-/// operation takes milliseconds on a busy machine.
+/// at least 1 ms (the fastest of three runs, so the first run of a freshly started
+/// contender, its threads or runtime still cold, does not stop the search at one
+/// operation). Every run pays a fixed cost: waking the threads, and on a loaded machine
+/// waiting for a core, which can take 100 µs and more; an iteration of 1 ms keeps that a
+/// small share of the time per operation, and criterion, which sizes its samples from a
+/// warm-up whose timing includes it, cannot think an operation takes milliseconds.
 fn batch_size(runner: &mut dyn Runner) -> u64 {
-    const TARGET: Duration = Duration::from_micros(100);
+    const TARGET: Duration = Duration::from_millis(1);
     let mut ops = 1;
-    while ops < 1 << 24 && runner.run(ops) < TARGET {
+    while ops < 1 << 24 && (0..3).map(|_| runner.run(ops)).min().unwrap_or(TARGET) < TARGET {
         ops *= 2;
     }
     ops
@@ -488,6 +504,10 @@ struct Entry {
     others_share: Option<f64>,
     /// The slower of the CPU speeds (see [`Spin::speed`]) measured just before and just after.
     cpu_speed: f64,
+    /// Allocations (reallocations included) per operation, all threads, when counted.
+    allocations_per_op: Option<f64>,
+    /// Bytes allocated per operation, all threads, when counted.
+    bytes_per_op: Option<f64>,
 }
 
 /// The side file of one bench binary: machine facts and one entry per benchmark.
@@ -517,6 +537,8 @@ pub struct Suite {
     started: MachineSample,
     /// Calibrated busy work for critical sections and handlers.
     pub spin: Spin,
+    /// The bench binary's counting allocator, when it installed one.
+    allocator: Option<&'static StatsAlloc<System>>,
 }
 
 impl Suite {
@@ -564,7 +586,14 @@ impl Suite {
             wall_seconds: 0.0,
             entries: Vec::new(),
         };
-        Suite { criterion, side, started: MachineSample::now(), spin }
+        Suite { criterion, side, started: MachineSample::now(), spin, allocator: None }
+    }
+
+    /// Records allocations per operation for every benchmark, from `allocator`, which
+    /// must be this binary's global allocator (see the module docs).
+    pub fn count_allocations(mut self, allocator: &'static StatsAlloc<System>) -> Suite {
+        self.allocator = Some(allocator);
+        self
     }
 
     /// Benchmarks every contender of `cell` in group `group`, in alternating rounds.
@@ -603,11 +632,12 @@ impl Suite {
                         took
                     });
                 });
-                // Joins the threads: their accounting is in the probe after this.
-                drop(runner);
                 if runs == 0 {
                     continue; // filtered out by the command line
                 }
+                let allocations = self.allocator.map(|allocator| allocations_per_op(allocator, &mut *runner, batch));
+                // Joins the threads: their accounting is in the probe after this.
+                drop(runner);
                 let after = MachineSample::now();
                 let cpu_speed = speed_before.min(self.spin.speed());
                 let tally = probe.tally();
@@ -633,6 +663,8 @@ impl Suite {
                     runqueue_share: per_thread_second(tally.wait_ns),
                     others_share: after.others_share_since(&before).filter(|_| after.at > before.at),
                     cpu_speed,
+                    allocations_per_op: allocations.map(|a| a.0),
+                    bytes_per_op: allocations.map(|a| a.1),
                 });
             }
             criterion_group.finish();
@@ -660,18 +692,13 @@ impl Suite {
     }
 }
 
-/// Where criterion writes: `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the
-/// `criterion` folder of the target directory this bench binary was built in.
-fn criterion_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(home);
-    }
-    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(target).join("criterion");
-    }
-    // target/<profile>/deps/<bench binary>
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.ancestors().nth(3).map(|target| target.join("criterion")))
-        .unwrap_or_else(|| PathBuf::from("target/criterion"))
+/// (allocations, bytes) per operation over one untimed run of `ops` operations, counted by
+/// every thread of the process (a contender's workers and runtime included).
+fn allocations_per_op(allocator: &StatsAlloc<System>, runner: &mut dyn Runner, ops: u64) -> (f64, f64) {
+    let before = allocator.stats();
+    runner.run(ops);
+    let after = allocator.stats();
+    let count = (after.allocations + after.reallocations).saturating_sub(before.allocations + before.reallocations);
+    let bytes = after.bytes_allocated.saturating_sub(before.bytes_allocated);
+    (count as f64 / ops.max(1) as f64, bytes as f64 / ops.max(1) as f64)
 }

@@ -326,6 +326,23 @@ pub fn matrix_verdict<'a>(cells: impl Iterator<Item = &'a Cell>, band: f64) -> V
     verdict
 }
 
+/// Groups the decision sections of the report show; every other group is a pattern bench's.
+pub const DECISION_GROUPS: [&str; 4] = [LOCK_GROUP, "locks/async", "channels/handoff", "counters/atomic-vs-mutex"];
+
+/// The pattern benches' groups, sorted: every group that is neither a decision group nor a
+/// row of the matrix.
+pub fn pattern_groups(data: &Dataset) -> Vec<String> {
+    let mut groups: Vec<String> = data
+        .cells
+        .iter()
+        .map(|c| c.group.clone())
+        .filter(|g| !DECISION_GROUPS.contains(&g.as_str()) && !MATRIX.iter().any(|row| row.group == g))
+        .collect();
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
 /// The contender a pattern bench is measured against: the one whose id starts with `racekit`.
 pub fn racekit_contender(cell: &Cell) -> Option<&str> {
     cell.contenders.keys().find(|id| id.starts_with("racekit")).map(String::as_str)

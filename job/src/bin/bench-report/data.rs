@@ -39,6 +39,10 @@ pub struct EntryMeta {
     pub runqueue_share: Option<f64>,
     pub others_share: Option<f64>,
     pub cpu_speed: Option<f64>,
+    #[serde(default)]
+    pub allocations_per_op: Option<f64>,
+    #[serde(default)]
+    pub bytes_per_op: Option<f64>,
 }
 
 fn one() -> u64 {
@@ -77,6 +81,8 @@ pub struct Facts {
 pub struct Round {
     pub samples: Vec<f64>,
     pub facts: Facts,
+    /// Allocations and bytes per operation, where the bench counted them.
+    pub allocations: Option<(f64, f64)>,
 }
 
 /// One contender in one cell, by round number (contenders are paired by round).
@@ -119,16 +125,6 @@ impl Dataset {
     /// The cells of `group`, in run order.
     pub fn group<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Cell> + 'a {
         self.cells.iter().filter(move |cell| cell.group == group)
-    }
-
-    /// Groups without a side file (the patterns' benches), sorted.
-    pub fn generic_groups(&self) -> Vec<String> {
-        let mut groups: Vec<String> =
-            self.cells.iter().filter(|c| c.params.is_null()).map(|c| c.group.clone()).collect();
-        groups.dedup();
-        groups.sort();
-        groups.dedup();
-        groups
     }
 }
 
@@ -215,7 +211,8 @@ pub fn load(criterion_dir: &Path) -> Result<Dataset> {
                 cpu_speed: entry.cpu_speed,
             };
             let contender = cells[index].contenders.entry(entry.contender.clone()).or_default();
-            contender.rounds.insert(entry.round, Round { samples: per_op, facts });
+            let allocations = entry.allocations_per_op.zip(entry.bytes_per_op);
+            contender.rounds.insert(entry.round, Round { samples: per_op, facts, allocations });
         }
     }
     // Everything else (benches without a side file): one round, the cell is criterion's value.
@@ -228,7 +225,7 @@ pub fn load(criterion_dir: &Path) -> Result<Dataset> {
             recommended: None,
             contenders: BTreeMap::new(),
         });
-        let round = Round { samples: per_op, facts: Facts::default() };
+        let round = Round { samples: per_op, ..Round::default() };
         cells[index].contenders.insert(contender, Contender { rounds: BTreeMap::from([(0, round)]) });
     }
     for cell in &mut cells {

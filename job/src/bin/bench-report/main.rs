@@ -3,19 +3,29 @@
 //! files the decision benches write.
 //!
 //! - `cargo bench-report --run`: clears earlier output, runs every bench at full budget
-//!   (about 10 minutes on 2 cores), writes `docs/benchmarks/REPORT.md`.
-//! - `cargo bench-report --quick`: a smoke run of every bench with tiny budgets (a minute
-//!   or two), report in `bench-report/` of the target folder, labelled as a smoke run.
+//!   three times, each time in processes of their own (the report's Cost line says how
+//!   long that takes), writes `docs/benchmarks/REPORT.md`.
+//! - `cargo bench-report --quick`: a smoke run of every bench with tiny budgets, twice,
+//!   report in `bench-report/` of the target folder, labelled as a smoke run.
+//! - `cargo bench-report --checkers`: also builds and runs the `checkers` bench under loom
+//!   and shuttle (racekit's harness against the raw checkers; each a build of its own).
 //! - `cargo bench-report`: only writes the report from the criterion output there is.
+//! - `cargo bench-report figures [--job reports/job/job.json] [--check]`: README's
+//!   generated sections from the committed figure files (see [`figures`]).
+//!
+//! Every verdict comes from [`repeats::MIN_REPEATS`] repeats or is labelled (see
+//! [`repeats`]).
 
 mod analysis;
 mod data;
+mod figures;
 mod plot;
 mod render;
+mod repeats;
 mod run;
 mod stats;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,6 +33,12 @@ use std::process::Command;
 #[derive(Parser)]
 #[command(about = "Run racekit's benches and write the decision report (Mutex or RwLock, channel or lock)")]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    /// Also build and run the `checkers` bench under loom and shuttle (racekit's harness
+    /// against the raw checkers); a cold build of each takes minutes.
+    #[arg(long)]
+    checkers: bool,
     /// Run every bench first at full budget, after clearing earlier criterion output
     /// (about 10 minutes on 2 cores; run it on a quiet machine).
     #[arg(long)]
@@ -40,6 +56,78 @@ struct Cli {
     /// Run only this bench (repeatable) [default: every `[[bench]]` of the package].
     #[arg(long = "bench", value_name = "NAME")]
     benches: Vec<String>,
+    /// How many times to run every bench, each time in processes of their own; a verdict
+    /// needs 3 [default: 3; with --quick, 2].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=20))]
+    repeats: Option<u64>,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Rewrite README's generated sections (pattern ratios, verdicts, mutant detection)
+    /// from docs/benchmarks/figures.json and docs/benchmarks/detection.json.
+    Figures {
+        /// First summarise this job report (`job.json` of `cargo racekit`) into
+        /// docs/benchmarks/detection.json, stamped with the commit checked out.
+        #[arg(long, value_name = "JOB_JSON")]
+        job: Option<PathBuf>,
+        /// Change nothing: exit 1 if README differs from what the figure files generate.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// `cargo bench-report figures`.
+fn figures_command(root: &Path, job: Option<&Path>, check: bool) -> Result<()> {
+    let dir = root.join("docs/benchmarks");
+    let detection_path = dir.join("detection.json");
+    if let Some(job) = job {
+        anyhow::ensure!(!check, "--job writes a figure file; run it without --check");
+        let report: serde_json::Value = figures::read(job)?.ok_or_else(|| {
+            anyhow::anyhow!("no job report at {}: run `cargo racekit --out reports/job` first", job.display())
+        })?;
+        let head_time: i64 = first_line("git", &["log", "-1", "--format=%ct"], root).parse().unwrap_or(0);
+        let finished = report["finished"].as_str().and_then(|f| chrono::DateTime::parse_from_rfc3339(f).ok());
+        if let Some(finished) = finished {
+            anyhow::ensure!(
+                finished.timestamp() >= head_time,
+                "the job report at {} finished before the checked-out commit was made: it measured an older tree; \
+                 rerun `cargo racekit --out reports/job`",
+                job.display()
+            );
+        }
+        let detection = figures::detection_from_job(&report, commit_label(root))?;
+        std::fs::write(&detection_path, serde_json::to_string_pretty(&detection)? + "\n")?;
+        eprintln!("bench-report: wrote {}", detection_path.display());
+    }
+    let figures_file: Option<figures::Figures> = figures::read(&dir.join("figures.json"))?;
+    let detection: Option<figures::Detection> = figures::read(&detection_path)?;
+    let sections = figures::sections(figures_file.as_ref(), detection.as_ref());
+    let readme_path = root.join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).context("reading README.md")?;
+    let generated = figures::apply(&readme, &sections)?;
+    if check {
+        anyhow::ensure!(
+            generated == readme,
+            "README's generated figures differ from what docs/benchmarks/figures.json and detection.json give: run \
+             `cargo bench-report figures` and commit README.md (never edit between the figures markers by hand)"
+        );
+        eprintln!("bench-report: README's figures match the committed figure files");
+    } else if generated != readme {
+        std::fs::write(&readme_path, generated)?;
+        eprintln!("bench-report: rewrote README's figures");
+    }
+    Ok(())
+}
+
+/// `abc1234`, or `abc1234 (with local changes)` when tracked files differ from it.
+fn commit_label(root: &Path) -> String {
+    let dirty = !first_line("git", &["status", "--porcelain", "--untracked-files=no"], root).eq("unknown");
+    format!(
+        "{}{}",
+        first_line("git", &["rev-parse", "--short", "HEAD"], root),
+        if dirty { " (with local changes)" } else { "" }
+    )
 }
 
 /// The workspace root: the job crate's parent folder.
@@ -67,6 +155,9 @@ fn first_line(program: &str, args: &[&str], root: &Path) -> String {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = workspace_root();
+    if let Some(Sub::Figures { job, check }) = &cli.command {
+        return figures_command(&root, job.as_deref(), *check);
+    }
     let target = target_dir(&root);
     let criterion_dir = cli
         .criterion_dir
@@ -81,7 +172,9 @@ fn main() -> Result<()> {
     });
 
     let run = if cli.run || cli.quick {
-        let log = run::run(&root, &criterion_dir, &target.join("bench-report").join("logs"), cli.quick, &cli.benches)?;
+        let repeats = cli.repeats.map_or(if cli.quick { 2 } else { repeats::MIN_REPEATS }, |r| r as usize);
+        let logs = target.join("bench-report").join("logs");
+        let log = run::run(&root, &criterion_dir, &logs, cli.quick, repeats, &cli.benches)?;
         let failed: Vec<&str> = log.benches.iter().filter(|b| !b.1).map(|b| b.0.as_str()).collect();
         if !failed.is_empty() {
             eprintln!("bench-report: these benches failed and are missing from the report: {}", failed.join(", "));
@@ -90,15 +183,16 @@ fn main() -> Result<()> {
     } else {
         None
     };
-    let failed = run.as_ref().is_some_and(|r| r.benches.iter().any(|b| !b.1));
+    let mut failed = run.as_ref().is_some_and(|r| r.benches.iter().any(|b| !b.1));
+    if cli.checkers {
+        let home = repeats::checkers_dir(&criterion_dir);
+        let logs = target.join("bench-report").join("logs");
+        let results = run::run_checkers(&root, &target, &home, &logs, cli.quick)?;
+        failed |= results.iter().any(|r| !r.1);
+    }
 
-    let data = data::load(&criterion_dir)?;
-    let dirty = !first_line("git", &["status", "--porcelain", "--untracked-files=no"], &root).eq("unknown");
-    let commit = format!(
-        "{}{}",
-        first_line("git", &["rev-parse", "--short", "HEAD"], &root),
-        if dirty { " (with local changes)" } else { "" }
-    );
+    let runs = repeats::Runs::load(&criterion_dir)?;
+    let commit = commit_label(&root);
     let command = match (cli.quick, cli.run) {
         (true, _) => "cargo bench-report --quick",
         (false, true) => "cargo bench-report --run",
@@ -106,8 +200,13 @@ fn main() -> Result<()> {
     };
     let provenance =
         render::Provenance { commit, rustc: first_line("rustc", &["--version"], &root), command: command.into(), run };
-    render::write_report(&data, &provenance, &out)?;
-    eprintln!("bench-report: wrote {} ({} cells)", out.join("REPORT.md").display(), data.cells.len());
+    render::write_report(&runs, &provenance, &out)?;
+    eprintln!(
+        "bench-report: wrote {} ({} cells, {} repeats)",
+        out.join("REPORT.md").display(),
+        runs.pooled.cells.len(),
+        runs.repeats.len()
+    );
     anyhow::ensure!(!failed, "some benches failed (see above); the report lacks them");
     Ok(())
 }

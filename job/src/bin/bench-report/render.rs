@@ -6,6 +6,7 @@ use crate::analysis::{
 };
 use crate::data::{Cell, Contender, Dataset};
 use crate::plot::{self, Chart, Panel, Point, Series};
+use crate::repeats::{Consensus, Runs, MIN_REPEATS};
 use crate::run::RunLog;
 use crate::stats::{compare, fmt_ns, fmt_ratio, noise_band, rank, typical, Outcome};
 use anyhow::Result;
@@ -21,18 +22,20 @@ pub struct Provenance {
     pub run: Option<RunLog>,
 }
 
-/// Writes `REPORT.md` and its SVG plots into `out`.
-pub fn write_report(data: &Dataset, provenance: &Provenance, out: &Path) -> Result<()> {
+/// Writes `REPORT.md` and its SVG plots into `out`: figures from every repeat pooled,
+/// answers (verdicts, crossovers, winners) from each repeat alone (see [`crate::repeats`]).
+pub fn write_report(runs: &Runs, provenance: &Provenance, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)?;
+    let data = &runs.pooled;
     let mut md = String::new();
-    header(&mut md, data, provenance);
+    header(&mut md, runs, provenance);
     let bands = Bands::of(data);
-    summary(&mut md, data, &bands);
-    locks(&mut md, data, &bands, out)?;
-    rules_section(&mut md, data, &bands);
+    summary(&mut md, runs, &bands);
+    locks(&mut md, runs, &bands, out)?;
+    rules_section(&mut md, runs, &bands);
     ranked_group(
         &mut md,
-        data,
+        runs,
         &bands,
         "channels/handoff",
         "Channel or lock: handing work between threads",
@@ -49,7 +52,7 @@ pub fn write_report(data: &Dataset, provenance: &Provenance, out: &Path) -> Resu
     if data.group("channels/handoff").next().is_some() {
         md.push_str("![channels](channels.svg)\n\n");
     }
-    ranked_group(&mut md, data, &bands, "counters/atomic-vs-mutex", "Counters: atomics or a Mutex", COUNTERS_TEXT);
+    ranked_group(&mut md, runs, &bands, "counters/atomic-vs-mutex", "Counters: atomics or a Mutex", COUNTERS_TEXT);
     plot_by_contender(
         data,
         "counters/atomic-vs-mutex",
@@ -61,11 +64,78 @@ pub fn write_report(data: &Dataset, provenance: &Provenance, out: &Path) -> Resu
     if data.group("counters/atomic-vs-mutex").next().is_some() {
         md.push_str("![counters](counters.svg)\n\n");
     }
-    matrix(&mut md, data, &bands);
-    patterns(&mut md, data, &bands);
-    machine(&mut md, data, provenance);
+    matrix(&mut md, runs, &bands);
+    patterns(&mut md, runs, &bands);
+    if !runs.checkers.is_empty() {
+        md.push_str("## racekit's harness against raw loom and shuttle\n\n");
+        md.push_str(CHECKERS_TEXT);
+        md.push_str(&crate::figures::checkers_table(&runs.checkers));
+    }
+    machine(&mut md, runs, provenance);
     std::fs::write(out.join("REPORT.md"), md)?;
+    let figures = serde_json::to_string_pretty(&figures(runs, &bands, provenance))?;
+    std::fs::write(out.join("figures.json"), figures + "\n")?;
     Ok(())
+}
+
+const CHECKERS_TEXT: &str = "The `checkers` bench, built with `--cfg racekit_loom` and with `--cfg racekit_shuttle`: \
+schedules per second of racekit's `check` against the raw checker on the same small passing models (written once \
+over either set of primitives), and the time to the failure of a lost update. Under loom both use preemption bound \
+2 (racekit explores bound 1 first, then 2); under shuttle both run the same number of random schedules. Median of \
+five runs (one in a smoke run).\n\n";
+
+/// What README shows of this report (see [`crate::figures`]).
+fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figures::Figures {
+    let data = &runs.pooled;
+    let grids: Vec<Vec<Vec<LockPoint>>> = LOCK_PAIRS.iter().map(|pair| repeat_grids(runs, pair)).collect();
+    let rules = if data.group(LOCK_GROUP).next().is_none() {
+        Vec::new()
+    } else {
+        rules()
+            .iter()
+            .map(|rule| {
+                let answer = |grids: &[Vec<LockPoint>]| rule_consensus(grids, rule, |_| true).show();
+                (rule.name.to_string(), answer(&grids[0]), answer(&grids[1]))
+            })
+            .collect()
+    };
+    let matrix = MATRIX
+        .iter()
+        .filter(|row| data.group(row.group).next().is_some())
+        .map(|row| (row.scenario.to_string(), row.recommendation.to_string(), matrix_consensus(runs, row.group).show()))
+        .collect();
+    let mut patterns = Vec::new();
+    for group in analysis::pattern_groups(data) {
+        let band = bands.get(&group);
+        for cell in data.group(&group) {
+            let Some(base_id) = racekit_contender(cell) else { continue };
+            let base = &cell.contenders[base_id];
+            for (id, contender) in cell.contenders.iter().filter(|(id, _)| id.as_str() != base_id) {
+                let Some(cmp) = compare(contender, base, band) else { continue };
+                patterns.push(crate::figures::PatternRatio {
+                    group: group.clone(),
+                    cell: cell.label.clone(),
+                    contender: id.clone(),
+                    ratio: cmp.show(),
+                    call: outcome_consensus(runs, cell, id, base_id).short(),
+                    allocations: allocations(base)
+                        .zip(allocations(contender))
+                        .map(|(ours, theirs)| (fmt_allocations(ours), fmt_allocations(theirs))),
+                });
+            }
+        }
+    }
+    crate::figures::Figures {
+        commit: provenance.commit.clone(),
+        measured: data.runs.first().map_or_else(|| "unknown".into(), |r| utc(r.started_unix)),
+        command: provenance.command.clone(),
+        mode: if smoke_runs(data) { "quick" } else { "full" }.into(),
+        repeats: runs.repeats.len(),
+        rules,
+        matrix,
+        patterns,
+        checkers: runs.checkers.clone(),
+    }
 }
 
 const CHANNELS_TEXT: &str = "Producers send `u64` items through a bounded hand-off to consumers that add them up; \
@@ -92,6 +162,11 @@ impl Bands {
     }
 }
 
+/// The noise band of `group` in one repeat (answers are worked out on each repeat alone).
+fn band_in(data: &Dataset, group: &str) -> f64 {
+    noise_band(data.group(group))
+}
+
 fn smoke(data: &Dataset, provenance: &Provenance) -> bool {
     provenance.run.as_ref().is_some_and(|r| r.quick) || data.runs.iter().any(|r| r.mode != "full")
 }
@@ -114,11 +189,12 @@ pub fn utc(unix: u64) -> String {
     format!("{year:04}-{:02}-{:02} {:02}:{:02} UTC", month + 1, days + 1, secs / 3600, secs % 3600 / 60)
 }
 
-fn header(md: &mut String, data: &Dataset, provenance: &Provenance) {
+fn header(md: &mut String, runs: &Runs, provenance: &Provenance) {
+    let data = &runs.pooled;
     md.push_str("# Benchmark report: Mutex or RwLock, channel or lock\n\n");
     if smoke(data, provenance) {
         md.push_str(
-            "> **Smoke run.** These figures come from a quick run (tiny budgets, one round) that only proves every \
+            "> **Smoke run.** These figures come from a quick run (tiny budgets, one round per repeat) that only proves every \
              bench runs and the report is produced end to end. They are not measurements: do not draw conclusions \
              from them. Produce real figures on a quiet machine with `cargo bench-report --run`.\n\n",
         );
@@ -147,15 +223,163 @@ fn header(md: &mut String, data: &Dataset, provenance: &Provenance) {
          oversubscribed, or the CPU ran more than 15 % slower than calibrated just before or after (a neighbour on \
          the same physical core, which `/proc/stat` does not show): treat it with suspicion. \"Oversubscribed\" is 4 threads per core.\n\n",
     );
+    let _ = writeln!(
+        md,
+        "**Repeats.** The benches ran {} time(s), each time in processes of their own. Figures pool every repeat's \
+         rounds; every answer (a verdict, a crossover, a winner, a faster/tie/slower call) is worked out on each \
+         repeat alone and given as a verdict only when at least {MIN_REPEATS} repeats gave it and none gave another, \
+         with the count (\"3/3 repeats\"). An answer that changes between repeats is labelled **unstable**, with how \
+         many repeats gave each answer; one from fewer than {MIN_REPEATS} repeats carries a `?`.\n",
+        runs.repeats.len()
+    );
+    let _ = writeln!(md, "**Cost.** {}\n", cost(runs, provenance));
 }
 
-fn summary(md: &mut String, data: &Dataset, bands: &Bands) {
+/// What this run cost and what a full run costs, from the side files' wall times.
+fn cost(runs: &Runs, provenance: &Provenance) -> String {
+    let bench_seconds: f64 = runs.pooled.runs.iter().map(|r| r.wall_seconds).sum();
+    let repeats = runs.repeats.len().max(1);
+    let mut text = format!(
+        "The benches measured here took {:.1} minutes of bench time over {repeats} repeat(s)",
+        bench_seconds / 60.0
+    );
+    if let Some(run) = &provenance.run {
+        let _ = write!(text, "; the whole command took {:.1} minutes, build included", run.total_seconds / 60.0);
+    }
+    text.push('.');
+    if let Some(full) = full_run_estimate(runs) {
+        let _ = write!(
+            text,
+            " A full run (`cargo bench-report --run`: {MIN_REPEATS} repeats, full budgets) takes about {:.0} minutes on \
+             this machine, build aside{}.",
+            full / 60.0,
+            if smoke_runs(&runs.pooled) {
+                " (estimated from this run's benchmarks: their count at full rounds, each costing the full warm-up and \
+                 measurement time plus the start-up and batch sizing this run measured)"
+            } else {
+                " (this run's bench time per repeat, times the repeats)"
+            }
+        );
+    }
+    text
+}
+
+/// Seconds of bench time a full run takes: measured per repeat when this run was one,
+/// otherwise estimated from the structure of this run (see [`cost`]).
+fn full_run_estimate(runs: &Runs) -> Option<f64> {
+    let first = runs.repeats.first()?;
+    if first.runs.is_empty() {
+        return None;
+    }
+    if !smoke_runs(&runs.pooled) {
+        let per_repeat: f64 = first.runs.iter().map(|r| r.wall_seconds).sum();
+        return Some(per_repeat * MIN_REPEATS as f64);
+    }
+    // Full budgets per benchmark (common::Suite): 30 ms warm-up, 120 ms measurement, 4 rounds.
+    const FULL_SECONDS_PER_BENCHMARK: f64 = 0.15;
+    const FULL_ROUNDS: f64 = 4.0;
+    const QUICK_SECONDS_PER_BENCHMARK: f64 = 0.04;
+    let per_repeat: f64 = first
+        .runs
+        .iter()
+        .map(|run| {
+            let benchmarks = run.entries.len().max(1) as f64;
+            let overhead = (run.wall_seconds / benchmarks - QUICK_SECONDS_PER_BENCHMARK).max(0.0);
+            benchmarks / run.rounds.max(1) as f64 * FULL_ROUNDS * (FULL_SECONDS_PER_BENCHMARK + overhead)
+        })
+        .sum();
+    Some(per_repeat * MIN_REPEATS as f64)
+}
+
+fn smoke_runs(data: &Dataset) -> bool {
+    data.runs.iter().any(|r| r.mode != "full")
+}
+
+/// Each repeat's word on `rule` for one lock pair's grids (see [`repeat_grids`]), over the
+/// points `keep` selects.
+fn rule_consensus(grids: &[Vec<LockPoint>], rule: &analysis::Rule, keep: impl Fn(&LockPoint) -> bool) -> Consensus {
+    Consensus::of(
+        grids
+            .iter()
+            .map(|points| {
+                let subset: Vec<LockPoint> = points.iter().filter(|p| keep(p)).cloned().collect();
+                rule_verdict(rule, &subset).word().to_string()
+            })
+            .filter(|word| word != "no data")
+            .collect(),
+    )
+}
+
+/// Each repeat's word on a decision-matrix row.
+fn matrix_consensus(runs: &Runs, group: &str) -> Consensus {
+    runs.answer(|repeat| {
+        let verdict = analysis::matrix_verdict(repeat.group(group), band_in(repeat, group));
+        Some(verdict.word().to_string()).filter(|word| word != "no data")
+    })
+}
+
+/// A cell's winner (or the contenders tied for first) in each repeat.
+fn winner_consensus(runs: &Runs, cell: &Cell) -> Consensus {
+    runs.cell_answer(cell, |repeat, c| {
+        let ranking = rank(c, band_in(repeat, &c.group))?;
+        let mut tied: Vec<&str> = ranking.tied();
+        if tied.is_empty() {
+            return Some(ranking.winner.clone());
+        }
+        tied.push(&ranking.winner);
+        tied.sort_unstable();
+        Some(format!("tie: {}", tied.join(", ")))
+    })
+}
+
+/// The pooled ranking of a cell when every repeat agrees on its winner, with the count;
+/// otherwise what the repeats said.
+fn winner_text(runs: &Runs, cell: &Cell, band: f64) -> String {
+    let consensus = winner_consensus(runs, cell);
+    match (consensus.verdict(), rank(cell, band)) {
+        (Some(_), Some(ranking)) => format!("{} ({n}/{n} repeats)", ranking.describe(), n = runs.repeats.len()),
+        _ => consensus.show(),
+    }
+}
+
+/// Each repeat's faster/tie/slower call of contender `id` against `baseline` in `cell`.
+fn outcome_consensus(runs: &Runs, cell: &Cell, id: &str, baseline: &str) -> Consensus {
+    runs.cell_answer(cell, |repeat, c| {
+        let cmp = compare(c.contenders.get(id)?, c.contenders.get(baseline)?, band_in(repeat, &c.group))?;
+        Some(outcome_word(cmp.outcome).to_string())
+    })
+}
+
+fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Faster => "faster",
+        Outcome::Tie => "tie",
+        Outcome::Slower => "slower",
+    }
+}
+
+/// The pooled verdict's figures with the repeats' answer: `**supported** (3/3 repeats);
+/// pooled 4 / 2 / 0 of 6 cells (faster / tie / slower)`.
+fn verdict_with_consensus(consensus: &Consensus, pooled: &Verdict) -> String {
+    if consensus == &Consensus::None {
+        return "no data".into();
+    }
+    format!("{}; pooled: {}", consensus.show(), verdict_cell(pooled))
+}
+
+fn summary(md: &mut String, runs: &Runs, bands: &Bands) {
+    let data = &runs.pooled;
     md.push_str("## Verdicts at a glance\n\n");
     let points: Vec<Vec<LockPoint>> =
         LOCK_PAIRS.iter().map(|pair| lock_points(data, pair, bands.get(LOCK_GROUP))).collect();
     md.push_str("| The first seed's claim | std's locks | parking_lot's locks |\n|---|---|---|\n");
+    let grids: Vec<Vec<Vec<LockPoint>>> = LOCK_PAIRS.iter().map(|pair| repeat_grids(runs, pair)).collect();
     for rule in rules() {
-        let verdicts: Vec<String> = points.iter().map(|p| verdict_cell(&rule_verdict(&rule, p))).collect();
+        let verdicts: Vec<String> = points
+            .iter()
+            .zip(&grids)
+            .map(|(p, grids)| verdict_with_consensus(&rule_consensus(grids, &rule, |_| true), &rule_verdict(&rule, p)))
+            .collect();
         let _ = writeln!(md, "| {}: *\"{}\"* | {} | {} |", rule.name, rule.quote, verdicts[0], verdicts[1]);
     }
     md.push_str(
@@ -164,16 +388,14 @@ fn summary(md: &mut String, data: &Dataset, bands: &Bands) {
     for row in &MATRIX {
         let band = bands.get(row.group);
         let verdict = analysis::matrix_verdict(data.group(row.group), band);
-        let winners: Vec<String> = data
-            .group(row.group)
-            .filter_map(|cell| rank(cell, band).map(|r| format!("{}: {}", cell.label, r.describe())))
-            .collect();
+        let winners: Vec<String> =
+            data.group(row.group).map(|cell| format!("{}: {}", cell.label, winner_text(runs, cell, band))).collect();
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} |",
             row.scenario,
             row.recommendation,
-            verdict_cell(&verdict),
+            verdict_with_consensus(&matrix_consensus(runs, row.group), &verdict),
             or_dash(winners.join("; "))
         );
     }
@@ -194,7 +416,7 @@ fn verdict_cell(verdict: &Verdict) -> String {
         return word.into();
     }
     format!(
-        "**{word}** ({} / {} / {} of {} cells: faster / tie / slower)",
+        "{word} ({} / {} / {} of {} cells: faster / tie / slower)",
         verdict.wins.len(),
         verdict.ties.len(),
         verdict.losses.len(),
@@ -210,7 +432,49 @@ fn thread_label(point: &LockPoint) -> String {
     }
 }
 
-fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<()> {
+/// One lock pair's grid in each repeat.
+fn repeat_grids(runs: &Runs, pair: &analysis::LockPair) -> Vec<Vec<LockPoint>> {
+    runs.repeats.iter().map(|repeat| lock_points(repeat, pair, band_in(repeat, LOCK_GROUP))).collect()
+}
+
+/// Each repeat's crossover for one thread count and section length of a pair's grids.
+fn crossover_consensus(grids: &[Vec<LockPoint>], threads: u64, cs_ns: u64) -> Consensus {
+    Consensus::of(
+        grids
+            .iter()
+            .filter_map(|points| {
+                let line: Vec<&LockPoint> =
+                    points.iter().filter(|p| p.threads == threads && p.cs_ns == cs_ns).collect();
+                (!line.is_empty()).then(|| crossover(&line).show())
+            })
+            .collect(),
+    )
+}
+
+/// Each repeat's R / M / = call on one point of a pair's grids.
+fn grid_consensus(grids: &[Vec<LockPoint>], point: &LockPoint) -> Consensus {
+    Consensus::of(
+        grids
+            .iter()
+            .filter_map(|points| {
+                points
+                    .iter()
+                    .find(|p| p.threads == point.threads && p.cs_ns == point.cs_ns && p.reads_pct == point.reads_pct)
+            })
+            .map(|p| {
+                match p.cmp.outcome {
+                    Outcome::Faster => "R",
+                    Outcome::Slower => "M",
+                    Outcome::Tie => "=",
+                }
+                .to_string()
+            })
+            .collect(),
+    )
+}
+
+fn locks(md: &mut String, runs: &Runs, bands: &Bands, out: &Path) -> Result<()> {
+    let data = &runs.pooled;
     md.push_str("## Mutex or RwLock\n\n");
     let band = bands.get(LOCK_GROUP);
     let all: Vec<Vec<LockPoint>> = LOCK_PAIRS.iter().map(|pair| lock_points(data, pair, band)).collect();
@@ -218,6 +482,7 @@ fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<(
         md.push_str("No lock measurements in this run.\n\n");
         return Ok(());
     }
+    let grids: Vec<Vec<Vec<LockPoint>>> = LOCK_PAIRS.iter().map(|pair| repeat_grids(runs, pair)).collect();
     let _ = writeln!(
         md,
         "Every thread loops: draw a read (with the cell's probability) or a write, take the lock, spin for the \
@@ -232,23 +497,14 @@ fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<(
     md.push_str("| threads | critical section | std | parking_lot |\n|---|---|---|---|\n");
     for &t in &threads {
         for &cs in &sections {
-            let cells: Vec<String> = all
-                .iter()
-                .map(|points| {
-                    let line: Vec<&LockPoint> = points.iter().filter(|p| p.threads == t && p.cs_ns == cs).collect();
-                    if line.is_empty() {
-                        "—".into()
-                    } else {
-                        crossover(&line).show()
-                    }
-                })
-                .collect();
+            let cells: Vec<String> = grids.iter().map(|grids| crossover_consensus(grids, t, cs).short()).collect();
             let label = reference.iter().find(|p| p.threads == t).map_or_else(|| t.to_string(), thread_label);
             let _ = writeln!(md, "| {label} | {} | {} | {} |", analysis::ns_label(cs), cells[0], cells[1]);
         }
     }
     md.push_str(
-        "\n\"a–b %\": RwLock wins from read fraction b on (not yet at a); \"never\": at no read fraction measured.\n\n",
+        "\n\"a–b %\": RwLock wins from read fraction b on (not yet at a); \"never\": at no read fraction measured. \
+         Each repeat's crossover is worked out on its own; `?`: from fewer repeats than a verdict needs.\n\n",
     );
     for (pair, points) in LOCK_PAIRS.iter().zip(&all) {
         if points.is_empty() {
@@ -258,7 +514,7 @@ fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<(
         plot_locks(pair.name, points, &out.join(&file))?;
         let _ = writeln!(md, "![{} locks]({file})\n", pair.name);
     }
-    for (pair, points) in LOCK_PAIRS.iter().zip(&all) {
+    for ((pair, points), grids) in LOCK_PAIRS.iter().zip(&all).zip(&grids) {
         let _ = writeln!(md, "### The grid, {}: RwLock's time over Mutex's\n", pair.name);
         let reads = axis(points, |p| p.reads_pct);
         let _ = writeln!(
@@ -275,10 +531,9 @@ fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<(
                         points.iter().find(|p| p.threads == t && p.cs_ns == cs && p.reads_pct == r).map_or_else(
                             || "—".into(),
                             |p| {
-                                let mark = match p.cmp.outcome {
-                                    Outcome::Faster => "**R**",
-                                    Outcome::Slower => "M",
-                                    Outcome::Tie => "=",
+                                let mark = match grid_consensus(grids, p) {
+                                    c if c.verdict() == Some("R") => "**R**".to_string(),
+                                    c => c.short(),
                                 };
                                 format!("{} {mark}{}", fmt_ratio(p.cmp.ratio), if p.disturbed { " †" } else { "" })
                             },
@@ -289,9 +544,12 @@ fn locks(md: &mut String, data: &Dataset, bands: &Bands, out: &Path) -> Result<(
                 let _ = writeln!(md, "| {label} | {} | {} |", analysis::ns_label(cs), row.join(" | "));
             }
         }
-        md.push_str("\n**R**: RwLock faster; M: Mutex faster; =: tie (inside the noise band or the spread).\n\n");
+        md.push_str(
+            "\n**R**: RwLock faster; M: Mutex faster; =: tie (inside the noise band or the spread), in every \
+             repeat; `?`: from fewer repeats than a verdict needs; *unstable*: the repeats disagree.\n\n",
+        );
     }
-    ranked_group(md, data, bands, "locks/async", "Async code: tokio's locks or std's Mutex", ASYNC_TEXT);
+    ranked_group(md, runs, bands, "locks/async", "Async code: tokio's locks or std's Mutex", ASYNC_TEXT);
     Ok(())
 }
 
@@ -337,7 +595,8 @@ fn plot_locks(name: &str, points: &[LockPoint], path: &Path) -> Result<()> {
     )
 }
 
-fn rules_section(md: &mut String, data: &Dataset, bands: &Bands) {
+fn rules_section(md: &mut String, runs: &Runs, bands: &Bands) {
+    let data = &runs.pooled;
     md.push_str("## The seed's rules of thumb\n\n");
     let _ = writeln!(
         md,
@@ -355,12 +614,14 @@ fn rules_section(md: &mut String, data: &Dataset, bands: &Bands) {
          RwLock/Mutex ratio.\n\n",
     );
     let band = bands.get(LOCK_GROUP);
+    let grids: Vec<Vec<Vec<LockPoint>>> = LOCK_PAIRS.iter().map(|pair| repeat_grids(runs, pair)).collect();
     for rule in rules() {
         let _ = writeln!(md, "### {}\n\n> {}\n\nRegion: {}.\n", rule.name, rule.quote, rule.region);
-        for pair in &LOCK_PAIRS {
+        for (pair, grids) in LOCK_PAIRS.iter().zip(&grids) {
             let points = lock_points(data, pair, band);
             let verdict = rule_verdict(&rule, &points);
-            let _ = writeln!(md, "- **{}** — {}: {}.", pair.name, verdict.word(), verdict.counts());
+            let consensus = rule_consensus(grids, &rule, |_| true);
+            let _ = writeln!(md, "- **{}** — {}; pooled: {}.", pair.name, consensus.show(), verdict.counts());
             let by_threads: Vec<String> = axis(&points, |p| p.threads)
                 .into_iter()
                 .filter_map(|t| {
@@ -369,7 +630,7 @@ fn rules_section(md: &mut String, data: &Dataset, bands: &Bands) {
                     let label = thread_label(subset.first()?);
                     Some(format!(
                         "{label} threads: {} ({}/{}/{})",
-                        v.word(),
+                        rule_consensus(grids, &rule, |p| p.threads == t).short(),
                         v.wins.len(),
                         v.ties.len(),
                         v.losses.len()
@@ -419,7 +680,22 @@ fn contender_ids<'a>(cells: impl Iterator<Item = &'a Cell>) -> Vec<String> {
 }
 
 /// A table of cells: the winner, then each contender's time and its ratio to the baseline.
-fn cell_table(md: &mut String, cells: &[&Cell], baseline: Option<&str>, band: f64) {
+/// A contender's allocations per operation (the median over its rounds), where counted.
+pub fn allocations(contender: &Contender) -> Option<(f64, f64)> {
+    let counted: Vec<(f64, f64)> = contender.rounds.values().filter_map(|round| round.allocations).collect();
+    (!counted.is_empty()).then(|| {
+        let (count, bytes): (Vec<f64>, Vec<f64>) = counted.into_iter().unzip();
+        (crate::stats::median(&count), crate::stats::median(&bytes))
+    })
+}
+
+/// `2.0 alloc, 117 B per op`.
+pub fn fmt_allocations((count, bytes): (f64, f64)) -> String {
+    let count = if count == count.round() { format!("{count:.0}") } else { format!("{count:.2}") };
+    format!("{count} alloc, {bytes:.0} B per op")
+}
+
+fn cell_table(md: &mut String, runs: &Runs, cells: &[&Cell], baseline: Option<&str>, band: f64) {
     let mut ids = contender_ids(cells.iter().copied());
     if let Some(base) = baseline {
         ids.sort_by_key(|id| id != base);
@@ -440,29 +716,34 @@ fn cell_table(md: &mut String, cells: &[&Cell], baseline: Option<&str>, band: f6
             .map(|id| match cell.contenders.get(id) {
                 None => "—".into(),
                 Some(c) => {
-                    let time = fmt_ns(typical(c));
-                    match base.filter(|_| Some(id.as_str()) != baseline).and_then(|b| compare(c, b, band)) {
-                        Some(cmp) => format!("{time} ({})", cmp.show()),
-                        None => time,
+                    let mut text = fmt_ns(typical(c));
+                    if let Some(counted) = allocations(c) {
+                        let _ = write!(text, "; {}", fmt_allocations(counted));
                     }
+                    let versus = base.filter(|_| Some(id.as_str()) != baseline).and_then(|b| compare(c, b, band));
+                    if let (Some(cmp), Some(base_id)) = (versus, baseline) {
+                        let call = outcome_consensus(runs, cell, id, base_id).short();
+                        let _ = write!(text, " ({}, {call})", cmp.show());
+                    }
+                    text
                 }
             })
             .collect();
-        let winner = rank(cell, band).map_or_else(|| "—".into(), |r| r.describe());
+        let winner = winner_text(runs, cell, band);
         let _ = writeln!(md, "| {} | {winner} | {} |", cell_name(cell), columns.join(" | "));
     }
     md.push('\n');
 }
 
-fn ranked_group(md: &mut String, data: &Dataset, bands: &Bands, group: &str, title: &str, text: &str) {
-    let cells: Vec<&Cell> = data.group(group).collect();
+fn ranked_group(md: &mut String, runs: &Runs, bands: &Bands, group: &str, title: &str, text: &str) {
+    let cells: Vec<&Cell> = runs.pooled.group(group).collect();
     if cells.is_empty() {
         return;
     }
     let band = bands.get(group);
     let baseline = cells[0].baseline.clone();
-    let _ = writeln!(md, "## {title}\n\n{text} Times are per operation; brackets: time over the baseline's, with spread. Noise band: {:.1} %.\n", band * 100.0);
-    cell_table(md, &cells, baseline.as_deref(), band);
+    let _ = writeln!(md, "## {title}\n\n{text} {TABLE_TEXT} Noise band: {:.1} %.\n", band * 100.0);
+    cell_table(md, runs, &cells, baseline.as_deref(), band);
 }
 
 /// Quartiles of a contender's samples, pooled over rounds (the spread drawn in plots).
@@ -539,7 +820,12 @@ fn plot_by_contender(
     )
 }
 
-fn matrix(md: &mut String, data: &Dataset, bands: &Bands) {
+/// How to read a [`cell_table`].
+const TABLE_TEXT: &str = "Times are per operation (allocations per operation where the bench counts them); \
+brackets: time over the baseline's, with spread, and the repeats' faster/tie/slower call against the baseline.";
+
+fn matrix(md: &mut String, runs: &Runs, bands: &Bands) {
+    let data = &runs.pooled;
     md.push_str("## The seed's Channel vs Mutex decision matrix\n\n");
     md.push_str(
         "Each row of the matrix is a scenario of its own, the seed's recommendation (the baseline) against the \
@@ -557,30 +843,31 @@ fn matrix(md: &mut String, data: &Dataset, bands: &Bands) {
         let verdict = analysis::matrix_verdict(cells.iter().copied(), band);
         let _ = writeln!(
             md,
-            "### {} — seed: \"{}\" ({})\n\n`{}`: **{}** — {}. Noise band {:.1} %.\n",
+            "### {} — seed: \"{}\" ({})\n\n`{}`: {}; pooled: {}. Noise band {:.1} %.\n",
             row.scenario,
             row.recommendation,
             row.rationale,
             row.group,
-            verdict.word(),
+            matrix_consensus(runs, row.group).show(),
             verdict.counts(),
             band * 100.0
         );
-        cell_table(md, &cells, cells[0].recommended.as_deref(), band);
+        cell_table(md, runs, &cells, cells[0].recommended.as_deref(), band);
     }
 }
 
-fn patterns(md: &mut String, data: &Dataset, bands: &Bands) {
-    let groups = data.generic_groups();
+fn patterns(md: &mut String, runs: &Runs, bands: &Bands) {
+    let data = &runs.pooled;
+    let groups = analysis::pattern_groups(data);
     if groups.is_empty() {
         return;
     }
     md.push_str("## Pattern benches\n\n");
-    md.push_str(
-        "The patterns' own benches, each against what a user would otherwise pick. One iteration is whatever the \
-         bench defines (often a batch); brackets: the contender's time over racekit's (contender ids starting with \
-         `racekit`). These benches run their contenders once each (no rounds), so the spread is the bootstrap \
-         interval over samples only.\n\n",
+    let _ = writeln!(
+        md,
+        "The patterns' own benches, each against what a user would otherwise pick, their contenders in alternating \
+         rounds like the decision benches. {TABLE_TEXT} The baseline is racekit's contender (the id starting with \
+         `racekit`), so a ratio is the other's time over racekit's.\n"
     );
     for group in groups {
         let cells: Vec<&Cell> = data.group(&group).collect();
@@ -589,15 +876,16 @@ fn patterns(md: &mut String, data: &Dataset, bands: &Bands) {
         if baseline.is_none() {
             md.push_str("No contender id starts with `racekit`: times only.\n\n");
         }
-        cell_table(md, &cells, baseline.as_deref(), bands.get(&group));
+        cell_table(md, runs, &cells, baseline.as_deref(), bands.get(&group));
     }
 }
 
-fn machine(md: &mut String, data: &Dataset, provenance: &Provenance) {
+fn machine(md: &mut String, runs: &Runs, provenance: &Provenance) {
+    let data = &runs.pooled;
     md.push_str("## Machine and run\n\n");
     if !data.runs.is_empty() {
         md.push_str(
-            "One row per bench binary. *Others' CPU*: the share of the machine's CPU capacity used by other \
+            "One row per bench binary and repeat. *Others' CPU*: the share of the machine's CPU capacity used by other \
              processes while it ran (from `/proc/stat` minus this process); load averages from `/proc/loadavg`. \
              Per benchmark the side files also record the CPU time each bench thread got and how long it waited for \
              a core (`/proc/thread-self/schedstat`), and the CPU's speed just before and after against the spin \
@@ -655,14 +943,14 @@ fn machine(md: &mut String, data: &Dataset, provenance: &Provenance) {
         }
     }
     if let Some(run) = &provenance.run {
-        let _ = writeln!(md, "Run: build {:.0} s, then:\n", run.build_seconds);
+        let _ = writeln!(md, "Run: build {:.0} s, then {} repeat(s) of:\n", run.build_seconds, run.repeats);
         for (bench, ok, seconds, _) in &run.benches {
             let _ = writeln!(md, "- `{bench}`: {} in {seconds:.0} s", if *ok { "ran" } else { "**failed**" });
         }
         let _ = writeln!(md, "\nTotal {:.1} minutes.\n", run.total_seconds / 60.0);
     }
     md.push_str(
-        "### Reproduce\n\n```sh\n# the full report, from scratch (about 10 minutes on 2 cores; run it on a quiet machine)\n\
+        "### Reproduce\n\n```sh\n# the full report, from scratch (3 repeats; see Cost above for how long; run it on a quiet machine)\n\
          cargo bench-report --run\n# a smoke run of every bench (a minute or two; its report goes to target/bench-report/)\n\
          cargo bench-report --quick\n# one bench by hand, then the report from whatever criterion output exists\n\
          cargo bench --bench locks && cargo bench-report\n```\n",

@@ -228,7 +228,7 @@ mod tests {
             rounds: rounds
                 .iter()
                 .enumerate()
-                .map(|(i, s)| (i, Round { samples: s.to_vec(), facts: Facts::default() }))
+                .map(|(i, s)| (i, Round { samples: s.to_vec(), facts: Facts::default(), allocations: None }))
                 .collect(),
         }
     }

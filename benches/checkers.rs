@@ -1,0 +1,262 @@
+//! What racekit's harness costs over the checkers it drives: schedules per second of
+//! `racekit::model::check` against raw `loom::model` (the same preemption bound) and raw
+//! `shuttle::check_random` (the same number of random schedules), on a few small passing
+//! models, and the time to a failure of a model with a lost update, against raw loom's.
+//!
+//! Each model is written once, as a macro over the primitives it uses: racekit's facade
+//! for the harness, loom's or shuttle's own for the raw checker, so both explore the same
+//! program. racekit's loom backend explores bound 1, then 2 (a shallow bug is found in
+//! bound 1's few executions); raw loom explores bound 2 at once, whose executions include
+//! bound 1's. Schedules per second compares them; the whole time is shown beside.
+//!
+//! Built per backend (`--cfg racekit_loom`, `--cfg racekit_shuttle`); the real-threads
+//! build has no checker to compare with and prints so. `cargo bench-report --checkers`
+//! builds and runs it under both and adds a section to the report; by hand:
+//! `RUSTFLAGS="--cfg racekit_loom" CARGO_TARGET_DIR=target/loom cargo bench --bench checkers`.
+//! It writes `<criterion>/racekit/checkers-<backend>.json` (`$CRITERION_HOME`, else
+//! `target/criterion` of the target folder it was built in); `RACEKIT_BENCH_MODE=quick`
+//! runs each measurement once instead of five times.
+
+#[cfg(any(racekit_loom, racekit_shuttle))]
+#[path = "common/home.rs"]
+mod home;
+
+#[cfg(any(racekit_loom, racekit_shuttle))]
+mod compare {
+    use serde_json::{json, Value};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+    use std::time::{Duration, Instant};
+
+    /// The preemption bound of both loom runs.
+    pub const BOUND: usize = 2;
+    /// Random schedules of both shuttle runs.
+    pub const SCHEDULES: usize = 2_000;
+
+    /// Executions of raw-checker bodies, counted by the bodies themselves (a std atomic:
+    /// it counts outside the model, and no checker sees it).
+    pub static RAW_EXECUTIONS: AtomicU64 = AtomicU64::new(0);
+
+    /// The models, over one set of primitives `$p` (a module with `Arc`, `Mutex`, `lock`,
+    /// `AtomicUsize`, `Ordering` and `spawn`).
+    macro_rules! models {
+        ($p:path) => {
+            use $p as p;
+
+            /// Two threads increment a counter under a lock.
+            pub fn locked_counter() {
+                let counter = p::Arc::new(p::Mutex::new(0u32));
+                let threads: Vec<_> = (0..2)
+                    .map(|_| {
+                        let counter = counter.clone();
+                        p::spawn(move || *p::lock(&counter) += 1)
+                    })
+                    .collect();
+                threads.into_iter().for_each(|t| t.join().expect("an incrementing thread"));
+                assert_eq!(*p::lock(&counter), 2);
+            }
+
+            /// Two threads add to an atomic; a third reads it twice, never seeing it go back.
+            pub fn monotonic_atomic() {
+                let value = p::Arc::new(p::AtomicUsize::new(0));
+                let adders: Vec<_> = (0..2)
+                    .map(|_| {
+                        let value = value.clone();
+                        p::spawn(move || {
+                            value.fetch_add(1, p::Ordering::AcqRel);
+                        })
+                    })
+                    .collect();
+                let reader = {
+                    let value = value.clone();
+                    p::spawn(move || {
+                        let first = value.load(p::Ordering::Acquire);
+                        assert!(value.load(p::Ordering::Acquire) >= first);
+                    })
+                };
+                adders.into_iter().for_each(|t| t.join().expect("an adding thread"));
+                reader.join().expect("the reader");
+                assert_eq!(value.load(p::Ordering::Acquire), 2);
+            }
+
+            /// A value published under a lock with a flag: whoever sees the flag sees the value.
+            pub fn publish_under_lock() {
+                let slot = p::Arc::new(p::Mutex::new(None::<u32>));
+                let ready = p::Arc::new(p::AtomicUsize::new(0));
+                let writer = {
+                    let (slot, ready) = (slot.clone(), ready.clone());
+                    p::spawn(move || {
+                        *p::lock(&slot) = Some(7);
+                        ready.store(1, p::Ordering::Release);
+                    })
+                };
+                if ready.load(p::Ordering::Acquire) == 1 {
+                    assert_eq!(*p::lock(&slot), Some(7));
+                }
+                writer.join().expect("the writer");
+            }
+
+            /// A lost update: two threads load, then store one more. Fails.
+            pub fn lost_update() {
+                let value = p::Arc::new(p::AtomicUsize::new(0));
+                let threads: Vec<_> = (0..2)
+                    .map(|_| {
+                        let value = value.clone();
+                        p::spawn(move || {
+                            let seen = value.load(p::Ordering::Acquire);
+                            value.store(seen + 1, p::Ordering::Release);
+                        })
+                    })
+                    .collect();
+                threads.into_iter().for_each(|t| t.join().expect("an updating thread"));
+                assert_eq!(value.load(p::Ordering::Acquire), 2, "an update was lost");
+            }
+
+            /// The passing models, by name.
+            pub const PASSING: [(&str, fn()); 3] = [
+                ("locked counter (2 threads)", locked_counter),
+                ("monotonic atomic (3 threads)", monotonic_atomic),
+                ("publish under a lock (2 threads)", publish_under_lock),
+            ];
+        };
+    }
+
+    /// racekit's facade.
+    pub mod facade {
+        pub use racekit::sync::atomic::{AtomicUsize, Ordering};
+        pub use racekit::sync::thread::spawn;
+        pub use racekit::sync::{Arc, Mutex, MutexGuard};
+
+        pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+            mutex.lock()
+        }
+    }
+
+    /// The raw checker's own primitives.
+    pub mod raw {
+        #[cfg(racekit_loom)]
+        use loom as checker;
+        #[cfg(racekit_shuttle)]
+        use shuttle as checker;
+
+        pub use checker::sync::atomic::{AtomicUsize, Ordering};
+        pub use checker::sync::{Arc, Mutex, MutexGuard};
+        pub use checker::thread::spawn;
+
+        pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+            mutex.lock().expect("no model thread panics holding it")
+        }
+    }
+
+    pub mod with_facade {
+        models!(super::facade);
+    }
+
+    pub mod with_raw {
+        models!(super::raw);
+    }
+
+    /// One timed exploration: schedules explored and how long it took.
+    #[derive(Clone, Copy)]
+    pub struct Timed {
+        pub schedules: u64,
+        pub elapsed: Duration,
+    }
+
+    /// racekit's check of `body`; the failure's schedules and time when it fails.
+    fn harness(name: &str, body: fn()) -> Timed {
+        let model = racekit::model::Model::named(name);
+        #[cfg(racekit_loom)]
+        let model = model.preemption_bound(BOUND);
+        #[cfg(racekit_shuttle)]
+        let model = model.iterations(SCHEDULES).scheduler(racekit::model::SchedulerChoice::Random);
+        match model.run(body) {
+            Ok(report) => Timed { schedules: report.schedules, elapsed: report.elapsed },
+            Err(failure) => Timed { schedules: failure.schedules, elapsed: failure.elapsed },
+        }
+    }
+
+    /// The raw checker on `body`, counting executions; a failing body's panic ends it.
+    fn raw(body: fn()) -> Timed {
+        RAW_EXECUTIONS.store(0, StdOrdering::Relaxed);
+        let counted = move || {
+            RAW_EXECUTIONS.fetch_add(1, StdOrdering::Relaxed);
+            body();
+        };
+        let start = Instant::now();
+        #[cfg(racekit_loom)]
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut builder = loom::model::Builder::new();
+            builder.preemption_bound = Some(BOUND);
+            builder.check(counted);
+        }));
+        #[cfg(racekit_shuttle)]
+        let outcome = catch_unwind(AssertUnwindSafe(|| shuttle::check_random(counted, SCHEDULES)));
+        let elapsed = start.elapsed();
+        drop(outcome);
+        Timed { schedules: RAW_EXECUTIONS.load(StdOrdering::Relaxed), elapsed }
+    }
+
+    /// The median by schedules per second of `runs` measurements.
+    fn median(mut measured: Vec<Timed>) -> Timed {
+        measured.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+        measured[measured.len() / 2]
+    }
+
+    fn rate(timed: &Timed) -> f64 {
+        timed.schedules as f64 / timed.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    fn row(model: &str, what: &str, harness: Timed, raw: Timed) -> Value {
+        json!({
+            "model": model,
+            "measure": what,
+            "racekit": { "schedules": harness.schedules, "seconds": harness.elapsed.as_secs_f64(), "per_second": rate(&harness) },
+            "raw": { "schedules": raw.schedules, "seconds": raw.elapsed.as_secs_f64(), "per_second": rate(&raw) },
+        })
+    }
+
+    pub fn main() {
+        let backend = if cfg!(racekit_loom) { "loom" } else { "shuttle" };
+        let quick = std::env::var("RACEKIT_BENCH_MODE").is_ok_and(|m| m == "quick");
+        let runs = if quick { 1 } else { 5 };
+        // A failing body panics on every failing schedule: keep the output to the table.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let mut rows = Vec::new();
+        for ((name, facade_body), (_, raw_body)) in with_facade::PASSING.iter().zip(with_raw::PASSING.iter()) {
+            let h = median((0..runs).map(|_| harness(name, *facade_body)).collect());
+            let r = median((0..runs).map(|_| raw(*raw_body)).collect());
+            rows.push(row(name, "passing model", h, r));
+        }
+        let h = median((0..runs).map(|_| harness("lost update", with_facade::lost_update)).collect());
+        let r = median((0..runs).map(|_| raw(with_raw::lost_update)).collect());
+        rows.push(row("lost update (2 threads)", "time to the failure", h, r));
+        std::panic::set_hook(hook);
+
+        let settings = if cfg!(racekit_loom) {
+            format!("preemption bound {BOUND} (racekit: bounds 1 then {BOUND})")
+        } else {
+            format!("{SCHEDULES} random schedules")
+        };
+        let out = json!({ "backend": backend, "mode": if quick { "quick" } else { "full" }, "runs": runs, "settings": settings, "rows": rows });
+        for row in &rows {
+            println!("{backend}: {row}");
+        }
+        let dir = super::home::criterion_home().join("racekit");
+        let path = dir.join(format!("checkers-{backend}.json"));
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&out).unwrap_or_default()));
+        if let Err(error) = written {
+            eprintln!("could not write {}: {error}", path.display());
+            std::process::exit(1);
+        }
+    }
+}
+
+fn main() {
+    #[cfg(any(racekit_loom, racekit_shuttle))]
+    compare::main();
+    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
+    println!("checkers: real threads have no model checker to compare with; build with --cfg racekit_loom or racekit_shuttle");
+}
