@@ -10,6 +10,7 @@ proptest! {
     #![proptest_config(cases(24))]
     #[test]
     fn the_bound_and_the_count_hold(capacity in 1usize..8, writers in prop::collection::vec(0u64..300, 1..4), readers in 0usize..3) {
+        crate::support::watch("writers and readers of the slice to finish");
         Model::named("bounded slice stress").iterations(1).check(move || {
             let slice = Arc::new(BoundedSlice::new(capacity).unwrap());
             let reader_threads: Vec<_> = (0..readers).map(|_| {

@@ -10,6 +10,7 @@ proptest! {
     #![proptest_config(cases(24))]
     #[test]
     fn every_error_is_kept_once(adders in prop::collection::vec(0u32..200, 1..6)) {
+        crate::support::watch("the adders to finish and the errors to be counted");
         Model::named("error collector stress").iterations(1).check(move || {
             let collector = Arc::new(ErrorCollector::new());
             let threads: Vec<_> = adders.iter().copied().enumerate().map(|(adder, count)| {

@@ -47,6 +47,7 @@ proptest! {
         stop_failing in prop::option::of(0usize..6),
         rounds in prop::collection::vec(prop::collection::vec(any::<bool>(), 1..4), 1..4),
     ) {
+        crate::support::watch("the rounds of starts and stops to finish");
         let events: Events = Arc::default();
         let parts = (0..size)
             .map(|index| {

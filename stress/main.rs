@@ -2,7 +2,9 @@
 //!
 //! They find what happens to occur under load (leaks, bounds, lost items) and shrink
 //! what fails; the model suites prove interleavings. Run with `cargo test --test stress`;
-//! `PROPTEST_CASES` scales the number of scenarios.
+//! `PROPTEST_CASES` scales the number of scenarios. A suite that stops making progress fails
+//! within `RACEKIT_STRESS_STALL` seconds (default 60) with a report of what it waited for
+//! and the command that reruns it (see `support`).
 
 #![cfg(not(any(racekit_loom, racekit_shuttle)))]
 
@@ -21,3 +23,4 @@ mod process_logs;
 mod queue;
 mod retry;
 mod stopper;
+mod watchdog;

@@ -56,6 +56,7 @@ proptest! {
         consumers in 1usize..4,
         producers in prop::collection::vec(prop::collection::vec(push_strategy(), 0..150), 1..4),
     ) {
+        crate::support::watch("producers and consumers to drain the queue");
         Model::named("queue stress").iterations(1).check(move || {
             let queue = Arc::new(BoundedQueue::new(capacity).unwrap());
             let consumer_threads: Vec<_> = (0..consumers).map(|_| {

@@ -133,6 +133,7 @@ proptest! {
         stoppers in 1usize..=3,
         stubborn in prop::bool::weighted(0.2),
     ) {
+        crate::support::watch("the stoppers to return and every task to end");
         // Not inside `check`: it fails a run on any task panic, and these panic on purpose.
         run_case(&tasks, stoppers, stubborn);
     }

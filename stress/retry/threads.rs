@@ -30,6 +30,7 @@ proptest! {
         max_retries in 0u32..40,
         close_after_micros in 0u64..3_000,
     ) {
+        crate::support::watch("every retry loop to stop after the close");
         Model::named("retry threads").iterations(1).check(move || {
             let closer = Closer::new();
             // Set only after `close` has returned: an attempt that sees it started after the close.
