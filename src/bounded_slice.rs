@@ -6,10 +6,10 @@
 //!
 //! # Invariants
 //!
-//! Under the one lock, at every step: `len <= capacity`, and
-//! `added == len + evicted` (every item added is either stored or counted as evicted). An
-//! add counts, decides whether to evict, stores and trims in one critical section, so no
-//! reader sees a step in between.
+//! Whenever the lock is free: `len <= capacity`, and `added == len + evicted` (every item
+//! added is either stored or counted as evicted). An add counts, decides whether to evict,
+//! stores and then trims in one critical section (the ring holds `capacity + 1` items for
+//! a moment inside it), so no reader sees a step in between.
 
 use crate::sync::{RwLock, RwLockWriteGuard};
 use std::collections::VecDeque;
