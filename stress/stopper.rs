@@ -5,7 +5,7 @@
 
 use crate::support::cases;
 use proptest::prelude::*;
-use racekit::stopper::{StopError, Stopper, TaskRefused};
+use racekit::stopper::{SpawnError, StopError, Stopper, TaskOpts, TaskRefused};
 use racekit::sync::atomic::{AtomicUsize, Ordering};
 use racekit::sync::{thread, Arc, Latch};
 use std::time::Duration;
@@ -136,5 +136,81 @@ proptest! {
         crate::support::watch("the stoppers to return and every task to end");
         // Not inside `check`: it fails a run on any task panic, and these panic on purpose.
         run_case(&tasks, stoppers, stubborn);
+    }
+}
+
+/// `callers` async tasks each start `per_caller` tasks under a quota of `limit` (waiting, or
+/// failing fast), on a 2-worker runtime, while a stop lands after `stop_after` of them: the
+/// quota's high-water mark never exceeds its limit, every caller returns (no wait outlives
+/// the stop), every place is given back, and the counts add up.
+fn run_quota_case(limit: usize, callers: usize, per_caller: usize, wait: bool, stop_after: usize) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let stopper = Stopper::new();
+        let quota = stopper.task_quota(limit).unwrap();
+        let (running, high_water, admitted) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let callers: Vec<_> = (0..callers)
+            .map(|caller| {
+                let (stopper, quota) = (stopper.clone(), quota.clone());
+                let (running, high_water, admitted) = (running.clone(), high_water.clone(), admitted.clone());
+                tokio::spawn(async move {
+                    let mut handles = Vec::new();
+                    for n in 0..per_caller {
+                        let opts = TaskOpts::new(format!("caller {caller} task {n}")).quota(&quota);
+                        let opts = if wait { opts.wait_for_quota() } else { opts };
+                        let (running, high_water) = (running.clone(), high_water.clone());
+                        let spawned = stopper
+                            .spawn_task_with(opts, move |_| async move {
+                                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                                high_water.fetch_max(now, Ordering::SeqCst);
+                                tokio::task::yield_now().await;
+                                running.fetch_sub(1, Ordering::SeqCst);
+                            })
+                            .await;
+                        match spawned {
+                            Ok(handle) => {
+                                admitted.fetch_add(1, Ordering::SeqCst);
+                                handles.push(handle);
+                            }
+                            Err(SpawnError::QuotaExhausted { limit: seen, .. }) => assert!(!wait && seen == limit),
+                            Err(SpawnError::Refused(_) | SpawnError::CancelledWhileWaiting { .. }) => break,
+                            Err(other) => panic!("unexpected: {other}"),
+                        }
+                    }
+                    for handle in handles {
+                        handle.await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        while admitted.load(Ordering::SeqCst) < stop_after && callers.iter().any(|caller| !caller.is_finished()) {
+            tokio::task::yield_now().await;
+        }
+        let report = stopper.stop_async().await;
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        assert!(high_water.load(Ordering::SeqCst) <= limit, "the quota of {limit} was exceeded");
+        assert_eq!(quota.in_use(), 0, "a place was not given back");
+        assert_eq!(stopper.live_tasks(), 0);
+        let counts = stopper.stats().counts;
+        assert_eq!(counts.tasks_started, admitted.load(Ordering::SeqCst) as u64);
+        assert!(report.tasks_started <= counts.tasks_started);
+    });
+}
+
+proptest! {
+    #![proptest_config(cases(24))]
+
+    #[test]
+    fn a_quota_is_never_exceeded_and_stop_ends_every_wait(
+        limit in 1usize..=3,
+        callers in 1usize..=4,
+        per_caller in 1usize..=8,
+        wait in any::<bool>(),
+        stop_after in 0usize..=16,
+    ) {
+        run_quota_case(limit, callers, per_caller, wait, stop_after);
     }
 }
