@@ -43,17 +43,17 @@ mod compare {
         ($p:path) => {
             use $p as p;
 
-            /// Two threads increment a counter under a lock.
+            /// Three threads increment a counter under a lock.
             pub fn locked_counter() {
                 let counter = p::Arc::new(p::Mutex::new(0u32));
-                let threads: Vec<_> = (0..2)
+                let threads: Vec<_> = (0..3)
                     .map(|_| {
                         let counter = counter.clone();
                         p::spawn(move || *p::lock(&counter) += 1)
                     })
                     .collect();
                 threads.into_iter().for_each(|t| t.join().expect("an incrementing thread"));
-                assert_eq!(*p::lock(&counter), 2);
+                assert_eq!(*p::lock(&counter), 3);
             }
 
             /// Two threads add to an atomic; a third reads it twice, never seeing it go back.
@@ -79,7 +79,8 @@ mod compare {
                 assert_eq!(value.load(p::Ordering::Acquire), 2);
             }
 
-            /// A value published under a lock with a flag: whoever sees the flag sees the value.
+            /// A value published under a lock with a flag: whoever sees the flag sees the value
+            /// (a reader thread and the main thread look).
             pub fn publish_under_lock() {
                 let slot = p::Arc::new(p::Mutex::new(None::<u32>));
                 let ready = p::Arc::new(p::AtomicUsize::new(0));
@@ -90,10 +91,18 @@ mod compare {
                         ready.store(1, p::Ordering::Release);
                     })
                 };
-                if ready.load(p::Ordering::Acquire) == 1 {
-                    assert_eq!(*p::lock(&slot), Some(7));
-                }
+                let look = {
+                    let (slot, ready) = (slot.clone(), ready.clone());
+                    move || {
+                        if ready.load(p::Ordering::Acquire) == 1 {
+                            assert_eq!(*p::lock(&slot), Some(7));
+                        }
+                    }
+                };
+                let reader = p::spawn(look.clone());
+                look();
                 writer.join().expect("the writer");
+                reader.join().expect("the reader");
             }
 
             /// A lost update: two threads load, then store one more. Fails.
@@ -114,9 +123,9 @@ mod compare {
 
             /// The passing models, by name.
             pub const PASSING: [(&str, fn()); 3] = [
-                ("locked counter (2 threads)", locked_counter),
+                ("locked counter (3 threads)", locked_counter),
                 ("monotonic atomic (3 threads)", monotonic_atomic),
-                ("publish under a lock (2 threads)", publish_under_lock),
+                ("publish under a lock (3 threads)", publish_under_lock),
             ];
         };
     }

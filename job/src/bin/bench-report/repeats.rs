@@ -203,6 +203,36 @@ mod tests {
         assert_eq!(answers(&[]), Consensus::None);
     }
 
+    fn repeat(fast: f64, slow: f64) -> Dataset {
+        use crate::data::{Contender, Round};
+        let contender = |time: f64| Contender {
+            rounds: BTreeMap::from([(0, Round { samples: vec![time; 5], ..Round::default() })]),
+        };
+        let cell = Cell {
+            group: "g".into(),
+            label: "c".into(),
+            params: serde_json::Value::Null,
+            baseline: Some("a".into()),
+            recommended: None,
+            contenders: BTreeMap::from([("a".to_string(), contender(fast)), ("b".to_string(), contender(slow))]),
+        };
+        Dataset { cells: vec![cell], runs: Vec::new() }
+    }
+
+    #[test]
+    fn repeats_pool_their_rounds_apart_and_answer_each_on_its_own() {
+        let repeats = vec![repeat(10.0, 20.0), repeat(10.0, 20.0), repeat(20.0, 10.0)];
+        let runs = Runs { pooled: pool(&repeats), repeats, checkers: Vec::new() };
+        let pooled = &runs.pooled.cells[0];
+        assert_eq!(pooled.contenders["a"].rounds.keys().copied().collect::<Vec<_>>(), vec![0, 1000, 2000]);
+        let faster = runs.cell_answer(pooled, |_, cell| {
+            let (a, b) = (&cell.contenders["a"], &cell.contenders["b"]);
+            Some((crate::stats::typical(a) < crate::stats::typical(b)).to_string())
+        });
+        assert_eq!(faster.verdict(), None, "the third repeat disagrees");
+        assert_eq!(faster.short(), "unstable (true 2/3, false 1/3)");
+    }
+
     #[test]
     fn one_disagreeing_repeat_makes_the_answer_unstable() {
         let split = answers(&["refuted", "inconclusive", "refuted", "refuted"]);
