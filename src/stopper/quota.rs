@@ -9,6 +9,16 @@
 //! task of the quota ends. A wait ends with [`SpawnError::CancelledWhileWaiting`] as soon as
 //! the stopper quiesces: a stop never waits for a caller that waits for quota.
 //!
+//! # Compared with a `tokio::sync::Semaphore` around a `TaskTracker`
+//!
+//! The same limit, plus: the place is tied to the task (given back by the task's own
+//! count-down, even when it panics or its runtime drops it, with no permit to carry), the
+//! wait is also available to threads, and shutdown ends every wait with a typed error
+//! instead of leaving callers queued on a semaphore nobody closes. The price: a place is
+//! taken and given back under the stopper's one lock, and a freed place wakes every
+//! waiter of the stopper (each re-checks and all but one wait again), where the semaphore
+//! hands the permit to one queued waiter. `benches/stopper_quota.rs` measures both.
+//!
 //! # Invariants
 //!
 //! - The quota's counts live in the stopper's one lock (`State::quotas`), next to the task
