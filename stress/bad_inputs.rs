@@ -27,6 +27,7 @@ use crate::support::cases;
 use proptest::prelude::*;
 use racekit::bounded_slice::BoundedSlice;
 use racekit::event_bus::{Backpressure, BusConfig, ConfigError as BusConfigError, EventBus, MAX_WORKERS};
+use racekit::linearizability::{Shape, MAX_THREADS};
 use racekit::log_store::{AddError, ConfigError as LogConfigError, LogStore, LogStoreConfig};
 use racekit::model::Model;
 use racekit::output::{OutputLine, OutputStream};
@@ -73,6 +74,11 @@ fn durations() -> impl Strategy<Value = Duration> {
         Just(Duration::new(u64::MAX / 2, 999_999_999)),
         any::<u64>().prop_map(Duration::from_nanos),
     ]
+}
+
+/// Ranges a caller may pass: empty, reversed, one value, reaching `usize::MAX`.
+fn ranges() -> impl Strategy<Value = std::ops::RangeInclusive<usize>> {
+    (sizes(), sizes()).prop_map(|(start, end)| start..=end)
 }
 
 /// Floats a caller may pass as a factor: the usual, and NaN, infinities, negatives, huge.
@@ -379,6 +385,22 @@ proptest! {
                     || (matches!(error, InvalidOptions::BackoffTooLong(_)) && max_backoff > MAX_BACKOFF_LIMIT),
                 "{error}"
             ),
+        }
+    }
+
+    /// Any scenario shape, up to ranges of `usize::MAX`: accepted within the limits, or a
+    /// typed error, never an overflow.
+    #[test]
+    fn linearizability_shapes_take_any_ranges(
+        threads in ranges(),
+        operations_per_thread in ranges(),
+        init in ranges(),
+        post in ranges(),
+    ) {
+        let shape = Shape { threads, operations_per_thread, init, post };
+        match shape.validate() {
+            Ok(()) => prop_assert!((1..=MAX_THREADS).contains(shape.threads.end()) && *shape.threads.start() >= 1, "{:?}", shape),
+            Err(error) => prop_assert!(!error.to_string().is_empty()),
         }
     }
 

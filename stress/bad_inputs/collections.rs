@@ -177,6 +177,25 @@ pub fn rows() -> Vec<Row> {
             queue.close();
             same((queue.try_pop(), queue.try_pop()), (Ok(1), Err(PopError::Closed)))
         }),
+        row("queue: drained items whose drop pushes back into the closed queue", Documented, || {
+            /// Pushes a plain item into its queue when dropped.
+            struct Boomerang(Option<Arc<BoundedQueue<Boomerang>>>);
+            impl Drop for Boomerang {
+                fn drop(&mut self) {
+                    if let Some(queue) = self.0.take() {
+                        let refused = queue.push(Boomerang(None));
+                        assert!(matches!(refused, Err(PushError::Closed(_))), "a closed queue took an item");
+                    }
+                }
+            }
+            let queue = Arc::new(BoundedQueue::new(4).unwrap());
+            for _ in 0..3 {
+                queue.push(Boomerang(Some(queue.clone()))).map_err(|_| Miss::silent("refused while open"))?;
+            }
+            drop(queue.close_and_drain());
+            let stats = queue.stats();
+            same((stats.drained, stats.len), (3, 0))
+        }),
         row("slice: capacity 0", TypedError, || {
             refused(BoundedSlice::<u32>::new(0), |_| true, "capacity of 1 or more")
         }),

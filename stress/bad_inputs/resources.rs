@@ -415,6 +415,10 @@ pub fn rows() -> Vec<Row> {
         row("retry: zero attempts", TypedError, || {
             refused(Options::new().with_max_attempts(0).map(drop), |e| *e == InvalidOptions::ZeroAttempts, "at least 1")
         }),
+        row("retry: u32::MAX attempts", Documented, || {
+            let options = Options::new().with_max_attempts(u32::MAX).map_err(|e| Miss::silent(e.to_string()))?;
+            same(options.max_retries, Some(u32::MAX - 1))
+        }),
         row("retry: the async loop refuses what the sync one refuses", TypedError, || {
             let options = options(|o| o.multiplier = f64::NAN);
             refused(
