@@ -167,7 +167,7 @@ mutant_test! {
         scenario: || async_publishers(BACK_TO_BACK),
         loom: Skip "loom cannot run tokio: the async publisher is model-checked under shuttle",
         shuttle: Deadlock "deadlock",
-        std: Skip "the pop must land between two adjacent statements of the publisher: real threads missed that window in 30,000 runs of this scenario, shuttle finds it in a few",
+        std: Skip "the pop must land between two adjacent statements of the publisher: real threads missed that window in 30,000 runs of this scenario; shuttle finds it",
     }
 }
 
