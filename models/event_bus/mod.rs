@@ -172,7 +172,7 @@ pub fn assert_stopped_cleanly(report: &StopReport, capacity: usize, handlers: &[
     assert_eq!(stats.queue_len, 0, "stop left events queued: {stats:?}");
     assert_eq!(stats.in_flight(), 0, "an event a worker took was never counted delivered: {stats:?}");
     assert!(stats.queue_high_water <= capacity, "queue held {} events, capacity {capacity}", stats.queue_high_water);
-    assert_eq!(stats.live_workers, 0, "a worker outlived stop: {stats:?}");
+    assert_eq!(stats.live_workers, 0, "a worker was still running after stop returned: {stats:?}");
     for probe in handlers {
         assert!(
             probe.concurrency.max() <= stats.workers,
@@ -183,7 +183,7 @@ pub fn assert_stopped_cleanly(report: &StopReport, capacity: usize, handlers: &[
     }
     let calls: u64 = handlers.iter().map(|probe| probe.calls()).sum();
     assert_eq!(calls, stats.delivered, "handler calls and delivered events differ: {stats:?}");
-    assert_eq!(live_tasks(), Some(0), "a thread the bus started is still running after stop");
+    assert_eq!(live_tasks(), Some(0), "a thread the bus started was still running after stop returned");
 }
 
 /// One worker, capacity 1: a second thread publishes two events with `policy` while the
@@ -296,7 +296,8 @@ pub fn stop_races_publish() {
         assert!(matches!(outcome, Ok(Published::Queued) | Err(PublishError::Stopped(_))), "{outcome:?}");
     }
     let queued = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
-    assert_eq!(report.stats.delivered, queued, "stop returned before an accepted event was delivered: {outcomes:?}");
+    assert_eq!(report.stats.live_workers, 0, "a worker was still running after stop returned: {report:?}");
+    assert_eq!(report.stats.delivered, queued, "an accepted event was undelivered after stop returned: {outcomes:?}");
     // The publisher may be refused after stop returned: read the final counters now.
     let stats = bus.stats();
     assert_stopped_cleanly(&StopReport { stats, ..report }, 1, &[&probe], &outcomes);
@@ -629,7 +630,7 @@ fn a_handler_that_stops_its_bus_gets_an_error_not_a_deadlock() {
         assert_eq!(*stopped_inside.lock().unwrap(), Some(Err(StopError::CalledFromHandler)));
         assert_ledger(&report.stats, &outcomes);
         assert_eq!((report.stats.delivered, report.stats.live_workers), (1, 0), "{report:?}");
-        assert_eq!(live_tasks(), Some(0), "a worker outlived stop");
+        assert_eq!(live_tasks(), Some(0), "a worker was still running after stop returned");
     });
 }
 
