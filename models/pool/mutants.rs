@@ -146,8 +146,8 @@ crate::mutant_test! {
         mutant: "pool.close.destructor_under_the_lock",
         model: mutant_model("close under the lock"),
         scenario: close_calls_back_into_the_pool,
-        loom: Deadlock "deadlock",
-        shuttle: Deadlock "deadlock",
+        loom: Deadlock "not re-entrant",
+        shuttle: Deadlock "not re-entrant",
         std: Deadlock "not re-entrant",
     }
 }
