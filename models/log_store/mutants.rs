@@ -3,9 +3,10 @@
 
 use super::*;
 
-/// A model for a mutant, at loom preemption bound 2.
+/// A model for a mutant: loom preemption bound 2, and 2000 runs (shuttle's default) on
+/// real threads too, where a two-line race shows only now and then.
 fn mutant_model(name: &str) -> Model {
-    Model::named(format!("log store mutant: {name}")).preemption_bound(2)
+    Model::named(format!("log store mutant: {name}")).preemption_bound(2).iterations(2000)
 }
 
 crate::mutant_test! {
@@ -34,15 +35,17 @@ crate::mutant_test! {
 }
 
 crate::mutant_test! {
-    /// Another add evicts the entry before it is indexed: the store's own check finds the
-    /// oldest live entry missing from its process's index.
+    /// Another add evicts the entry before it is indexed, and the store's own check finds
+    /// the oldest live entry missing from its process's index (the schedule both model
+    /// checkers reach first). Real threads also meet the reader's snapshot in the gap, which
+    /// finds an entry not indexed, or the late index entry out of order.
     fn an_index_updated_outside_the_lock_is_caught() {
         mutant: "log_store.add.index_in_a_second_section",
         model: mutant_model("index apart"),
         scenario: racing_producers,
         loom: Panic "index out of step with the ring",
         shuttle: Panic "index out of step with the ring",
-        std: Panic "index out of step with the ring",
+        std: Panic "index",
     }
 }
 

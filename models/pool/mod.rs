@@ -26,6 +26,11 @@ use std::time::Duration;
 
 type TestPool = Pool<FakeConnector>;
 
+/// The timeout of the scenarios' timed waits. The model checkers fire a timeout or not as a
+/// choice, whatever its length; on real threads it is about as long as starting a thread,
+/// so that the timeout firing and the other thread's move meet now and then.
+const SHORT_TIMEOUT: Duration = Duration::from_micros(100);
+
 /// A pool of one connection over `connector`, and the connector's ledger.
 fn pool_of_one(connector: FakeConnector) -> (TestPool, StdArc<Ledger>) {
     let ledger = connector.ledger.clone();
@@ -57,7 +62,7 @@ fn hand_off(timed: bool) {
     let waiter = {
         let pool = pool.clone();
         thread::spawn(move || {
-            let got = if timed { pool.get_timeout(Duration::from_millis(1)) } else { pool.get() };
+            let got = if timed { pool.get_timeout(SHORT_TIMEOUT) } else { pool.get() };
             match got {
                 Ok(lease) => drop(lease),
                 Err(GetError::Timeout) => assert!(timed, "an untimed request timed out"),
@@ -139,7 +144,7 @@ fn close_timeout_races_the_return() {
     let (pool, ledger) = pool_of_one(FakeConnector::reliable());
     let held = pool.get().expect("the pool has free capacity");
     let returner = thread::spawn(move || drop(held));
-    match pool.close_timeout(Duration::from_millis(1)) {
+    match pool.close_timeout(SHORT_TIMEOUT) {
         Ok(()) => assert_eq!(ledger.live(), 0, "close_timeout succeeded with a connection open"),
         Err(timed_out) => assert!(timed_out.still_open > 0, "close_timeout timed out on a drained pool: {timed_out}"),
     }

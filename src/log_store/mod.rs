@@ -393,7 +393,9 @@ impl LogStore {
         let mut evicted = Evicted::default();
         let lock = &self.shared.ring;
         // One acquisition for every step: the room made is the room used, and the entry is
-        // indexed and counted before anyone can see it.
+        // indexed and counted before anyone can see it. The steps are apart so that each
+        // mutation point below can open a gap between two of them (two acquisitions), the
+        // way a "shorter critical section" refactoring would.
         let mut ring = lock.lock();
         let record = ring.make_room(&published.process, cost, config, &mut evicted);
         ring = mutation_point!("log_store.add.room_made_in_a_separate_section", ring, reacquire(ring, lock));
