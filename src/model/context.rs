@@ -253,9 +253,11 @@ impl CheckContext {
     }
 }
 
-/// The context of the calling thread, if it runs inside a check.
+/// The context of the calling thread, if it runs inside a check (`None` also while the
+/// thread's thread-locals are being destroyed: the panic hook asks on every panic, and must
+/// not panic itself).
 pub(crate) fn current() -> Option<Arc<CheckContext>> {
-    CURRENT.with(|current| current.borrow().clone())
+    CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.clone())).ok().flatten()
 }
 
 /// Makes `context` current on this thread until the returned guard drops.
