@@ -381,3 +381,21 @@ fn an_async_facade_call_under_loom_is_a_setup_failure() {
     assert_eq!(failure.kind, FailureKind::Setup, "{failure}");
     assert!(failure.message.contains("gate this model with `cfg(not(racekit_loom))`"), "{failure}");
 }
+
+#[test]
+fn a_handlers_panic_that_quotes_the_checker_is_caught_like_any_other() {
+    // `sync::catch_unwind` re-raises only what the checker itself raised; a user's panic in
+    // loom's own words is the user's, and a worker catching handler panics catches it.
+    expect_sound(Model::named("handler quoting the checker").preemption_bound(2).iterations(50), || {
+        let calls = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let calls = calls.clone();
+            thread::spawn(move || {
+                calls.store(true, Ordering::SeqCst);
+                racekit::sync::catch_unwind(|| panic!("deadlock; threads = [(0, Blocked)]")).is_err()
+            })
+        };
+        calls.load(Ordering::SeqCst);
+        assert!(worker.join().unwrap(), "the handler's panic was caught");
+    });
+}

@@ -138,6 +138,7 @@ mod atomic_races {
             let mut runs_to_detection = Vec::new();
             for seed in 1..=SEEDS {
                 if let Err(failure) = Model::named(format!("{name}, bug")).seed(seed).run(move || body(true)) {
+                    assert_eq!(failure.kind, FailureKind::Panic, "{name}: {failure}");
                     assert!(failure.message.contains(symptom), "{name}: {failure}");
                     caught += 1;
                     runs_to_detection.push(failure.schedules);

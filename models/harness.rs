@@ -121,6 +121,7 @@ fn the_reproduce_command_reproduces_in_a_fresh_process() {
 /// failure, then runs the printed test with its token in a child process.
 fn replay_in_a_child_process() {
     let failure = expect_caught(lost_update_model(), lost_update);
+    assert_eq!(failure.kind, FailureKind::Panic, "{failure}");
     let command = &failure.replay.command;
     let test = command.rsplit("--exact ").next().expect("the command names the test");
     assert_eq!(test, "harness::the_reproduce_command_reproduces_in_a_fresh_process");
@@ -412,7 +413,10 @@ fn burst_between_two_reads() {
 
 /// Schedules until `model` catches the burst.
 fn schedules_to_catch(model: Model) -> u64 {
-    expect_caught(model.iterations(20_000), burst_between_two_reads).schedules
+    let failure = expect_caught(model.iterations(20_000), burst_between_two_reads);
+    assert_eq!(failure.kind, FailureKind::Panic, "{failure}");
+    assert!(failure.message.contains("the whole burst ran between two reads"), "{failure}");
+    failure.schedules
 }
 
 #[test]

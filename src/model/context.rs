@@ -197,6 +197,12 @@ impl CheckContext {
         self.detections().iter().find(|detection| detection.message == message).map(|detection| detection.kind)
     }
 
+    /// Whether the checker itself raised the panic with `message` in this run.
+    #[cfg(racekit_loom)]
+    pub(crate) fn detected_by_checker(&self, message: &str) -> bool {
+        self.detections().iter().any(|detection| detection.by_checker && detection.message == message)
+    }
+
     /// Installs the check's mutation-point selection for this run.
     pub(crate) fn select_mutants(&self, selection: Arc<crate::mutation::Selection>) {
         *self.mutants.lock().unwrap_or_else(|e| e.into_inner()) = Some(selection);
@@ -247,9 +253,11 @@ impl CheckContext {
     }
 }
 
-/// The context of the calling thread, if it runs inside a check.
+/// The context of the calling thread, if it runs inside a check (`None` also while the
+/// thread's thread-locals are being destroyed: the panic hook asks on every panic, and must
+/// not panic itself).
 pub(crate) fn current() -> Option<Arc<CheckContext>> {
-    CURRENT.with(|current| current.borrow().clone())
+    CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.clone())).ok().flatten()
 }
 
 /// Makes `context` current on this thread until the returned guard drops.

@@ -35,6 +35,8 @@ use std::panic::{Location, PanicHookInfo};
 pub(crate) struct Detection {
     pub kind: FailureKind,
     pub message: String,
+    /// Raised by the checker itself (recorded by the panic hook), not by a racekit detector.
+    pub by_checker: bool,
 }
 
 /// Fails the run with `message`, recording `kind` for it first: how racekit's detectors
@@ -42,7 +44,7 @@ pub(crate) struct Detection {
 #[track_caller]
 pub(crate) fn fail(kind: FailureKind, message: String) -> ! {
     if let Some(context) = context::current() {
-        context.record_detection(Detection { kind, message: message.clone() });
+        context.record_detection(Detection { kind, message: message.clone(), by_checker: false });
     }
     std::panic::panic_any(message)
 }
@@ -51,6 +53,13 @@ pub(crate) fn fail(kind: FailureKind, message: String) -> ! {
 /// recorded, or [`FailureKind::Panic`] when no detector raised it.
 pub(crate) fn kind_of(context: &CheckContext, message: &str) -> FailureKind {
     context.detected_kind(message).unwrap_or(FailureKind::Panic)
+}
+
+/// Whether the panic with `message` was the checker ending the execution (a deadlock or an
+/// exceeded step bound it found), as the panic hook recorded it in the current check.
+#[cfg(racekit_loom)]
+pub(crate) fn raised_by_the_checker_in_this_run(message: &str) -> bool {
+    context::current().is_some_and(|context| context.detected_by_checker(message))
 }
 
 /// A failure the checker (or the runtime a model reaches) reports by panicking in its own
@@ -130,7 +139,7 @@ fn record_checker_failure(info: &PanicHookInfo<'_>) {
     let message = super::panic_message(info.payload());
     if let Some(kind) = raised_by_the_checker(location, &message) {
         if let Some(context) = context::current() {
-            context.record_detection(Detection { kind, message });
+            context.record_detection(Detection { kind, message, by_checker: true });
         }
     }
 }
@@ -159,7 +168,9 @@ mod tests {
     #[test]
     fn a_detection_is_found_by_its_exact_message_only() {
         let context = CheckContext::new(1);
-        context.record_detection(Detection { kind: FailureKind::LockOrder, message: "lock order inversion".into() });
+        let detection =
+            Detection { kind: FailureKind::LockOrder, message: "lock order inversion".into(), by_checker: false };
+        context.record_detection(detection);
         assert_eq!(kind_of(&context, "lock order inversion"), FailureKind::LockOrder);
         assert_eq!(kind_of(&context, "assertion failed: lock order inversion"), FailureKind::Panic);
     }

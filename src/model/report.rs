@@ -54,12 +54,15 @@ impl Report {
     }
 }
 
-/// What kind of failure a check found, as recorded by whatever detected it (racekit's
-/// detectors, the checker, or the std runner's timeout): never guessed from a panic's text.
+/// What kind of failure a check found, as recorded by whatever detected it: racekit's
+/// detectors, the checker (a panic raised in loom's or shuttle's own code), or the std
+/// runner's timeout. A panic no detector raised is a [`Panic`](FailureKind::Panic), whatever
+/// its text says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
-    /// The body (or a thread it spawned) panicked: an assertion failed.
+    /// The body (or a thread it spawned) panicked: an assertion failed, or any other panic
+    /// that no detector raised (a user's `panic!("deadlock")` included).
     Panic,
     /// Every thread was blocked (the checker found no thread able to run), or a thread
     /// took a facade lock it already held.
@@ -78,8 +81,9 @@ pub enum FailureKind {
     /// Two accesses to a [`RaceCell`](crate::sync::RaceCell), one of them a write, were not
     /// ordered by the program's synchronization.
     DataRace,
-    /// The model cannot run on this backend as set up: tokio reached under loom, or a tokio
-    /// runtime that is not shuttle's under shuttle. The message names the fix.
+    /// The model cannot run on this backend as set up: tokio reached under loom or outside
+    /// any runtime, or a shuttle primitive reached from a tokio runtime that is not
+    /// shuttle's. The message names the fix.
     Setup,
 }
 

@@ -26,12 +26,13 @@ pub fn catch_unwind<R>(body: impl FnOnce() -> R) -> std::thread::Result<R> {
     }
 }
 
+/// loom: a deadlock or an exceeded branch bound that loom raised in its own code (the panic
+/// hook of [`crate::model`] recorded it for the running check; a user's panic that quotes
+/// loom is not one), or loom reporting a bug of its own.
 #[cfg(racekit_loom)]
 fn raised_by_the_checker(payload: &(dyn std::any::Any + Send)) -> bool {
     let message = crate::model::panic_message(payload);
-    message.starts_with("deadlock; threads =")
-        || message.starts_with("Model exceeded maximum number of branches")
-        || message.contains("[loom internal bug]")
+    crate::model::detect::raised_by_the_checker_in_this_run(&message) || message.contains("[loom internal bug]")
 }
 
 #[cfg(racekit_shuttle)]
