@@ -62,6 +62,14 @@ pub(crate) fn raised_by_the_checker_in_this_run(message: &str) -> bool {
     context::current().is_some_and(|context| context.detected_by_checker(message))
 }
 
+/// Whether the panic with `message` is a failure one of racekit's detectors (lock order,
+/// race cells, leaked tasks, setup) raised in the current check. Such a panic is the bug the
+/// check looks for: code that catches the panics of user callbacks lets it through, so a
+/// pattern's worker cannot turn a detected deadlock or data race into a counted error.
+pub(crate) fn raised_by_a_detector_in_this_run(message: &str) -> bool {
+    context::current().is_some_and(|context| context.detected_kind(message).is_some())
+}
+
 /// A failure the checker (or the runtime a model reaches) reports by panicking in its own
 /// code: the crates that raise it, a fragment of its message, and its kind.
 struct CheckerFailure {

@@ -9,8 +9,11 @@ use std::panic::AssertUnwindSafe;
 /// loom reports a deadlock (or a model that exceeded its branch limit) by panicking in
 /// whichever thread runs when it finds out, and shuttle unwinds every task's stack when an
 /// execution ends. Those are re-raised, so that the failure reaches the checker instead of
-/// a worker carrying on in an execution that is already over. On real threads every panic
-/// is caught.
+/// a worker carrying on in an execution that is already over. A failure one of racekit's
+/// own detectors raised inside the check (a lock-order cycle, a re-entrant lock, a data race
+/// on a [`RaceCell`](crate::sync::RaceCell)) is re-raised too, on every backend: it is the
+/// bug the check looks for, not a user callback's error to count. Every other panic is
+/// caught.
 ///
 /// # Examples
 ///
@@ -21,9 +24,16 @@ use std::panic::AssertUnwindSafe;
 /// ```
 pub fn catch_unwind<R>(body: impl FnOnce() -> R) -> std::thread::Result<R> {
     match std::panic::catch_unwind(AssertUnwindSafe(body)) {
-        Err(payload) if raised_by_the_checker(&*payload) => std::panic::resume_unwind(payload),
+        Err(payload) if raised_by_the_checker(&*payload) || raised_by_a_detector(&*payload) => {
+            std::panic::resume_unwind(payload)
+        }
         result => result,
     }
+}
+
+/// One of racekit's detectors failed the running check with this panic.
+fn raised_by_a_detector(payload: &(dyn std::any::Any + Send)) -> bool {
+    crate::model::detect::raised_by_a_detector_in_this_run(&crate::model::panic_message(payload))
 }
 
 /// loom: a deadlock or an exceeded branch bound that loom raised in its own code (the panic
