@@ -19,6 +19,7 @@ use racekit::sync::atomic::{AtomicUsize, Ordering};
 use racekit::sync::{thread, Arc};
 use racekit::time::{Clock, ManualClock};
 use std::io;
+use std::time::Duration;
 
 fn line(text: &str) -> OutputLine {
     OutputLine {
@@ -114,18 +115,24 @@ fn a_callback_calling_back_in_racing_its_removal_does_not_deadlock() {
     expect_sound(Model::named("process: re-entrant callback"), reentrant_callback_racing_removal);
 }
 
-/// Captured state of a callback that calls back into its callback list when dropped.
+/// Captured state of a callback that calls back in when dropped: runs `call_back` then, and
+/// counts the drop in `dropped`.
 struct CallsBackWhenDropped {
-    callbacks: Arc<OutputCallbacks>,
+    call_back: Option<Box<dyn FnOnce() + Send + Sync>>,
     dropped: Arc<AtomicUsize>,
+}
+
+impl CallsBackWhenDropped {
+    fn new(dropped: &Arc<AtomicUsize>, call_back: impl FnOnce() + Send + Sync + 'static) -> Self {
+        CallsBackWhenDropped { call_back: Some(Box::new(call_back)), dropped: dropped.clone() }
+    }
 }
 
 impl Drop for CallsBackWhenDropped {
     fn drop(&mut self) {
         // Under loom a failed execution unwinds: touching the facade then aborts.
-        if !std::thread::panicking() {
-            let _ = self.callbacks.len();
-            self.callbacks.add(|_| ());
+        if let Some(call_back) = self.call_back.take().filter(|_| !std::thread::panicking()) {
+            call_back();
             self.dropped.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -139,7 +146,11 @@ fn removed_callback_calling_back_when_dropped() {
     let callbacks = Arc::new(OutputCallbacks::new());
     let dropped = Arc::new(AtomicUsize::new(0));
     let id = {
-        let state = CallsBackWhenDropped { callbacks: callbacks.clone(), dropped: dropped.clone() };
+        let inner = callbacks.clone();
+        let state = CallsBackWhenDropped::new(&dropped, move || {
+            let _ = inner.len();
+            inner.add(|_| ());
+        });
         callbacks.add(move |_| {
             let _ = &state;
         })
@@ -169,6 +180,8 @@ impl Spawner for MissingProgram {
     type Child = Never;
     type Output = Never;
     fn spawn(&self, spec: &ProcessSpec) -> io::Result<(Never, Never)> {
+        // As long as a real failed spawn takes, on real threads (a yield under the checkers).
+        thread::sleep(Duration::from_millis(1));
         Err(io::Error::new(io::ErrorKind::NotFound, format!("no program named {:?}", spec.program)))
     }
 }
@@ -191,11 +204,12 @@ impl OutputSource for Never {
     }
 }
 
-/// Starts `p`: refused as already running (another start holds the name), or failed to
-/// spawn with an error that names the process and the cause. Whether it was the latter.
+/// Starts `p`: refused (another start holds the name, or the manager is shut down), or
+/// failed to spawn with an error that names the process and the cause. Whether it was the
+/// latter.
 fn start_missing_program(manager: &ProcessManager<MissingProgram>) -> bool {
     match manager.start("p", &ProcessSpec::new("no-such-program")) {
-        Err(StartError::AlreadyRunning { name }) => {
+        Err(StartError::AlreadyRunning { name } | StartError::ManagerClosed { name }) => {
             assert_eq!(name, "p");
             false
         }
@@ -424,13 +438,70 @@ mod manager {
             });
         });
     }
+
+    /// A callback whose captured state calls back into the manager when dropped is removed
+    /// while the supervisor delivers the process's lines: whichever drops it last (the
+    /// removal, or a delivery's snapshot) runs that call back outside the list's lock.
+    pub(super) fn removed_callback_calling_back_into_the_manager() {
+        task::block_on(async {
+            let (manager, children, seen) = fake_manager(2, true);
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let id = {
+                let inner = manager.clone();
+                let state = CallsBackWhenDropped::new(&dropped, move || {
+                    inner.add_callback(|_: &OutputLine| ());
+                });
+                manager.add_callback(move |_: &OutputLine| {
+                    let _ = &state;
+                })
+            };
+            let handle = manager.start("p", &ProcessSpec::new("fake")).unwrap();
+            assert!(manager.remove_callback(id));
+            handle.wait().await.expect("the fake wait never fails");
+            assert_eq!(dropped.load(Ordering::SeqCst), 1, "the removed callback's state was not dropped once");
+            assert_eq!(*seen.lock(), ["p: line 0", "p: line 1"], "output lost or repeated");
+            assert_no_child_left(&manager, &children);
+        });
+    }
+
+    #[test]
+    fn a_removed_callback_calling_back_into_the_manager_when_dropped_does_not_deadlock() {
+        expect_sound(
+            Model::named("process manager: callback dropped on removal"),
+            removed_callback_calling_back_into_the_manager,
+        );
+    }
+
+    /// A shutdown races a start whose spawn fails: the shutdown returns (the failed start
+    /// publishes its end, so a shutdown that took its reservation is not left waiting),
+    /// and reports neither a stopped process nor a failure (the process never ran; its start
+    /// says why).
+    pub(super) fn shutdown_racing_a_failed_spawn() {
+        task::block_on(async {
+            let manager = ProcessManager::with_spawner(MissingProgram, Box::new(ManualClock::new()));
+            let starter = {
+                let manager = manager.clone();
+                task::spawn(async move { start_missing_program(&manager) })
+            };
+            // Lets the start reserve its name first, in some runs on real threads too.
+            tokio::task::yield_now().await;
+            let stopped = manager.shutdown().await;
+            starter.await.unwrap();
+            assert_eq!(stopped.expect("a process that never ran is no failure to stop it"), []);
+            assert_eq!(manager.running(), []);
+        });
+    }
+
+    #[test]
+    fn a_shutdown_racing_a_failed_spawn_returns() {
+        expect_sound(Model::named("process manager: shutdown racing a failed spawn"), shutdown_racing_a_failed_spawn);
+    }
 }
 
 /// The mutation points of `racekit::process`, each switched on in the real types and run
 /// through the scenario that shows it.
 mod mutants {
     use super::*;
-    use std::time::Duration;
 
     crate::mutant_test! {
         /// The close lands between the start's check and its insert: the admitted process
@@ -491,6 +562,32 @@ mod mutants {
             model: Model::named("callbacks: dropped under the lock").std_run_timeout(Duration::from_secs(5)),
             scenario: removed_callback_calling_back_when_dropped,
             loom: Deadlock "deadlock",
+            shuttle: Deadlock "deadlock",
+            std: Deadlock "deadlock",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The shutdown took the reservation of a start whose spawn then failed, and reports
+        /// the spawn's error as a failure to stop it.
+        fn a_stop_reporting_a_failed_spawn_is_caught() {
+            mutant: "process.stop.reports_a_failed_spawn",
+            model: Model::named("process manager: stop reports a failed spawn"),
+            scenario: manager::shutdown_racing_a_failed_spawn,
+            loom: Skip "the shutdown is async: loom cannot run tokio",
+            shuttle: Panic "a process that never ran is no failure",
+            std: Panic "a process that never ran is no failure",
+        }
+    }
+
+    crate::mutant_test! {
+        /// The same bug through the manager: `remove_callback` drops the callback's state
+        /// under the list's lock, and the state's destructor registers a callback.
+        fn a_manager_callback_dropped_under_the_lock_is_caught() {
+            mutant: "process.update_callbacks.drops_the_old_list_under_the_lock",
+            model: Model::named("process manager: callback dropped under the lock"),
+            scenario: manager::removed_callback_calling_back_into_the_manager,
+            loom: Skip "the manager's supervisor is a tokio task: loom cannot run tokio",
             shuttle: Deadlock "deadlock",
             std: Deadlock "deadlock",
         }

@@ -41,8 +41,10 @@
 //! - Each started process has exactly one supervisor; it alone kills, waits and finishes
 //!   the table entry, and it publishes the exit (once) only after the child is reaped and
 //!   its output read to the end.
-//! - A process is in the table from its reservation until its supervisor finishes it, so
-//!   a shutdown's `close` either refuses a start or returns its entry to be stopped.
+//! - A process is in the table from its reservation until its supervisor finishes it (or,
+//!   when its spawn fails, its start abandons it, publishing that it never ran), so a
+//!   shutdown's `close` either refuses a start or returns its entry to be stopped, and a
+//!   stop that took an entry always learns how it ended.
 //!
 //! Lock order: the table's lock and the callback list's lock are never held together, and
 //! neither is held across user code or an await.
@@ -97,6 +99,11 @@ pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
         name: "process.update_callbacks.drops_the_old_list_under_the_lock",
         bug: "removing a callback drops the replaced list (and the callback's captured state) before releasing \
               the lock",
+    },
+    crate::mutation::MutationPoint {
+        name: "process.stop.reports_a_failed_spawn",
+        bug: "a stop that took the entry of a start whose spawn then failed reports the spawn's error as a \
+              failure to stop a process that never ran",
     },
     crate::mutation::MutationPoint {
         name: "process.start.keeps_a_failed_reservation",
@@ -271,7 +278,8 @@ pub enum StartError {
 /// A process could not be stopped cleanly.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum StopError {
-    /// No process of that name is running (it may have exited on its own).
+    /// No process of that name is running (it may have exited on its own, or its spawn
+    /// failed).
     #[error("process `{name}` is not running")]
     NotRunning {
         /// The process's name.
@@ -480,11 +488,7 @@ impl<S: Spawner> ProcessManager<S> {
                 // Released and published: the name is free again, and a shutdown that took
                 // the reservation to stop is not left waiting for a process that never ran.
                 let failure = ProcessFailure { kind: source.kind(), message: source.to_string() };
-                mutation_point!(
-                    "process.start.keeps_a_failed_reservation",
-                    shared.table.finish(&entry, Err(failure)),
-                    ()
-                );
+                mutation_point!("process.start.keeps_a_failed_reservation", shared.table.abandon(&entry, failure), ());
                 return Err(StartError::Spawn { name: name.to_owned(), source });
             }
         };
@@ -509,7 +513,8 @@ impl<S: Spawner> ProcessManager<S> {
     }
 
     /// Stops every running process concurrently; returns each one's exit, or every
-    /// failure. Processes started meanwhile are not included.
+    /// failure. Processes started meanwhile are not included, nor one whose spawn fails
+    /// meanwhile (it never ran; its start returns the error).
     ///
     /// # Cancel safety
     ///
@@ -564,7 +569,12 @@ impl<S: Spawner> ProcessManager<S> {
 
     async fn stop_entry(entry: Entry) -> Result<ProcessExit, StopError> {
         entry.kill.cancel();
-        entry.exit.wait().await.map_err(|source| StopError::Failed { name: entry.name.to_string(), source })
+        let outcome = entry.exit.wait().await;
+        if mutation_point!("process.stop.reports_a_failed_spawn", entry.exit.never_ran(), false) {
+            // Its start failed to spawn it (and said why): there was nothing to stop.
+            return Err(StopError::NotRunning { name: entry.name.to_string() });
+        }
+        outcome.map_err(|source| StopError::Failed { name: entry.name.to_string(), source })
     }
 
     async fn stop_entries(entries: Vec<Entry>) -> Result<Vec<(String, ProcessExit)>, Errors<StopError>> {
@@ -576,8 +586,15 @@ impl<S: Spawner> ProcessManager<S> {
         let mut stopped = Vec::with_capacity(entries.len());
         for entry in entries {
             let name = entry.name.to_string();
-            if let Some(exit) = failures.add_result(Self::stop_entry(entry).await) {
-                stopped.push((name, exit));
+            match Self::stop_entry(entry).await {
+                // A start whose spawn failed while the stops were being requested: it never
+                // ran, so it is neither stopped nor a failure to stop (its start reported it).
+                Err(StopError::NotRunning { .. }) => {}
+                result => {
+                    if let Some(exit) = failures.add_result(result) {
+                        stopped.push((name, exit));
+                    }
+                }
             }
         }
         failures.into_result().map(|()| stopped)

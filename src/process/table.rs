@@ -14,7 +14,7 @@
 //!
 //! Lock order: `state` only; it is never held across a wait, a kill or a callback.
 
-use super::{ExitOutcome, StartError};
+use super::{ExitOutcome, ProcessFailure, StartError};
 use crate::stopper::{CancelToken, Signal};
 use crate::sync::{Arc, Mutex, MutexGuard};
 /// Names are immutable shared text, as in [`OutputLine`](crate::output::OutputLine): std's
@@ -27,25 +27,49 @@ use std::time::Instant;
 /// Where a process's end is published, once: waited on by stops and handles.
 #[derive(Debug, Default)]
 pub struct ExitSlot {
-    outcome: Mutex<Option<ExitOutcome>>,
+    outcome: Mutex<Option<Ended>>,
     ended: Signal,
+}
+
+/// What an [`ExitSlot`] recorded.
+#[derive(Clone, Debug)]
+struct Ended {
+    outcome: ExitOutcome,
+    /// The spawn failed: there was never a process, and `outcome` is that failure.
+    never_ran: bool,
 }
 
 impl ExitSlot {
     /// Records the outcome and wakes the waiters; only the first call records.
     pub fn set(&self, outcome: ExitOutcome) -> bool {
+        self.record(Ended { outcome, never_ran: false })
+    }
+
+    /// Records that the process was never spawned, for `failure`, and wakes the waiters;
+    /// only the first call (of this or [`set`](Self::set)) records. The outcome is then
+    /// `Err(failure)`, and [`never_ran`](Self::never_ran) is `true`.
+    pub fn set_never_ran(&self, failure: ProcessFailure) -> bool {
+        self.record(Ended { outcome: Err(failure), never_ran: true })
+    }
+
+    fn record(&self, ended: Ended) -> bool {
         let mut slot = self.outcome.lock();
         if slot.is_some() {
             return false;
         }
-        *slot = Some(outcome);
+        *slot = Some(ended);
         drop(slot);
         self.ended.set()
     }
 
     /// The outcome, if recorded.
     pub fn get(&self) -> Option<ExitOutcome> {
-        self.outcome.lock().clone()
+        self.outcome.lock().as_ref().map(|ended| ended.outcome.clone())
+    }
+
+    /// Whether the recorded end is a spawn that failed (`false` until one is recorded).
+    pub fn never_ran(&self) -> bool {
+        self.outcome.lock().as_ref().is_some_and(|ended| ended.never_ran)
     }
 
     /// Waits for the outcome.
@@ -170,6 +194,13 @@ impl ProcessTable {
     pub fn finish(&self, entry: &Entry, outcome: ExitOutcome) {
         self.remove(entry);
         entry.exit.set(outcome);
+    }
+
+    /// Removes `entry`, whose spawn failed with `failure`, and publishes that it never ran
+    /// (outside the lock), so a stop that took it returns.
+    pub fn abandon(&self, entry: &Entry, failure: ProcessFailure) {
+        self.remove(entry);
+        entry.exit.set_never_ran(failure);
     }
 
     /// The entry under `name`.

@@ -81,6 +81,19 @@ pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
               one more attempt",
     },
     crate::mutation::MutationPoint {
+        name: "retry.next_delay.ignores_the_closer",
+        bug: "the schedule hands out delays without looking at the closer",
+    },
+    crate::mutation::MutationPoint {
+        name: "retry.next_delay.one_retry_too_many",
+        bug: "the retry limit compares `retries > max_retries`, granting one retry too many",
+    },
+    crate::mutation::MutationPoint {
+        name: "retry.jitter.seed_float_formula",
+        bug: "the jitter is the seed's floating-point `backoff - delta + rand * (2 * delta + 1)`, which can \
+              leave the band by up to a nanosecond on a fractional delta",
+    },
+    crate::mutation::MutationPoint {
         name: "retry.sleep.deaf_to_the_closer",
         bug: "the blocking loop sleeps the whole delay on the system clock without watching the closer",
     },

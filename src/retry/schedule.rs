@@ -50,6 +50,15 @@ pub(super) fn base_nanos(options: &Options, retry: u32) -> u64 {
 /// A delay drawn uniformly from the closed band `[base - d, base + d]`, with
 /// `d = floor(factor × base)`, in integer nanoseconds (never outside the band).
 pub(super) fn jittered(base: u64, randomization_factor: f64, rng: &mut dyn Rng) -> u64 {
+    mutation_point!("retry.jitter.seed_float_formula", jittered_in_band(base, randomization_factor, rng), {
+        // The seed's `backoff - delta + rand.Float64()*(2*delta+1)`, truncated.
+        let delta = randomization_factor * base as f64;
+        (base as f64 - delta + rng.next_f64() * (2.0 * delta + 1.0)) as u64
+    })
+}
+
+/// [`jittered`], in integer arithmetic.
+fn jittered_in_band(base: u64, randomization_factor: f64, rng: &mut dyn Rng) -> u64 {
     let half_width = ((randomization_factor * base as f64) as u64).min(base);
     if half_width == 0 {
         // No draw: a factor of 0 leaves the random stream (and a model's choices) untouched.
@@ -104,10 +113,14 @@ impl<R: Rng> Core<R> {
 
     /// The delay before the next retry, given the clock reads `now`, or why there is none.
     pub(super) fn next_delay(&mut self, now: Instant) -> Result<Duration, StopReason> {
-        if let Some(reason) = self.check_stopped() {
+        let stopped = mutation_point!("retry.next_delay.ignores_the_closer", self.check_stopped(), self.stopped);
+        if let Some(reason) = stopped {
             return Err(reason);
         }
-        if self.options.max_retries.is_some_and(|max| self.retries >= max) {
+        let exhausted = |retries: u32, max: u32| {
+            mutation_point!("retry.next_delay.one_retry_too_many", retries >= max, retries > max)
+        };
+        if self.options.max_retries.is_some_and(|max| exhausted(self.retries, max)) {
             return Err(self.stop(StopReason::RetriesExhausted));
         }
         let retry = self.retries.saturating_add(1);

@@ -7,32 +7,10 @@
 use crate::support::cases;
 use proptest::prelude::*;
 use racekit::retry::{Closer, Options, Schedule};
-use racekit::time::{ManualClock, Rng, SeededRng};
-use std::marker::PhantomData;
+use racekit::time::{ManualClock, SeededRng};
 use std::time::Duration;
 
-/// A schedule the properties run: the real one, and each mutant.
-trait ScheduleUnderTest {
-    fn start(options: &Options, seed: u64) -> Self;
-    fn clock(&self) -> &ManualClock;
-    fn next_delay(&mut self) -> Option<Duration>;
-}
-
 type Real = Schedule<ManualClock, SeededRng>;
-
-impl ScheduleUnderTest for Real {
-    fn start(options: &Options, seed: u64) -> Self {
-        options.schedule(ManualClock::new(), SeededRng::new(seed)).expect("scenarios hold valid options")
-    }
-
-    fn clock(&self) -> &ManualClock {
-        Schedule::clock(self)
-    }
-
-    fn next_delay(&mut self) -> Option<Duration> {
-        self.next()
-    }
-}
 
 /// What the environment does around a schedule.
 #[derive(Clone, Debug)]
@@ -67,11 +45,12 @@ struct Trace {
 const STEP_LIMIT: usize = 10_000;
 
 /// Runs the schedule as a loop would: attempt, ask for a delay, sleep it, attempt again.
-fn simulate<S: ScheduleUnderTest>(scenario: &Scenario) -> Trace {
+fn simulate(scenario: &Scenario) -> Trace {
     let closer = Closer::new();
     let options = Options { closer: Some(closer.clone()), ..scenario.options.clone() };
-    let mut schedule = S::start(&options, scenario.seed);
-    let clock = |schedule: &S| schedule.clock().elapsed();
+    let mut schedule: Real =
+        options.schedule(ManualClock::new(), SeededRng::new(scenario.seed)).expect("scenarios hold valid options");
+    let clock = |schedule: &Real| schedule.clock().elapsed();
     let mut trace = Trace { delays: Vec::new(), attempt_starts: vec![Duration::ZERO], end: Duration::ZERO };
     schedule.clock().advance(scenario.cost(0));
     while trace.delays.len() <= STEP_LIMIT {
@@ -79,7 +58,7 @@ fn simulate<S: ScheduleUnderTest>(scenario: &Scenario) -> Trace {
             closer.close();
         }
         let asked = clock(&schedule);
-        let Some(delay) = schedule.next_delay() else { break };
+        let Some(delay) = schedule.next() else { break };
         trace.delays.push((asked, delay));
         schedule.clock().advance(delay);
         trace.attempt_starts.push(clock(&schedule));
@@ -151,8 +130,8 @@ fn check(scenario: &Scenario, trace: &Trace) -> Result<(), String> {
 }
 
 /// The first violation over `scenarios`, for the schedule under test.
-fn first_violation<S: ScheduleUnderTest>(scenarios: &[Scenario]) -> Option<String> {
-    scenarios.iter().find_map(|scenario| check(scenario, &simulate::<S>(scenario)).err())
+fn first_violation(scenarios: &[Scenario]) -> Option<String> {
+    scenarios.iter().find_map(|scenario| check(scenario, &simulate(scenario)).err())
 }
 
 fn scenario_strategy() -> impl Strategy<Value = Scenario> {
@@ -199,7 +178,7 @@ proptest! {
 
     #[test]
     fn every_schedule_keeps_its_band_cap_limits_and_closer(scenario in scenario_strategy()) {
-        let trace = simulate::<Real>(&scenario);
+        let trace = simulate(&scenario);
         if let Err(violation) = check(&scenario, &trace) {
             return Err(TestCaseError::fail(format!("{violation}\n{trace:?}")));
         }
@@ -207,7 +186,7 @@ proptest! {
 
     #[test]
     fn the_same_seed_gives_the_same_schedule(scenario in scenario_strategy()) {
-        prop_assert_eq!(simulate::<Real>(&scenario), simulate::<Real>(&scenario));
+        prop_assert_eq!(simulate(&scenario), simulate(&scenario));
     }
 }
 
@@ -236,93 +215,34 @@ fn mutant_scenarios() -> Vec<Scenario> {
 
 #[test]
 fn the_real_schedule_passes_the_mutant_scenarios() {
-    assert_eq!(first_violation::<Real>(&mutant_scenarios()), None);
+    assert_eq!(first_violation(&mutant_scenarios()), None);
 }
 
+/// The schedule's mutation points, each switched on for one check whose body runs the
+/// mutant scenarios through the same properties.
 mod mutants {
     use super::*;
+    use racekit::model::Model;
 
-    /// The seed's jitter: `backoff - delta + rand.Float64()*(2*delta+1)` in floating point,
-    /// truncated to whole nanoseconds (limits as in the real schedule).
-    struct SeedJitter {
-        limits: Real,
-        randomization_factor: f64,
-        rng: SeededRng,
-    }
-
-    impl ScheduleUnderTest for SeedJitter {
-        fn start(options: &Options, seed: u64) -> Self {
-            let limits = Real::start(&Options { randomization_factor: 0.0, ..options.clone() }, seed);
-            SeedJitter { limits, randomization_factor: options.randomization_factor, rng: SeededRng::new(seed) }
-        }
-
-        fn clock(&self) -> &ManualClock {
-            self.limits.clock()
-        }
-
-        fn next_delay(&mut self) -> Option<Duration> {
-            let backoff = self.limits.next()?.as_nanos() as f64;
-            let delta = self.randomization_factor * backoff;
-            Some(Duration::from_nanos((backoff - delta + self.rng.next_f64() * (2.0 * delta + 1.0)) as u64))
-        }
-    }
-
-    /// The real schedule, run on options a mutation edited.
-    trait Mutation {
-        fn edit(options: &Options) -> Options;
-    }
-
-    struct Edited<M>(Real, PhantomData<M>);
-
-    impl<M: Mutation> ScheduleUnderTest for Edited<M> {
-        fn start(options: &Options, seed: u64) -> Self {
-            Edited(Real::start(&M::edit(options), seed), PhantomData)
-        }
-
-        fn clock(&self) -> &ManualClock {
-            self.0.clock()
-        }
-
-        fn next_delay(&mut self) -> Option<Duration> {
-            self.0.next()
-        }
-    }
-
-    /// `retries > max` where `retries >= max` is meant: one retry too many.
-    struct OneRetryTooMany;
-
-    impl Mutation for OneRetryTooMany {
-        fn edit(options: &Options) -> Options {
-            Options { max_retries: options.max_retries.map(|max| max + 1), ..options.clone() }
-        }
-    }
-
-    /// A schedule that never looks at the closer.
-    struct IgnoresCloser;
-
-    impl Mutation for IgnoresCloser {
-        fn edit(options: &Options) -> Options {
-            Options { closer: None, ..options.clone() }
-        }
-    }
-
-    fn caught<S: ScheduleUnderTest>(expected: &str) {
-        let violation = first_violation::<S>(&mutant_scenarios()).expect("the mutant escaped: every scenario passed");
-        assert!(violation.contains(expected), "caught, but by another property: {violation}");
+    fn caught(mutant: &str, expected: &'static str) {
+        Model::named(format!("retry schedule: {mutant}")).mutant(mutant).iterations(1).check(move || {
+            let violation = first_violation(&mutant_scenarios()).expect("the mutant escaped: every scenario passed");
+            assert!(violation.contains(expected), "caught, but by another property: {violation}");
+        });
     }
 
     #[test]
     fn jitter_outside_the_band_is_caught() {
-        caught::<SeedJitter>("outside its jitter band");
+        caught("retry.jitter.seed_float_formula", "outside its jitter band");
     }
 
     #[test]
     fn an_off_by_one_in_max_retries_is_caught() {
-        caught::<Edited<OneRetryTooMany>>("max_retries is 12");
+        caught("retry.next_delay.one_retry_too_many", "max_retries is 12");
     }
 
     #[test]
     fn a_schedule_ignoring_its_closer_is_caught() {
-        caught::<Edited<IgnoresCloser>>("within one step");
+        caught("retry.next_delay.ignores_the_closer", "within one step");
     }
 }
