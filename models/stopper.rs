@@ -616,9 +616,9 @@ mod mutants {
             mutant: "stopper.close.closer_runs_under_the_lock",
             model: model("closers under the lock"),
             scenario: concurrent_stops_with_a_reentrant_closer,
-            loom: Panic "a stop returned before the closers ran",
-            shuttle: Panic "a stop returned before the closers ran",
-            std: Panic "a stop returned before the closers ran",
+            loom: Deadlock "not re-entrant",
+            shuttle: Deadlock "not re-entrant",
+            std: Deadlock "not re-entrant",
         }
     }
 
