@@ -51,8 +51,8 @@ pub fn scenario_cases(default_cases: u32) -> proptest::test_runner::Config {
     }
 }
 
-/// Runs each named scenario as a sound model of its own, at preemption bound 1 (for mutant
-/// scaffolds: the scenarios with no bug switched on). One model per scenario, not one body
+/// Runs each named scenario as a sound model of its own, at preemption bound 1 (the
+/// scenarios of a group of mutants, with no bug switched on). One model per scenario, not one body
 /// chaining them: loom counts every thread an execution spawns.
 #[track_caller]
 pub fn expect_each_sound(prefix: &str, scenarios: &[(&str, fn())]) {
@@ -93,8 +93,8 @@ where
 /// ```text
 /// mutant_test! {
 ///     /// Why the scenario shows this bug.
-///     fn pop_forgets_to_wake() {
-///         mutant: "queue.pop.forgets_to_wake",
+///     fn a_pop_that_forgets_to_wake_producers_is_caught() {
+///         mutant: "queue.pop.forgets_to_wake_producers",
 ///         model: Model::named("queue: lost wake-up").preemption_bound(2),
 ///         scenario: hand_off,
 ///         loom: Deadlock "deadlock",
