@@ -372,7 +372,8 @@ impl<S: Spec, O: Send + Sync + 'static> Linearizability<S, O> {
     pub fn run(self) -> Result<Summary, LinearizabilityError> {
         self.shape.validate()?;
         let started = Instant::now();
-        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(self.scenarios);
+        let cases = crate::model::settings::scenario_cases(self.scenarios)
+            .map_err(|error| LinearizabilityError::Generation(error.to_string()))?;
         let config =
             Config { cases, failure_persistence: None, rng_seed: RngSeed::Fixed(self.seed), ..Config::default() };
         // proptest runs every case on this thread, one after another: plain cells suffice.

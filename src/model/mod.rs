@@ -68,7 +68,7 @@ mod loom_token;
 mod replay;
 mod report;
 pub mod scenario;
-mod settings;
+pub(crate) mod settings;
 #[cfg(racekit_shuttle)]
 mod shuttle_output;
 pub(crate) mod trace;

@@ -58,8 +58,14 @@ pub const CASES_VARIABLE: &str = "PROPTEST_CASES";
 ///
 /// Use it with [`check`], or in a `proptest!` block (`#![proptest_config(...)]`) whose
 /// body names each model after its parameters ([`model`]).
+///
+/// # Panics
+///
+/// When `PROPTEST_CASES` is set to anything but a whole number from 1 to `u32::MAX` (like
+/// an invalid racekit setting, the message names the variable and what it takes).
+#[track_caller]
 pub fn config(cases: u32) -> Config {
-    let cases = std::env::var(CASES_VARIABLE).ok().and_then(|value| value.parse().ok()).unwrap_or(cases);
+    let cases = super::settings::scenario_cases(cases).unwrap_or_else(|error| panic!("racekit: {error}"));
     Config { cases, failure_persistence: None, rng_seed: RngSeed::Fixed(super::DEFAULT_SEED), ..Config::default() }
 }
 

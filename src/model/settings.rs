@@ -165,6 +165,22 @@ fn parse_number(var: Lookup<'_>, name: &'static str, expected: &'static str) -> 
     }
 }
 
+/// The number of scenarios a proptest-driven check runs: `PROPTEST_CASES` (proptest's own
+/// variable) when set, else `default`. A value that is not a whole number from 1 to
+/// `u32::MAX` is an error naming the variable, never a silent fall-back to the default.
+pub(crate) fn scenario_cases(default: u32) -> Result<u32, SettingsError> {
+    const EXPECTED: &str = "a whole number of scenarios from 1 to 4294967295";
+    match parse_number(&process_environment, super::scenario::CASES_VARIABLE, EXPECTED)? {
+        None => Ok(default),
+        Some(0) => Err(SettingsError::ZeroBudget { what: super::scenario::CASES_VARIABLE }),
+        Some(cases) => u32::try_from(cases).map_err(|_| SettingsError::InvalidEnvironment {
+            variable: super::scenario::CASES_VARIABLE,
+            value: cases.to_string(),
+            expected: EXPECTED,
+        }),
+    }
+}
+
 /// A positive number of seconds, at most [`LONGEST_DURATION`]; anything else, however
 /// large or malformed, is an error naming the variable.
 fn parse_seconds(var: Lookup<'_>, name: &'static str) -> Result<Option<Duration>, SettingsError> {

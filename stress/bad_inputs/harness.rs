@@ -88,6 +88,12 @@ fn environment_probe() {
         Ok(settings) => println!("settings: Ok {settings:?}"),
         Err(error) => println!("settings: Err {error}"),
     }
+    if mode == "scenarios" {
+        match std::panic::catch_unwind(|| racekit::model::scenario::config(10).cases) {
+            Ok(cases) => println!("scenarios: Ok {cases}"),
+            Err(payload) => println!("scenarios: Err {}", panic_text(&*payload)),
+        }
+    }
     if mode == "run" {
         let outcome = racekit::sync::catch_unwind(|| Model::named("environment probe").iterations(1).run(|| ()));
         match outcome {
@@ -96,6 +102,26 @@ fn environment_probe() {
             Err(_) => println!("run: panicked"),
         }
     }
+}
+
+/// The text of a panic's payload.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+        .unwrap_or_default()
+}
+
+/// `PROPTEST_CASES=value`, read by the scenario runners: refused saying `hint`, or with
+/// `hint` of the form `Ok N`, accepted as N scenarios.
+fn scenario_cases(value: &str, hint: &str) -> Check {
+    let output = probe("PROPTEST_CASES", value, "scenarios")?;
+    let line = first_line(&output, "scenarios:");
+    if !hint.starts_with("Ok") && line.starts_with("scenarios: Ok") {
+        return Err(Miss::silent(format!("PROPTEST_CASES={value:?} accepted: {line}")));
+    }
+    ensure(line.contains(hint) && (hint.starts_with("Ok") || line.contains("PROPTEST_CASES")), || line.to_owned())
 }
 
 /// A check of `body` on real threads, one run, a short hang limit.
@@ -111,11 +137,7 @@ fn panics_saying<T>(call: impl FnOnce() -> T, hint: &str) -> Check {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
         Ok(_) => Err(Miss::silent("accepted")),
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()));
-            let message = message.unwrap_or_default();
+            let message = panic_text(&*payload);
             ensure(message.contains(hint), || format!("the panic {message:?} does not say {hint:?}"))
                 .map_err(|miss| Miss::unclear(format!("{miss:?}")))
         }
@@ -530,6 +552,28 @@ fn environment_rows() -> Vec<Row> {
         row("env: RACEKIT_STD_RUN_TIMEOUT=soon", TypedError, || {
             env_refused("RACEKIT_STD_RUN_TIMEOUT", "soon", "a positive number of seconds")
         }),
+        fixed(
+            "env: PROPTEST_CASES=many (scenario runners)",
+            TypedError,
+            Class::SilentAcceptance,
+            "a number of scenarios that does not parse is refused by name, not replaced by the default",
+            || scenario_cases("many", "whole number of scenarios"),
+        ),
+        fixed(
+            "env: PROPTEST_CASES=0 (scenario runners)",
+            TypedError,
+            Class::SilentAcceptance,
+            "zero scenarios would pass vacuously: refused",
+            || scenario_cases("0", "use at least 1"),
+        ),
+        fixed(
+            "env: PROPTEST_CASES=2^40 (scenario runners)",
+            TypedError,
+            Class::SilentAcceptance,
+            "a count above u32::MAX is refused, not replaced by the default",
+            || scenario_cases("1099511627776", "whole number of scenarios"),
+        ),
+        row("env: PROPTEST_CASES=7 (scenario runners)", Documented, || scenario_cases("7", "Ok 7")),
         row("env: LOOM_MAX_PREEMPTIONS=two", TypedError, || {
             env_refused("LOOM_MAX_PREEMPTIONS", "two", "a preemption bound")
         }),
