@@ -33,7 +33,11 @@
 //!   A task or closer must not wait for the stop it is part of: call
 //!   [`quiesce`](Stopper::quiesce), which does not wait. A closer that calls
 //!   [`try_stop`](Stopper::try_stop) or [`stop_timeout`](Stopper::stop_timeout) gets
-//!   [`StopError::CalledFromCloser`] instead of a deadlock.
+//!   [`StopError::CalledFromCloser`] instead of a deadlock, and a thread task (from
+//!   [`spawn_thread`](Stopper::spawn_thread) or [`run_task`](Stopper::run_task)) gets
+//!   [`StopError::CalledFromTask`]. (An async task that awaits
+//!   [`stop_async`](Stopper::stop_async) waits for itself: tasks move between threads, so
+//!   only thread tasks are recognised.)
 //!
 //! # Task quotas
 //!
@@ -166,6 +170,13 @@ pub enum StopError {
          the stop in progress completes on its own; call quiesce() from a closer if it needs one"
     )]
     CalledFromCloser,
+    /// Called from one of this stopper's own thread tasks, which the stop would wait for:
+    /// it could never return.
+    #[error(
+        "stop was called from a task of this same stopper, and a stop waits for every task to end: it would wait \
+         for itself; call quiesce() from the task (it does not wait) and return, and stop from outside the tasks"
+    )]
+    CalledFromTask,
 }
 
 /// What happened to a closer passed to [`Stopper::add_closer`].
@@ -238,6 +249,41 @@ struct State {
     counts: StopReport,
     /// The counts when the stopper stopped: what every stop call returns.
     report: StopReport,
+}
+
+thread::thread_local! {
+    /// The stoppers whose thread task this thread is running, innermost last (each by the
+    /// address of its shared state): a stop of one of them here would wait for itself.
+    // A plain initializer: loom's and shuttle's `thread_local!` take no `const` block.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static RUNNING_TASKS_OF: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
+}
+
+/// Marks this thread as running a task of one stopper for as long as it lives.
+struct InTask(usize);
+
+impl InTask {
+    fn enter(shared: &Shared) -> InTask {
+        let id = shared.id();
+        RUNNING_TASKS_OF.with(|running| running.borrow_mut().push(id));
+        InTask(id)
+    }
+
+    /// Whether this thread is running a task of the stopper whose state is `shared`.
+    fn is_running_a_task_of(shared: &Shared) -> bool {
+        RUNNING_TASKS_OF.with(|running| running.borrow().contains(&shared.id()))
+    }
+}
+
+impl Drop for InTask {
+    fn drop(&mut self) {
+        RUNNING_TASKS_OF.with(|running| {
+            let mut running = running.borrow_mut();
+            if let Some(at) = running.iter().rposition(|&id| id == self.0) {
+                running.remove(at);
+            }
+        });
+    }
 }
 
 struct Shared {
@@ -355,6 +401,7 @@ impl Stopper {
     {
         let token = self.shared.quiesce.clone();
         thread::spawn_named(thread_name, move || {
+            let _in_task = InTask::enter(&task.shared);
             task.mark_started();
             let value = body(token);
             task.mark_returned();
@@ -430,6 +477,7 @@ impl Stopper {
     where
         F: FnOnce(CancelToken) -> T,
     {
+        let _in_task = InTask::enter(&self.shared);
         task.mark_started();
         let value = body(self.shared.quiesce.clone());
         task.mark_returned();
@@ -500,8 +548,10 @@ impl Stopper {
     ///
     /// When called from one of this stopper's own closers (it would wait for itself): the
     /// panic ends that closer, which the stop in progress catches and counts in
-    /// [`StopReport::closers_panicked`]. Call [`try_stop`](Self::try_stop) where that can
-    /// happen, to get [`StopError::CalledFromCloser`] instead.
+    /// [`StopReport::closers_panicked`]. Likewise from one of its thread tasks, which the
+    /// stop would wait for: the panic ends that task. Call [`try_stop`](Self::try_stop)
+    /// where that can happen, to get [`StopError::CalledFromCloser`] or
+    /// [`StopError::CalledFromTask`] instead.
     pub fn stop(&self) -> StopReport {
         match self.try_stop() {
             Ok(report) => report,
@@ -509,8 +559,9 @@ impl Stopper {
         }
     }
 
-    /// [`stop`](Self::stop), returning [`StopError::CalledFromCloser`] rather than waiting
-    /// for itself when called from one of this stopper's closers.
+    /// [`stop`](Self::stop), returning [`StopError::CalledFromCloser`] or
+    /// [`StopError::CalledFromTask`] rather than waiting for itself when called from one of
+    /// this stopper's closers or thread tasks.
     pub fn try_stop(&self) -> Result<StopReport, StopError> {
         self.stop_until(None)
     }
@@ -651,6 +702,9 @@ impl Stopper {
     }
 
     fn stop_until(&self, deadline: Option<Deadline>) -> Result<StopReport, StopError> {
+        if InTask::is_running_a_task_of(&self.shared) {
+            return Err(StopError::CalledFromTask);
+        }
         let mut state = self.shared.state.lock();
         if mutation_point!("stopper.stop.second_stop_returns_early", false, state.phase != StopperPhase::Running) {
             return Ok(state.counts);
@@ -732,6 +786,11 @@ impl fmt::Debug for Stopper {
 }
 
 impl Shared {
+    /// This stopper's identity while it lives: the address of its shared state.
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
     fn wake_stoppers(&self) {
         self.changed.notify_all();
         self.changed_async.notify_waiters();

@@ -230,9 +230,26 @@ pub fn rows() -> Vec<Row> {
             let stopper = Stopper::new();
             let own = stopper.clone();
             let outcome = stopper.run_task("self-stopping", move |_| own.stop_timeout(SHORT)).unwrap();
-            refused(outcome, |e| matches!(e, StopError::TimedOut(_)), "call stop again")?;
+            refused(outcome, |e| matches!(e, StopError::CalledFromTask), "call quiesce() from the task")?;
             same(stopper.stop().tasks_started, 1)
         }),
+        fixed(
+            "stopper: try_stop from one of its own thread tasks",
+            TypedError,
+            Class::Hang,
+            "a stop from a task of the same stopper waited for itself; now refused at once",
+            || {
+                let stopper = Stopper::new();
+                let own = stopper.clone();
+                let task = stopper.spawn_thread("self-stopping thread", move |_| own.try_stop()).unwrap();
+                refused(
+                    task.join().unwrap(),
+                    |e| matches!(e, StopError::CalledFromTask),
+                    "call quiesce() from the task",
+                )?;
+                same(stopper.stop().tasks_started, 1)
+            },
+        ),
         row("cancel token: wait_timeout(0), (1 ns) and (Duration::MAX)", Bounded, || {
             let token = CancelToken::new();
             same((token.wait_timeout(Duration::ZERO), token.wait_timeout(Duration::from_nanos(1))), (false, false))?;
