@@ -164,12 +164,13 @@ fn stamp(figures: &Figures) -> String {
 fn patterns_section(figures: Option<&Figures>) -> String {
     let Some(figures) = figures.filter(|f| !f.patterns.is_empty()) else { return NO_RUN.into() };
     let mut out = format!(
-        "{} A ratio is the other's time over racekit's, with its interval; the call is the repeats' (a verdict \
-         needs three agreeing; *unstable*: they disagree).\n\n",
+        "{} A ratio is the other's time over racekit's, with its interval (below 1: the other is \
+         faster); the call says how the other compares with racekit, as the repeats make it (a verdict needs three \
+         agreeing; *unstable*: they disagree).\n\n",
         stamp(figures)
     );
     out.push_str(
-        "| bench | cell | against | ratio | call | allocations per op (racekit / other) |\n|---|---|---|---|---|---|\n",
+        "| bench | cell | against | ratio | the other is | allocations per op (racekit / other) |\n|---|---|---|---|---|---|\n",
     );
     for p in &figures.patterns {
         let allocations =
