@@ -16,11 +16,16 @@
 //!   and never refuses a line that fits the bounds: when the store is full it evicts the
 //!   oldest entries (of any process) until the new one fits, and counts them in
 //!   [`LogStats::evicted`] (and the process's [`ProcessStats::evicted`]). The only wait is
-//!   for the lock, held for a constant amount of work (amortized): one hash of the process
-//!   id, pointer moves; no line is allocated, copied or freed under it (only a process's
-//!   first live entry allocates its index record there). A line that could never fit, even in an empty store, is
-//!   refused with [`AddError::TooLarge`] (handing it back) and counted in
-//!   [`LogStats::rejected`]. So at every instant `added == stored + evicted`
+//!   for the lock, held for a constant amount of work (amortized): a look-up of the process
+//!   (by the address of its id, hashing the id only for a process not seen recently) and
+//!   moves of fixed-size records; no line's text is allocated, copied or freed under it.
+//!   The new entry takes over the shared allocation of the entry it evicts when no reader
+//!   holds that one, so an add to a full store allocates nothing beyond the line the caller
+//!   made; the allocation is made under the lock only when there is none to take over (the
+//!   store is not full yet, or a reader still holds the evicted entry), and a process's
+//!   first live entry allocates its index record there. A line that could never fit, even
+//!   in an empty store, is refused with [`AddError::TooLarge`] (handing it back) and
+//!   counted in [`LogStats::rejected`]. So at every instant `added == stored + evicted`
 //!   ([`LogStats::is_conserved`]), and every line offered is in `added` or `rejected`.
 //! - **Many producers, threads or tasks.** [`add`](LogStore::add) takes `&self` on a
 //!   cloneable handle. Because it never waits for room, calling it from a tokio task does
@@ -386,10 +391,8 @@ impl LogStore {
                 max_bytes: config.max_bytes,
             });
         }
-        // Allocated before the lock, freed after it: the critical section only moves pointers.
-        let output = std::sync::Arc::new(line);
         let (published, unfilled) =
-            mutation_point!("log_store.add.entry_filled_after_publishing", (output, None), unfilled(output));
+            mutation_point!("log_store.add.entry_filled_after_publishing", (line, None), unfilled(line));
         let mut evicted = Evicted::default();
         let lock = &self.shared.ring;
         // One acquisition for every step: the room made is the room used, and the entry is
@@ -399,7 +402,7 @@ impl LogStore {
         let mut ring = lock.lock();
         let record = ring.make_room(&published.process, cost, config, &mut evicted);
         ring = mutation_point!("log_store.add.room_made_in_a_separate_section", ring, reacquire(ring, lock));
-        let admission = ring.push(published, cost, record);
+        let admission = ring.push(published, cost, record, &mut evicted);
         let count_later = mutation_point!("log_store.add.counted_in_a_second_section", false, true);
         if !count_later {
             ring.count_added();
@@ -410,9 +413,9 @@ impl LogStore {
             ring = reacquire(ring, lock);
             ring.count_added();
         }
-        if let Some(output) = unfilled {
+        if let Some(line) = unfilled {
             ring = reacquire(ring, lock);
-            ring.fill(admission, output);
+            ring.fill(admission, line);
         }
         drop(ring);
         drop(evicted);
@@ -510,15 +513,15 @@ impl LogStore {
 }
 
 /// The line of a two-phase insert: an entry published with an empty line charged as much
-/// as `output` (so the byte count stays right), and `output` to fill it with later.
-fn unfilled(output: std::sync::Arc<OutputLine>) -> (std::sync::Arc<OutputLine>, Option<std::sync::Arc<OutputLine>>) {
+/// as `line` (so the byte count stays right), and `line` to fill it with later.
+fn unfilled(line: OutputLine) -> (OutputLine, Option<OutputLine>) {
     let empty = OutputLine {
-        process: output.process.clone(),
+        process: line.process.clone(),
         stream: OutputStream::Stdout,
-        at: output.at,
-        line: String::with_capacity(output.line.capacity()),
+        at: line.at,
+        line: String::with_capacity(line.line.capacity()),
     };
-    (std::sync::Arc::new(empty), Some(output))
+    (empty, Some(line))
 }
 
 #[cfg(test)]

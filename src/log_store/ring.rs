@@ -57,6 +57,8 @@ struct ProcessIndex {
 pub(super) struct Evicted {
     first: Option<Arc<OutputLine>>,
     rest: Vec<Arc<OutputLine>>,
+    /// The line a reused allocation held (see [`Evicted::shell_for`]).
+    replaced: Option<OutputLine>,
 }
 
 impl Evicted {
@@ -67,6 +69,30 @@ impl Evicted {
             self.rest.push(output);
         }
     }
+
+    /// `line` in a shared allocation: the first evicted entry's, when nothing else holds
+    /// it (no reader's [`LogEntry`], no weak reference), its old line kept here to be freed
+    /// after the lock; otherwise a new one. A full store's add thus allocates nothing but
+    /// what the caller allocated for the line.
+    fn shell_for(&mut self, line: OutputLine) -> Arc<OutputLine> {
+        if let Some(mut shell) = self.first.take() {
+            if let Some(old) = Arc::get_mut(&mut shell) {
+                self.replaced = Some(std::mem::replace(old, line));
+                return shell;
+            }
+            self.first = Some(shell);
+        }
+        Arc::new(line)
+    }
+}
+
+/// How many process ids [`Ring::find_record`] remembers by address.
+const RECENT_PROCESSES: usize = 16;
+
+/// Where [`Ring::recent`] remembers `process`: by the address of its allocation (whose low
+/// bits are alignment, the same for every id).
+fn recent_slot(process: &Arc<str>) -> usize {
+    (Arc::as_ptr(process).cast::<u8>() as usize >> 4) % RECENT_PROCESSES
 }
 
 #[derive(Debug)]
@@ -75,6 +101,9 @@ pub(super) struct Ring {
     next_seq: u64,
     /// Where each process with live entries has its record in `records`.
     ids: HashMap<Arc<str>, usize>,
+    /// Record ids of recently added processes, by the address of their id's allocation
+    /// (a hint, checked against the record: see [`Ring::find_record`]).
+    recent: [usize; RECENT_PROCESSES],
     /// The index records, by id; a freed id is `None` and listed in `free` for reuse, so
     /// this holds at most as many records as processes ever had live entries at once
     /// (at most `max_entries`).
@@ -94,6 +123,7 @@ impl Ring {
             slots: VecDeque::new(),
             next_seq: 0,
             ids: HashMap::new(),
+            recent: [usize::MAX; RECENT_PROCESSES],
             records: Vec::new(),
             free: Vec::new(),
             bytes: 0,
@@ -123,19 +153,36 @@ impl Ring {
         self.records.get(id)?.as_ref()
     }
 
+    /// The record of `process`, if it has live entries.
+    ///
+    /// Every line of a process usually shares one allocation of its id, so the record is
+    /// first looked up by that allocation's address among the recently added processes:
+    /// a hit is certain when the record holds the same allocation (which it keeps alive,
+    /// so the address cannot have been reused for another id), and costs no hash. A miss
+    /// hashes the id, and remembers the record for the next line.
+    fn find_record(&mut self, process: &Arc<str>) -> Option<usize> {
+        let slot = recent_slot(process);
+        let hint = self.recent[slot];
+        if self.record(hint).is_some_and(|record| Arc::ptr_eq(&record.process, process)) {
+            return Some(hint);
+        }
+        let id = self.ids.get(&**process).copied()?;
+        self.recent[slot] = id;
+        Some(id)
+    }
+
     /// The first step of an admission: evicts the oldest entries until a line of `process`
     /// charged `cost` bytes fits both bounds; returns the process's record, if it still has
     /// one. The caller has checked that `cost + PROCESS_OVERHEAD <= max_bytes`, so an empty
     /// ring always has room.
     pub(super) fn make_room(
         &mut self,
-        process: &str,
+        process: &Arc<str>,
         cost: usize,
         limits: &LogStoreConfig,
         evicted: &mut Evicted,
     ) -> Option<usize> {
-        // The one hash of the process id per add.
-        let mut id = self.ids.get(process).copied();
+        let mut id = self.find_record(process);
         loop {
             let record_cost = mutation_point!(
                 "log_store.add.room_ignores_the_record",
@@ -154,10 +201,18 @@ impl Ring {
         }
     }
 
-    /// The second step: stores `output` (charged `cost` bytes) as the newest entry, under
-    /// the `record` [`make_room`](Self::make_room) found (a new one if it found none).
-    pub(super) fn push(&mut self, output: Arc<OutputLine>, cost: usize, record: Option<usize>) -> Admission {
-        let record = record.unwrap_or_else(|| self.new_record(&output.process));
+    /// The second step: stores `line` (charged `cost` bytes) as the newest entry, under
+    /// the `record` [`make_room`](Self::make_room) found (a new one if it found none), in
+    /// the allocation of an entry [`make_room`](Self::make_room) evicted when it can.
+    pub(super) fn push(
+        &mut self,
+        line: OutputLine,
+        cost: usize,
+        record: Option<usize>,
+        evicted: &mut Evicted,
+    ) -> Admission {
+        let record = record.unwrap_or_else(|| self.new_record(&line.process));
+        let output = evicted.shell_for(line);
         let seq = self.next_seq;
         self.next_seq += 1;
         let max_at = self.slots.back().map_or(output.at, |newest| newest.max_at.max(output.at));
@@ -170,9 +225,9 @@ impl Ring {
 
     /// Replaces the line of a stored entry (a two-phase insert: only a mutation point
     /// publishes an entry before its line).
-    pub(super) fn fill(&mut self, admission: Admission, output: Arc<OutputLine>) {
+    pub(super) fn fill(&mut self, admission: Admission, line: OutputLine) {
         if let Some(slot) = admission.seq.checked_sub(self.first_seq()).and_then(|p| self.slots.get_mut(p as usize)) {
-            slot.output = output;
+            slot.output = Arc::new(line);
         }
     }
 
@@ -204,6 +259,7 @@ impl Ring {
             }
         };
         self.ids.insert(process.clone(), id);
+        self.recent[recent_slot(process)] = id;
         id
     }
 

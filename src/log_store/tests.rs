@@ -177,3 +177,39 @@ fn a_process_evicting_its_own_last_entry_starts_a_new_record() {
     assert_eq!(texts(&store.by_process("a")), ["4"]);
     assert_eq!(store.stats().processes, 1);
 }
+
+#[test]
+fn an_entry_held_by_a_reader_keeps_its_line_when_evicted() {
+    let store = store(1);
+    let now = Instant::now();
+    store.add(line("a", "kept", now)).unwrap();
+    let held = store.last(1);
+    // The evicted entry's allocation is taken over only when nobody holds it.
+    store.add(line("a", "next", now)).unwrap();
+    store.add(line("b", "after", now)).unwrap();
+    assert_eq!(texts(&held), ["kept"]);
+    assert_eq!(texts(&store.last(1)), ["after"]);
+    assert_eq!(store.snapshot().check(), Ok(()));
+}
+
+#[test]
+fn lines_sharing_one_process_id_and_lines_with_copies_of_it_meet_in_one_record() {
+    let store = store(4);
+    let now = Instant::now();
+    let shared = line("p", "0", now);
+    for n in 1..3 {
+        store.add(OutputLine { line: n.to_string(), ..shared.clone() }).unwrap();
+    }
+    store.add(line("p", "3", now)).unwrap(); // the same id in an allocation of its own
+    store.add(line("q", "4", now)).unwrap();
+    assert_eq!(texts(&store.by_process("p")), ["1", "2", "3"]);
+    assert_eq!(store.process_stats("p"), Some(ProcessStats { stored: 3, added: 3, evicted: 0 }));
+    for n in 5..9 {
+        // Every "p" entry is evicted, then the id comes back in the old allocation.
+        store.add(line("q", &n.to_string(), now)).unwrap();
+    }
+    store.add(OutputLine { line: "9".into(), ..shared }).unwrap();
+    assert_eq!(texts(&store.by_process("p")), ["9"]);
+    assert_eq!(store.process_stats("p"), Some(ProcessStats { stored: 1, added: 1, evicted: 0 }));
+    assert_eq!(store.snapshot().check(), Ok(()));
+}
