@@ -369,7 +369,7 @@ impl LogStore {
                 minimum: LogStoreConfig::MIN_BYTES,
             });
         }
-        Ok(LogStore { shared: Arc::new(Shared { ring: Mutex::new(Ring::new()), config }) })
+        Ok(LogStore { shared: Arc::new(Shared { ring: Mutex::new(Ring::new(config.max_entries)), config }) })
     }
 
     /// Its bounds.

@@ -98,6 +98,8 @@ fn recent_slot(process: &Arc<str>) -> usize {
 #[derive(Debug)]
 pub(super) struct Ring {
     slots: VecDeque<Slot>,
+    /// What `slots` may grow to ([`LogStoreConfig::max_entries`]).
+    max_entries: usize,
     next_seq: u64,
     /// Where each process with live entries has its record in `records`.
     ids: HashMap<Arc<str>, usize>,
@@ -118,9 +120,10 @@ pub(super) struct Ring {
 }
 
 impl Ring {
-    pub(super) fn new() -> Ring {
+    pub(super) fn new(max_entries: usize) -> Ring {
         Ring {
             slots: VecDeque::new(),
+            max_entries,
             next_seq: 0,
             ids: HashMap::new(),
             recent: [usize::MAX; RECENT_PROCESSES],
@@ -216,6 +219,13 @@ impl Ring {
         let seq = self.next_seq;
         self.next_seq += 1;
         let max_at = self.slots.back().map_or(output.at, |newest| newest.max_at.max(output.at));
+        if self.slots.len() == self.slots.capacity() {
+            // Doubling, but to `max_entries` exactly, not past it: once full, the ring then
+            // stores each new entry in the slot its eviction just freed (still in cache)
+            // rather than in one a whole ring further on.
+            let wanted = self.slots.len().saturating_mul(2).clamp(1, self.max_entries.max(1));
+            self.slots.reserve_exact(wanted.saturating_sub(self.slots.len()));
+        }
         self.slots.push_back(Slot { output, record, max_at });
         self.bytes += cost;
         self.high_water_entries = self.high_water_entries.max(self.slots.len());
