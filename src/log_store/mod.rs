@@ -18,14 +18,14 @@
 //!   [`LogStats::evicted`] (and the process's [`ProcessStats::evicted`]). The only wait is
 //!   for the lock, held for a constant amount of work (amortized): a look-up of the process
 //!   (by the address of its id, hashing the id only for a process not seen recently) and
-//!   moves of fixed-size records; no line's text is allocated, copied or freed under it.
-//!   The new entry takes over the shared allocation of the entry it evicts when no reader
-//!   holds that one, so an add to a full store allocates nothing beyond the line the caller
-//!   made; the allocation is made under the lock only when there is none to take over (the
-//!   store is not full yet, or a reader still holds the evicted entry), and a process's
-//!   first live entry allocates its index record there. A line that could never fit, even
-//!   in an empty store, is refused with [`AddError::TooLarge`] (handing it back) and
-//!   counted in [`LogStats::rejected`]. So at every instant `added == stored + evicted`
+//!   moves of pointers and counters; no line is allocated, copied or freed under it, and
+//!   no evicted entry is read there (only a process's first live entry allocates its index
+//!   record under it). The shared allocation an entry lives in is made before the lock:
+//!   each thread reuses the one its previous add evicted, when no reader still holds it,
+//!   so an add to a full store allocates nothing beyond the line the caller made (a
+//!   thread that has added keeps one such allocation, emptied of its text, for its next
+//!   add). A line that could never fit, even in an empty store, is refused with
+//!   [`AddError::TooLarge`] (handing it back) and counted in [`LogStats::rejected`]. So at every instant `added == stored + evicted`
 //!   ([`LogStats::is_conserved`]), and every line offered is in `added` or `rejected`.
 //! - **Many producers, threads or tasks.** [`add`](LogStore::add) takes `&self` on a
 //!   cloneable handle. Because it never waits for room, calling it from a tokio task does
@@ -76,6 +76,7 @@
 //! ```
 
 mod ring;
+mod shell;
 mod snapshot;
 
 pub use snapshot::{Inconsistency, IndexedProcess, Snapshot};
@@ -393,6 +394,8 @@ impl LogStore {
         }
         let (published, unfilled) =
             mutation_point!("log_store.add.entry_filled_after_publishing", (line, None), unfilled(line));
+        // Made before the lock, released after it: under it, only pointers move.
+        let published = shell::shell_for(published);
         let mut evicted = Evicted::default();
         let lock = &self.shared.ring;
         // One acquisition for every step: the room made is the room used, and the entry is
@@ -402,7 +405,7 @@ impl LogStore {
         let mut ring = lock.lock();
         let record = ring.make_room(&published.process, cost, config, &mut evicted);
         ring = mutation_point!("log_store.add.room_made_in_a_separate_section", ring, reacquire(ring, lock));
-        let admission = ring.push(published, cost, record, &mut evicted);
+        let admission = ring.push(published, cost, record);
         let count_later = mutation_point!("log_store.add.counted_in_a_second_section", false, true);
         if !count_later {
             ring.count_added();
@@ -418,7 +421,7 @@ impl LogStore {
             ring.fill(admission, line);
         }
         drop(ring);
-        drop(evicted);
+        evicted.release();
         Ok(admission.seq)
     }
 

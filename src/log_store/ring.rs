@@ -5,8 +5,9 @@
 //! [`Ring::push`], [`Ring::index`], [`Ring::count_added`]), which restore them together
 //! and so run under one acquisition of the lock.
 
+use super::shell;
 use super::snapshot::{IndexedProcess, Snapshot};
-use super::{entry_cost, LogEntry, LogStats, LogStoreConfig, ProcessStats, PROCESS_OVERHEAD};
+use super::{LogEntry, LogStats, LogStoreConfig, ProcessStats, PROCESS_OVERHEAD};
 use crate::output::OutputLine;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub(super) struct Admission {
 #[derive(Debug)]
 struct Slot {
     output: Arc<OutputLine>,
+    /// Its [`entry_cost`](super::entry_cost), kept so that eviction need not read the entry itself (memory
+    /// last used when the entry was stored, likely out of cache) under the lock.
+    cost: usize,
     /// Where its process's index record is in [`Ring::records`]: eviction finds it without
     /// hashing the process id.
     record: usize,
@@ -57,8 +61,6 @@ struct ProcessIndex {
 pub(super) struct Evicted {
     first: Option<Arc<OutputLine>>,
     rest: Vec<Arc<OutputLine>>,
-    /// The line a reused allocation held (see [`Evicted::shell_for`]).
-    replaced: Option<OutputLine>,
 }
 
 impl Evicted {
@@ -70,19 +72,12 @@ impl Evicted {
         }
     }
 
-    /// `line` in a shared allocation: the first evicted entry's, when nothing else holds
-    /// it (no reader's [`LogEntry`], no weak reference), its old line kept here to be freed
-    /// after the lock; otherwise a new one. A full store's add thus allocates nothing but
-    /// what the caller allocated for the line.
-    fn shell_for(&mut self, line: OutputLine) -> Arc<OutputLine> {
-        if let Some(mut shell) = self.first.take() {
-            if let Some(old) = Arc::get_mut(&mut shell) {
-                self.replaced = Some(std::mem::replace(old, line));
-                return shell;
-            }
-            self.first = Some(shell);
+    /// Frees the evicted entries (call it after the lock is released), keeping the first
+    /// one's allocation for this thread's next add when nothing else holds it.
+    pub(super) fn release(mut self) {
+        if let Some(first) = self.first.take() {
+            shell::keep(first);
         }
-        Arc::new(line)
     }
 }
 
@@ -204,18 +199,10 @@ impl Ring {
         }
     }
 
-    /// The second step: stores `line` (charged `cost` bytes) as the newest entry, under
-    /// the `record` [`make_room`](Self::make_room) found (a new one if it found none), in
-    /// the allocation of an entry [`make_room`](Self::make_room) evicted when it can.
-    pub(super) fn push(
-        &mut self,
-        line: OutputLine,
-        cost: usize,
-        record: Option<usize>,
-        evicted: &mut Evicted,
-    ) -> Admission {
-        let record = record.unwrap_or_else(|| self.new_record(&line.process));
-        let output = evicted.shell_for(line);
+    /// The second step: stores `output` (charged `cost` bytes) as the newest entry, under
+    /// the `record` [`make_room`](Self::make_room) found (a new one if it found none).
+    pub(super) fn push(&mut self, output: Arc<OutputLine>, cost: usize, record: Option<usize>) -> Admission {
+        let record = record.unwrap_or_else(|| self.new_record(&output.process));
         let seq = self.next_seq;
         self.next_seq += 1;
         let max_at = self.slots.back().map_or(output.at, |newest| newest.max_at.max(output.at));
@@ -226,7 +213,7 @@ impl Ring {
             let wanted = self.slots.len().saturating_mul(2).clamp(1, self.max_entries.max(1));
             self.slots.reserve_exact(wanted.saturating_sub(self.slots.len()));
         }
-        self.slots.push_back(Slot { output, record, max_at });
+        self.slots.push_back(Slot { output, cost, record, max_at });
         self.bytes += cost;
         self.high_water_entries = self.high_water_entries.max(self.slots.len());
         self.high_water_bytes = self.high_water_bytes.max(self.bytes);
@@ -299,7 +286,7 @@ impl Ring {
             }
         }
         self.evicted += mutation_point!("log_store.evict.last_entry_counted_twice", 1, 1 + u64::from(freed.is_some()));
-        self.bytes -= entry_cost(&slot.output);
+        self.bytes -= slot.cost;
         evicted.push(slot.output);
         Some(freed)
     }
