@@ -320,14 +320,22 @@ impl Ring {
         processes
     }
 
+    /// The entries at `positions`, in one allocation sized for all of them (a query's
+    /// result would otherwise be reallocated as it grows, under the lock).
+    fn entries(&self, positions: impl ExactSizeIterator<Item = usize>) -> Vec<LogEntry> {
+        let mut entries = Vec::with_capacity(positions.len());
+        entries.extend(positions.filter_map(|position| self.entry_at(position)));
+        entries
+    }
+
     pub(super) fn last(&self, n: usize) -> Vec<LogEntry> {
         let start = self.slots.len().saturating_sub(n);
-        (start..self.slots.len()).filter_map(|position| self.entry_at(position)).collect()
+        self.entries(start..self.slots.len())
     }
 
     pub(super) fn since(&self, seq: u64) -> Vec<LogEntry> {
         let start = usize::try_from(seq.saturating_sub(self.first_seq())).unwrap_or(usize::MAX);
-        (start.min(self.slots.len())..self.slots.len()).filter_map(|position| self.entry_at(position)).collect()
+        self.entries(start.min(self.slots.len())..self.slots.len())
     }
 
     /// Where the newest `n` live entries of `process` are in the ring, oldest first; valid
@@ -336,13 +344,16 @@ impl Ring {
         let Some(record) = self.ids.get(process).and_then(|&id| self.record(id)) else { return Vec::new() };
         let skip = record.seqs.len().saturating_sub(n);
         let first = self.first_seq();
-        record.seqs.iter().skip(skip).filter_map(|&seq| usize::try_from(seq.checked_sub(first)?).ok()).collect()
+        let mut positions = Vec::with_capacity(record.seqs.len() - skip);
+        positions
+            .extend(record.seqs.iter().skip(skip).filter_map(|&seq| usize::try_from(seq.checked_sub(first)?).ok()));
+        positions
     }
 
     /// The entries at `positions` (from [`positions_of`](Self::positions_of) under the
     /// same acquisition of the lock).
     pub(super) fn entries_at(&self, positions: Vec<usize>) -> Vec<LogEntry> {
-        positions.into_iter().filter_map(|position| self.entry_at(position)).collect()
+        self.entries(positions.into_iter())
     }
 
     pub(super) fn between(&self, from: Instant, to: Instant) -> Vec<LogEntry> {
