@@ -25,8 +25,9 @@ pub(super) struct Admission {
 #[derive(Debug)]
 struct Slot {
     output: Arc<OutputLine>,
-    /// Its [`entry_cost`](super::entry_cost), kept so that eviction need not read the entry itself (memory
-    /// last used when the entry was stored, likely out of cache) under the lock.
+    /// Its [`entry_cost`](super::entry_cost), kept so that eviction need not read the
+    /// entry itself under the lock (memory last used when the entry was stored, likely out
+    /// of cache).
     cost: usize,
     /// Where its process's index record is in [`Ring::records`]: eviction finds it without
     /// hashing the process id.
