@@ -105,6 +105,29 @@ fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figure
         .map(|row| (row.scenario.to_string(), row.recommendation.to_string(), matrix_consensus(runs, row.group).show()))
         .collect();
     let mut patterns = Vec::new();
+    let mut verdicts = Answers::default();
+    if data.group(LOCK_GROUP).next().is_some() {
+        for rule in analysis::rules() {
+            for (pair, grids) in LOCK_PAIRS.iter().zip(&grids) {
+                verdicts.add("rules", format!("{} / {}", rule.name, pair.name), rule_consensus(grids, &rule, |_| true));
+            }
+        }
+    }
+    for row in MATRIX.iter().filter(|row| data.group(row.group).next().is_some()) {
+        verdicts.add("matrix", row.scenario.to_string(), matrix_consensus(runs, row.group));
+    }
+    for (pair, grids) in LOCK_PAIRS.iter().zip(&grids) {
+        let points = lock_points(data, pair, bands.get(LOCK_GROUP));
+        for t in axis(&points, |p| p.threads) {
+            for cs in axis(&points, |p| p.cs_ns) {
+                let key = format!("{} / {t} threads / {}", pair.name, analysis::ns_label(cs));
+                verdicts.add("crossovers", key, crossover_consensus(grids, t, cs));
+            }
+        }
+    }
+    for cell in data.cells.iter().filter(|cell| cell.group != LOCK_GROUP) {
+        verdicts.add("fastest", format!("{} / {}", cell.group, cell.label), winner_consensus(runs, cell));
+    }
     for group in analysis::pattern_groups(data) {
         let band = bands.get(&group);
         for cell in data.group(&group) {
@@ -112,16 +135,18 @@ fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figure
             let base = &cell.contenders[base_id];
             for (id, contender) in cell.contenders.iter().filter(|(id, _)| id.as_str() != base_id) {
                 let Some(cmp) = compare(contender, base, band) else { continue };
+                let call = outcome_consensus(runs, cell, id, base_id);
                 patterns.push(crate::figures::PatternRatio {
                     group: group.clone(),
                     cell: cell.label.clone(),
                     contender: id.clone(),
                     ratio: cmp.show(),
-                    call: outcome_consensus(runs, cell, id, base_id).short(),
+                    call: call.short(),
                     allocations: allocations(base)
                         .zip(allocations(contender))
                         .map(|(ours, theirs)| (fmt_allocations(ours), fmt_allocations(theirs))),
                 });
+                verdicts.add("patterns", format!("{group} / {} / {id}", cell.label), call);
             }
         }
     }
@@ -135,6 +160,21 @@ fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figure
         matrix,
         patterns,
         checkers: runs.checkers.clone(),
+        verdicts: verdicts.0,
+    }
+}
+
+/// [`crate::figures::Figures::verdicts`] as it is filled: questions no repeat could answer
+/// are left out, as the report shows them as a dash.
+#[derive(Default)]
+struct Answers(BTreeMap<String, Vec<crate::figures::KeyedAnswer>>);
+
+impl Answers {
+    fn add(&mut self, section: &str, key: String, consensus: Consensus) {
+        if consensus != Consensus::None {
+            let answer = crate::figures::KeyedAnswer { key, answer: consensus.record() };
+            self.0.entry(section.to_string()).or_default().push(answer);
+        }
     }
 }
 

@@ -141,6 +141,16 @@ impl Consensus {
         }
     }
 
+    /// As `figures.json` records it (see [`crate::figures::RepeatAnswer`]).
+    pub fn record(&self) -> crate::figures::RepeatAnswer {
+        let answers = match self {
+            Consensus::None => Vec::new(),
+            Consensus::Agreed { answer, repeats } => vec![(answer.clone(), *repeats)],
+            Consensus::Unstable(counts) => counts.clone(),
+        };
+        crate::figures::RepeatAnswer { verdict: self.verdict().map(str::to_string), answers, shown: self.show() }
+    }
+
     /// The total number of repeats that answered.
     fn total(&self) -> usize {
         match self {
