@@ -45,14 +45,27 @@ pub struct Figures {
 }
 
 /// The sections of [`Figures::verdicts`] and how their keys are made.
-pub const SECTIONS: [(&str, &str); 5] = [
-    ("rules", "the seed's rule of thumb, then the lock family: `Mutex for short sections / std`"),
+pub const SECTIONS: [(&str, &str); 7] = [
+    (
+        "rules",
+        "the seed's rule of thumb and the lock family, then the thread count where the report splits it: `Mutex \
+         for short sections / std`, `Mutex for short sections / std / 4 threads`",
+    ),
     ("matrix", "the decision-matrix row: `Log storage`"),
     (
         "crossovers",
         "the RwLock-over-Mutex crossover of a lock family, thread count and section: `std / 4 threads / 1µs`",
     ),
+    (
+        "grid",
+        "RwLock faster, Mutex faster or a tie at one point of the lock grid: `std / 4 threads / 1µs / 90 % reads`",
+    ),
     ("fastest", "the fastest contender of a cell, by group and cell: `channels/handoff / p1c1-cap16`"),
+    (
+        "calls",
+        "the faster/tie/slower call of a decision bench's contender against the baseline (the matrix: against the \
+         seed's recommendation), by group, cell and contender: `channels/handoff / p1c1-cap16 / tokio-mpsc`",
+    ),
     ("patterns", "the call of a pattern ratio, by group, cell and the other contender: `queue/spsc / 1x1 / crossbeam`"),
 ];
 

@@ -2,7 +2,7 @@
 
 use crate::analysis::{
     self, axis, crossover, disturbed, lock_points, racekit_contender, rule_verdict, rules, LockPoint, Verdict,
-    LOCK_GROUP, LOCK_PAIRS, MATRIX,
+    DECISION_GROUPS, LOCK_GROUP, LOCK_PAIRS, MATRIX,
 };
 use crate::data::{Cell, Contender, Dataset};
 use crate::plot::{self, Chart, Panel, Point, Series};
@@ -105,29 +105,7 @@ fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figure
         .map(|row| (row.scenario.to_string(), row.recommendation.to_string(), matrix_consensus(runs, row.group).show()))
         .collect();
     let mut patterns = Vec::new();
-    let mut verdicts = Answers::default();
-    if data.group(LOCK_GROUP).next().is_some() {
-        for rule in analysis::rules() {
-            for (pair, grids) in LOCK_PAIRS.iter().zip(&grids) {
-                verdicts.add("rules", format!("{} / {}", rule.name, pair.name), rule_consensus(grids, &rule, |_| true));
-            }
-        }
-    }
-    for row in MATRIX.iter().filter(|row| data.group(row.group).next().is_some()) {
-        verdicts.add("matrix", row.scenario.to_string(), matrix_consensus(runs, row.group));
-    }
-    for (pair, grids) in LOCK_PAIRS.iter().zip(&grids) {
-        let points = lock_points(data, pair, bands.get(LOCK_GROUP));
-        for t in axis(&points, |p| p.threads) {
-            for cs in axis(&points, |p| p.cs_ns) {
-                let key = format!("{} / {t} threads / {}", pair.name, analysis::ns_label(cs));
-                verdicts.add("crossovers", key, crossover_consensus(grids, t, cs));
-            }
-        }
-    }
-    for cell in data.cells.iter().filter(|cell| cell.group != LOCK_GROUP) {
-        verdicts.add("fastest", format!("{} / {}", cell.group, cell.label), winner_consensus(runs, cell));
-    }
+    let mut verdicts = decision_verdicts(runs, bands, &grids);
     for group in analysis::pattern_groups(data) {
         let band = bands.get(&group);
         for cell in data.group(&group) {
@@ -162,6 +140,54 @@ fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figure
         checkers: runs.checkers.clone(),
         verdicts: verdicts.0,
     }
+}
+
+/// The verdicts of the report's decision sections, keyed as [`crate::figures::SECTIONS`]
+/// says; `grids` holds each lock pair's grid in each repeat.
+fn decision_verdicts(runs: &Runs, bands: &Bands, grids: &[Vec<Vec<LockPoint>>]) -> Answers {
+    let data = &runs.pooled;
+    let mut verdicts = Answers::default();
+    let lock_band = bands.get(LOCK_GROUP);
+    for rule in rules() {
+        for (pair, grids) in LOCK_PAIRS.iter().zip(grids) {
+            let key = format!("{} / {}", rule.name, pair.name);
+            verdicts.add("rules", key.clone(), rule_consensus(grids, &rule, |_| true));
+            for t in axis(&lock_points(data, pair, lock_band), |p| p.threads) {
+                verdicts.add("rules", format!("{key} / {t} threads"), rule_consensus(grids, &rule, |p| p.threads == t));
+            }
+        }
+    }
+    for row in &MATRIX {
+        verdicts.add("matrix", row.scenario.to_string(), matrix_consensus(runs, row.group));
+    }
+    for (pair, grids) in LOCK_PAIRS.iter().zip(grids) {
+        let points = lock_points(data, pair, lock_band);
+        for t in axis(&points, |p| p.threads) {
+            for cs in axis(&points, |p| p.cs_ns) {
+                let key = format!("{} / {t} threads / {}", pair.name, analysis::ns_label(cs));
+                verdicts.add("crossovers", key.clone(), crossover_consensus(grids, t, cs));
+                for point in points.iter().filter(|p| p.threads == t && p.cs_ns == cs) {
+                    verdicts.add("grid", format!("{key} / {} % reads", point.reads_pct), grid_consensus(grids, point));
+                }
+            }
+        }
+    }
+    for cell in data.cells.iter().filter(|cell| cell.group != LOCK_GROUP) {
+        verdicts.add("fastest", format!("{} / {}", cell.group, cell.label), winner_consensus(runs, cell));
+    }
+    let ranked = DECISION_GROUPS.iter().filter(|group| **group != LOCK_GROUP).map(|group| (*group, false));
+    for (group, by_recommendation) in ranked.chain(MATRIX.iter().map(|row| (row.group, true))) {
+        let cells: Vec<&Cell> = data.group(group).collect();
+        let first = cells.first().map(|cell| if by_recommendation { &cell.recommended } else { &cell.baseline });
+        let Some(Some(baseline)) = first else { continue };
+        for cell in cells.iter().filter(|cell| cell.contenders.contains_key(baseline)) {
+            for id in cell.contenders.keys().filter(|id| *id != baseline) {
+                let key = format!("{group} / {} / {id}", cell.label);
+                verdicts.add("calls", key, outcome_consensus(runs, cell, id, baseline));
+            }
+        }
+    }
+    verdicts
 }
 
 /// [`crate::figures::Figures::verdicts`] as it is filled: questions no repeat could answer
