@@ -121,6 +121,18 @@ fn a_missing_file_is_refused_by_name_with_exit_2() {
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("no figures file at") && err.contains("absent.json"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+    let (code, out, err) = compare(&dir, &new);
+    assert_eq!(code, 2, "a folder is not a figures file: {out}{err}");
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn the_committed_figures_file_still_loads_and_agrees_with_itself() {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks/figures.json");
+    let (code, out, err) = compare(&committed, &committed);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("| rules |") && out.contains("| patterns |"), "{out}");
+    assert!(out.contains("Every verdict both runs give agrees") && !out.contains("(0 of 0)"), "{out}");
 }
 
 #[test]

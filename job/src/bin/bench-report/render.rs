@@ -1019,6 +1019,43 @@ fn machine(md: &mut String, runs: &Runs, provenance: &Provenance) {
         "### Reproduce\n\n```sh\n# the full report, from scratch (3 repeats; see Cost above for how long; run it on a quiet machine)\n\
          cargo bench-report --run\n# a smoke run of every bench (a minute or two; its report goes to target/bench-report/)\n\
          cargo bench-report --quick\n# one bench by hand, then the report from whatever criterion output exists\n\
-         cargo bench --bench locks && cargo bench-report\n```\n",
+         cargo bench --bench locks && cargo bench-report\n         # a second full run, its verdicts checked against the committed ones (exit 1 when any differ)\n         cp docs/benchmarks/figures.json /tmp/earlier.json && cargo bench-report --run --compare-with /tmp/earlier.json          && cargo bench-report compare /tmp/earlier.json docs/benchmarks/figures.json\n```\n",
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repeats::{runs_of, two_contenders};
+
+    fn verdicts(runs: &Runs) -> BTreeMap<String, Vec<crate::figures::KeyedAnswer>> {
+        let provenance =
+            Provenance { commit: "abc1234".into(), rustc: "rustc".into(), command: "test".into(), run: None };
+        figures(runs, &Bands::of(&runs.pooled), &provenance).verdicts
+    }
+
+    fn verdict<'a>(
+        verdicts: &'a BTreeMap<String, Vec<crate::figures::KeyedAnswer>>,
+        section: &str,
+        key: &str,
+    ) -> Option<&'a str> {
+        let keyed = verdicts[section].iter().find(|k| k.key == key).unwrap_or_else(|| panic!("no {section} key {key}"));
+        keyed.answer.verdict.as_deref()
+    }
+
+    #[test]
+    fn figures_key_the_fastest_contender_and_the_calls_of_every_cell() {
+        let runs = runs_of((0..3).map(|_| two_contenders("channels/handoff", 10.0, 20.0)).collect());
+        let all = verdicts(&runs);
+        assert_eq!(verdict(&all, "fastest", "channels/handoff / c"), Some("a"));
+        assert_eq!(verdict(&all, "calls", "channels/handoff / c / b"), Some("slower"));
+        let split = runs_of(vec![
+            two_contenders("channels/handoff", 10.0, 20.0),
+            two_contenders("channels/handoff", 10.0, 20.0),
+            two_contenders("channels/handoff", 20.0, 10.0),
+        ]);
+        let all = verdicts(&split);
+        assert_eq!(verdict(&all, "fastest", "channels/handoff / c"), None, "the third repeat disagrees");
+        assert_eq!(all["fastest"][0].answer.answers, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+    }
 }
