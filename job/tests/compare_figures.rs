@@ -154,3 +154,18 @@ fn a_malformed_file_is_refused_by_name_with_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`g / c` twice"), "{err}");
 }
+
+#[test]
+fn report_flags_given_with_compare_are_refused_rather_than_ignored() {
+    let dir = scratch("flags");
+    let file = write(&dir, "run.json", &base());
+    let output = Command::new(env!("CARGO_BIN_EXE_bench-report"))
+        .args(["--run", "compare"])
+        .arg(&file)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot be used with '--run'"), "{err}");
+}

@@ -35,7 +35,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 #[derive(Parser)]
-#[command(about = "Run racekit's benches and write the decision report (Mutex or RwLock, channel or lock)")]
+#[command(
+    about = "Run racekit's benches and write the decision report (Mutex or RwLock, channel or lock)",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Sub>,
@@ -44,7 +47,7 @@ struct Cli {
     #[arg(long)]
     checkers: bool,
     /// Run every bench first at full budget, after clearing earlier criterion output
-    /// (about 10 minutes on 2 cores; run it on a quiet machine).
+    /// (the report's Cost line says how long that takes; run it on a quiet machine).
     #[arg(long)]
     run: bool,
     /// Smoke run: every bench with tiny budgets and one round (implies --run); the report
@@ -65,7 +68,9 @@ struct Cli {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=20))]
     repeats: Option<u64>,
     /// After writing the report, append the section "Agreement with an earlier run": its
-    /// verdicts against those of this earlier figures.json (checked before any bench runs).
+    /// verdicts against those of this earlier figures.json (read before any bench runs, so
+    /// it may be the figures.json the report replaces). The exit status does not depend on
+    /// the agreement; `bench-report compare` gives it as a status.
     #[arg(long, value_name = "OLD_JSON")]
     compare_with: Option<PathBuf>,
 }
