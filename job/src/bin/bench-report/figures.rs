@@ -3,7 +3,9 @@
 //! - `figures.json`, written beside `REPORT.md` by every report: the answers of the report
 //!   (the rules' and matrix rows' verdicts, the pattern benches' ratios with the repeats'
 //!   calls and allocations, the harness against raw checkers), stamped with the commit it
-//!   measured;
+//!   measured; and under `verdicts` every answer the report gives, each under a key that
+//!   stays the same from run to run, with how many repeats gave what (what
+//!   `cargo bench-report compare` matches);
 //! - `detection.json`, written by `cargo bench-report figures --job reports/job/job.json`
 //!   from the model-checking job's report: mutants caught per backend, stamped with the
 //!   commit checked out when it was taken (refused when the job report predates it);
@@ -35,6 +37,56 @@ pub struct Figures {
     pub matrix: Vec<(String, String, String)>,
     pub patterns: Vec<PatternRatio>,
     pub checkers: Vec<CheckerRow>,
+    /// Every answer the report gives, by section ([`SECTIONS`]), in the report's order.
+    /// Files written before it existed have none (`compare` then reads the rules, matrix
+    /// and pattern answers from the fields above).
+    #[serde(default)]
+    pub verdicts: BTreeMap<String, Vec<KeyedAnswer>>,
+}
+
+/// The sections of [`Figures::verdicts`] and how their keys are made.
+pub const SECTIONS: [(&str, &str); 7] = [
+    (
+        "rules",
+        "the seed's rule of thumb and the lock family, then the thread count where the report splits it: `Mutex \
+         for short sections / std`, `Mutex for short sections / std / 4 threads`",
+    ),
+    ("matrix", "the decision-matrix row: `Log storage`"),
+    (
+        "crossovers",
+        "the RwLock-over-Mutex crossover of a lock family, thread count and section: `std / 4 threads / 1µs`",
+    ),
+    (
+        "grid",
+        "RwLock faster, Mutex faster or a tie at one point of the lock grid: `std / 4 threads / 1µs / 90 % reads`",
+    ),
+    ("fastest", "the fastest contender of a cell, by group and cell: `channels/handoff / p1c1-cap16`"),
+    (
+        "calls",
+        "the faster/tie/slower call of a decision bench's contender against the baseline (the matrix: against the \
+         seed's recommendation), by group, cell and contender: `channels/handoff / p1c1-cap16 / tokio-mpsc`",
+    ),
+    ("patterns", "the call of a pattern ratio, by group, cell and the other contender: `queue/spsc / 1x1 / crossbeam`"),
+];
+
+/// One answer of the report under its key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyedAnswer {
+    pub key: String,
+    #[serde(flatten)]
+    pub answer: RepeatAnswer,
+}
+
+/// What the repeats answered to one question.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepeatAnswer {
+    /// The answer when it is a verdict: at least [`crate::repeats::MIN_REPEATS`] repeats
+    /// gave it and none gave another.
+    pub verdict: Option<String>,
+    /// Every answer given and how many repeats gave it, most given first.
+    pub answers: Vec<(String, usize)>,
+    /// As the report shows it, with the repeats' agreement.
+    pub shown: String,
 }
 
 /// One contender of a pattern bench against racekit's.

@@ -12,11 +12,15 @@
 //! - `cargo bench-report`: only writes the report from the criterion output there is.
 //! - `cargo bench-report figures [--job reports/job/job.json] [--check]`: README's
 //!   generated sections from the committed figure files (see [`figures`]).
+//! - `cargo bench-report compare OLD.json NEW.json`: whether two runs agree on every verdict
+//!   they both give (see [`compare`]); exit status 0 when they do, 1 when some differ, 2 on
+//!   bad input. `--compare-with OLD.json` on a report appends the same comparison to it.
 //!
 //! Every verdict comes from [`repeats::MIN_REPEATS`] repeats or is labelled (see
 //! [`repeats`]).
 
 mod analysis;
+mod compare;
 mod data;
 mod figures;
 mod plot;
@@ -28,10 +32,13 @@ mod stats;
 use anyhow::{Context, Result};
 use clap::Parser;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 #[derive(Parser)]
-#[command(about = "Run racekit's benches and write the decision report (Mutex or RwLock, channel or lock)")]
+#[command(
+    about = "Run racekit's benches and write the decision report (Mutex or RwLock, channel or lock)",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Sub>,
@@ -40,7 +47,7 @@ struct Cli {
     #[arg(long)]
     checkers: bool,
     /// Run every bench first at full budget, after clearing earlier criterion output
-    /// (about 10 minutes on 2 cores; run it on a quiet machine).
+    /// (the report's Cost line says how long that takes; run it on a quiet machine).
     #[arg(long)]
     run: bool,
     /// Smoke run: every bench with tiny budgets and one round (implies --run); the report
@@ -60,6 +67,12 @@ struct Cli {
     /// needs 3 [default: 3; with --quick, 2].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=20))]
     repeats: Option<u64>,
+    /// After writing the report, append the section "Agreement with an earlier run": its
+    /// verdicts against those of this earlier figures.json (read before any bench runs, so
+    /// it may be the figures.json the report replaces). The exit status does not depend on
+    /// the agreement; `bench-report compare` gives it as a status.
+    #[arg(long, value_name = "OLD_JSON")]
+    compare_with: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand)]
@@ -75,7 +88,19 @@ enum Sub {
         #[arg(long)]
         check: bool,
     },
+    /// Match the verdicts of two figures.json files by key and show, per section, how many
+    /// both give, how many agree and which differ. Exit status: 0 when every verdict both
+    /// give agrees, 1 when some differ, 2 when a file is missing or not a figures file.
+    Compare {
+        /// The earlier run's figures.json.
+        old: PathBuf,
+        /// The later run's figures.json.
+        new: PathBuf,
+    },
 }
+
+/// Exit status of a figures file that cannot be read or compared.
+const BAD_INPUT: u8 = 2;
 
 /// `cargo bench-report figures`.
 fn figures_command(root: &Path, job: Option<&Path>, check: bool) -> Result<()> {
@@ -152,12 +177,27 @@ fn first_line(program: &str, args: &[&str], root: &Path) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn main() -> Result<()> {
+fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     let root = workspace_root();
-    if let Some(Sub::Figures { job, check }) = &cli.command {
-        return figures_command(&root, job.as_deref(), *check);
+    match &cli.command {
+        Some(Sub::Figures { job, check }) => {
+            return figures_command(&root, job.as_deref(), *check).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Sub::Compare { old, new }) => {
+            return Ok(match compare::command(old, new) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(error) => bad_input(&error),
+            })
+        }
+        None => {}
     }
+    // The earlier run is read before any bench runs, so a bad path costs no run.
+    let earlier = match cli.compare_with.as_deref().map(compare::Run::load).transpose() {
+        Ok(earlier) => earlier,
+        Err(error) => return Ok(bad_input(&error)),
+    };
     let target = target_dir(&root);
     let criterion_dir = cli
         .criterion_dir
@@ -207,6 +247,19 @@ fn main() -> Result<()> {
         runs.pooled.cells.len(),
         runs.repeats.len()
     );
+    if let Some(earlier) = &earlier {
+        let agrees = compare::append_to_report(earlier, &out)?;
+        eprintln!(
+            "bench-report: {} with {} (see \"Agreement with an earlier run\" in the report)",
+            if agrees { "every verdict both runs give agrees" } else { "some verdicts differ" },
+            earlier.path.display()
+        );
+    }
     anyhow::ensure!(!failed, "some benches failed (see above); the report lacks them");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bad_input(error: &compare::CompareError) -> ExitCode {
+    eprintln!("bench-report: {error}");
+    ExitCode::from(BAD_INPUT)
 }

@@ -2,7 +2,7 @@
 
 use crate::analysis::{
     self, axis, crossover, disturbed, lock_points, racekit_contender, rule_verdict, rules, LockPoint, Verdict,
-    LOCK_GROUP, LOCK_PAIRS, MATRIX,
+    DECISION_GROUPS, LOCK_GROUP, LOCK_PAIRS, MATRIX,
 };
 use crate::data::{Cell, Contender, Dataset};
 use crate::plot::{self, Chart, Panel, Point, Series};
@@ -105,6 +105,7 @@ fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figure
         .map(|row| (row.scenario.to_string(), row.recommendation.to_string(), matrix_consensus(runs, row.group).show()))
         .collect();
     let mut patterns = Vec::new();
+    let mut verdicts = decision_verdicts(runs, bands, &grids);
     for group in analysis::pattern_groups(data) {
         let band = bands.get(&group);
         for cell in data.group(&group) {
@@ -112,16 +113,18 @@ fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figure
             let base = &cell.contenders[base_id];
             for (id, contender) in cell.contenders.iter().filter(|(id, _)| id.as_str() != base_id) {
                 let Some(cmp) = compare(contender, base, band) else { continue };
+                let call = outcome_consensus(runs, cell, id, base_id);
                 patterns.push(crate::figures::PatternRatio {
                     group: group.clone(),
                     cell: cell.label.clone(),
                     contender: id.clone(),
                     ratio: cmp.show(),
-                    call: outcome_consensus(runs, cell, id, base_id).short(),
+                    call: call.short(),
                     allocations: allocations(base)
                         .zip(allocations(contender))
                         .map(|(ours, theirs)| (fmt_allocations(ours), fmt_allocations(theirs))),
                 });
+                verdicts.add("patterns", format!("{group} / {} / {id}", cell.label), call);
             }
         }
     }
@@ -135,6 +138,69 @@ fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figure
         matrix,
         patterns,
         checkers: runs.checkers.clone(),
+        verdicts: verdicts.0,
+    }
+}
+
+/// The verdicts of the report's decision sections, keyed as [`crate::figures::SECTIONS`]
+/// says; `grids` holds each lock pair's grid in each repeat.
+fn decision_verdicts(runs: &Runs, bands: &Bands, grids: &[Vec<Vec<LockPoint>>]) -> Answers {
+    let data = &runs.pooled;
+    let mut verdicts = Answers::default();
+    let lock_band = bands.get(LOCK_GROUP);
+    for rule in rules() {
+        for (pair, grids) in LOCK_PAIRS.iter().zip(grids) {
+            let key = format!("{} / {}", rule.name, pair.name);
+            verdicts.add("rules", key.clone(), rule_consensus(grids, &rule, |_| true));
+            for t in axis(&lock_points(data, pair, lock_band), |p| p.threads) {
+                verdicts.add("rules", format!("{key} / {t} threads"), rule_consensus(grids, &rule, |p| p.threads == t));
+            }
+        }
+    }
+    for row in &MATRIX {
+        verdicts.add("matrix", row.scenario.to_string(), matrix_consensus(runs, row.group));
+    }
+    for (pair, grids) in LOCK_PAIRS.iter().zip(grids) {
+        let points = lock_points(data, pair, lock_band);
+        for t in axis(&points, |p| p.threads) {
+            for cs in axis(&points, |p| p.cs_ns) {
+                let key = format!("{} / {t} threads / {}", pair.name, analysis::ns_label(cs));
+                verdicts.add("crossovers", key.clone(), crossover_consensus(grids, t, cs));
+                for point in points.iter().filter(|p| p.threads == t && p.cs_ns == cs) {
+                    verdicts.add("grid", format!("{key} / {} % reads", point.reads_pct), grid_consensus(grids, point));
+                }
+            }
+        }
+    }
+    for cell in data.cells.iter().filter(|cell| cell.group != LOCK_GROUP) {
+        verdicts.add("fastest", format!("{} / {}", cell.group, cell.label), winner_consensus(runs, cell));
+    }
+    let ranked = DECISION_GROUPS.iter().filter(|group| **group != LOCK_GROUP).map(|group| (*group, false));
+    for (group, by_recommendation) in ranked.chain(MATRIX.iter().map(|row| (row.group, true))) {
+        let cells: Vec<&Cell> = data.group(group).collect();
+        let first = cells.first().map(|cell| if by_recommendation { &cell.recommended } else { &cell.baseline });
+        let Some(Some(baseline)) = first else { continue };
+        for cell in cells.iter().filter(|cell| cell.contenders.contains_key(baseline)) {
+            for id in cell.contenders.keys().filter(|id| *id != baseline) {
+                let key = format!("{group} / {} / {id}", cell.label);
+                verdicts.add("calls", key, outcome_consensus(runs, cell, id, baseline));
+            }
+        }
+    }
+    verdicts
+}
+
+/// [`crate::figures::Figures::verdicts`] as it is filled: questions no repeat could answer
+/// are left out, as the report shows them as a dash.
+#[derive(Default)]
+struct Answers(BTreeMap<String, Vec<crate::figures::KeyedAnswer>>);
+
+impl Answers {
+    fn add(&mut self, section: &str, key: String, consensus: Consensus) {
+        if consensus != Consensus::None {
+            let answer = crate::figures::KeyedAnswer { key, answer: consensus.record() };
+            self.0.entry(section.to_string()).or_default().push(answer);
+        }
     }
 }
 
@@ -953,6 +1019,43 @@ fn machine(md: &mut String, runs: &Runs, provenance: &Provenance) {
         "### Reproduce\n\n```sh\n# the full report, from scratch (3 repeats; see Cost above for how long; run it on a quiet machine)\n\
          cargo bench-report --run\n# a smoke run of every bench (a minute or two; its report goes to target/bench-report/)\n\
          cargo bench-report --quick\n# one bench by hand, then the report from whatever criterion output exists\n\
-         cargo bench --bench locks && cargo bench-report\n```\n",
+         cargo bench --bench locks && cargo bench-report\n         # a second full run, its verdicts checked against the committed ones (exit 1 when any differ)\n         cp docs/benchmarks/figures.json /tmp/earlier.json && cargo bench-report --run --compare-with /tmp/earlier.json          && cargo bench-report compare /tmp/earlier.json docs/benchmarks/figures.json\n```\n",
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repeats::{runs_of, two_contenders};
+
+    fn verdicts(runs: &Runs) -> BTreeMap<String, Vec<crate::figures::KeyedAnswer>> {
+        let provenance =
+            Provenance { commit: "abc1234".into(), rustc: "rustc".into(), command: "test".into(), run: None };
+        figures(runs, &Bands::of(&runs.pooled), &provenance).verdicts
+    }
+
+    fn verdict<'a>(
+        verdicts: &'a BTreeMap<String, Vec<crate::figures::KeyedAnswer>>,
+        section: &str,
+        key: &str,
+    ) -> Option<&'a str> {
+        let keyed = verdicts[section].iter().find(|k| k.key == key).unwrap_or_else(|| panic!("no {section} key {key}"));
+        keyed.answer.verdict.as_deref()
+    }
+
+    #[test]
+    fn figures_key_the_fastest_contender_and_the_calls_of_every_cell() {
+        let runs = runs_of((0..3).map(|_| two_contenders("channels/handoff", 10.0, 20.0)).collect());
+        let all = verdicts(&runs);
+        assert_eq!(verdict(&all, "fastest", "channels/handoff / c"), Some("a"));
+        assert_eq!(verdict(&all, "calls", "channels/handoff / c / b"), Some("slower"));
+        let split = runs_of(vec![
+            two_contenders("channels/handoff", 10.0, 20.0),
+            two_contenders("channels/handoff", 10.0, 20.0),
+            two_contenders("channels/handoff", 20.0, 10.0),
+        ]);
+        let all = verdicts(&split);
+        assert_eq!(verdict(&all, "fastest", "channels/handoff / c"), None, "the third repeat disagrees");
+        assert_eq!(all["fastest"][0].answer.answers, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+    }
 }

@@ -141,6 +141,16 @@ impl Consensus {
         }
     }
 
+    /// As `figures.json` records it (see [`crate::figures::RepeatAnswer`]).
+    pub fn record(&self) -> crate::figures::RepeatAnswer {
+        let answers = match self {
+            Consensus::None => Vec::new(),
+            Consensus::Agreed { answer, repeats } => vec![(answer.clone(), *repeats)],
+            Consensus::Unstable(counts) => counts.clone(),
+        };
+        crate::figures::RepeatAnswer { verdict: self.verdict().map(str::to_string), answers, shown: self.show() }
+    }
+
     /// The total number of repeats that answered.
     fn total(&self) -> usize {
         match self {
@@ -186,6 +196,30 @@ impl Consensus {
     }
 }
 
+/// One repeat of one cell of `group` (`c`, baseline `a`): contender `a` takes `a_ns` per
+/// operation, `b` takes `b_ns`.
+#[cfg(test)]
+pub fn two_contenders(group: &str, a_ns: f64, b_ns: f64) -> Dataset {
+    use crate::data::{Contender, Round};
+    let contender =
+        |time: f64| Contender { rounds: BTreeMap::from([(0, Round { samples: vec![time; 5], ..Round::default() })]) };
+    let cell = Cell {
+        group: group.into(),
+        label: "c".into(),
+        params: serde_json::Value::Null,
+        baseline: Some("a".into()),
+        recommended: None,
+        contenders: BTreeMap::from([("a".to_string(), contender(a_ns)), ("b".to_string(), contender(b_ns))]),
+    };
+    Dataset { cells: vec![cell], runs: Vec::new() }
+}
+
+/// These repeats, pooled.
+#[cfg(test)]
+pub fn runs_of(repeats: Vec<Dataset>) -> Runs {
+    Runs { pooled: pool(&repeats), repeats, checkers: Vec::new() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,26 +237,13 @@ mod tests {
         assert_eq!(answers(&[]), Consensus::None);
     }
 
-    fn repeat(fast: f64, slow: f64) -> Dataset {
-        use crate::data::{Contender, Round};
-        let contender = |time: f64| Contender {
-            rounds: BTreeMap::from([(0, Round { samples: vec![time; 5], ..Round::default() })]),
-        };
-        let cell = Cell {
-            group: "g".into(),
-            label: "c".into(),
-            params: serde_json::Value::Null,
-            baseline: Some("a".into()),
-            recommended: None,
-            contenders: BTreeMap::from([("a".to_string(), contender(fast)), ("b".to_string(), contender(slow))]),
-        };
-        Dataset { cells: vec![cell], runs: Vec::new() }
-    }
-
     #[test]
     fn repeats_pool_their_rounds_apart_and_answer_each_on_its_own() {
-        let repeats = vec![repeat(10.0, 20.0), repeat(10.0, 20.0), repeat(20.0, 10.0)];
-        let runs = Runs { pooled: pool(&repeats), repeats, checkers: Vec::new() };
+        let runs = runs_of(vec![
+            two_contenders("g", 10.0, 20.0),
+            two_contenders("g", 10.0, 20.0),
+            two_contenders("g", 20.0, 10.0),
+        ]);
         let pooled = &runs.pooled.cells[0];
         assert_eq!(pooled.contenders["a"].rounds.keys().copied().collect::<Vec<_>>(), vec![0, 1000, 2000]);
         let faster = runs.cell_answer(pooled, |_, cell| {
