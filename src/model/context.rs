@@ -310,6 +310,12 @@ impl TaskGuard {
         TaskGuard { context }
     }
 
+    /// Whether the task belongs to a check (outside one there is nothing to count).
+    #[cfg(not(racekit_loom))]
+    pub(crate) fn in_check(&self) -> bool {
+        self.context.is_some()
+    }
+
     /// Runs on the new thread: makes the parent's check current for the thread's lifetime.
     /// The returned guard lowers the live count when the thread returns or unwinds.
     pub(crate) fn enter(self) -> RunningTask {
