@@ -109,9 +109,25 @@ impl Drop for Configured {
     }
 }
 
+/// Check contexts alive in this process. While none is, no thread can have one current,
+/// so [`current`] answers without the thread-local lookup: a facade operation outside every
+/// check (a pattern's lock in production code) costs a relaxed load of this.
+///
+/// A thread with a current context got it, through some synchronization, after the
+/// context's creation counted it in, and holds it until after its last lookup, so the
+/// count-down in the context's drop comes after: such a thread always reads at least one.
+static CONTEXTS_ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for CheckContext {
+    fn drop(&mut self) {
+        CONTEXTS_ALIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl CheckContext {
     pub(crate) fn new(seed: u64) -> Arc<CheckContext> {
         let options = new_context_options();
+        CONTEXTS_ALIVE.fetch_add(1, Ordering::Relaxed);
         Arc::new(CheckContext {
             live: AtomicUsize::new(0),
             spawned: AtomicUsize::new(0),
@@ -257,6 +273,9 @@ impl CheckContext {
 /// thread's thread-locals are being destroyed: the panic hook asks on every panic, and must
 /// not panic itself).
 pub(crate) fn current() -> Option<Arc<CheckContext>> {
+    if CONTEXTS_ALIVE.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
     CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.clone())).ok().flatten()
 }
 
@@ -308,6 +327,12 @@ impl TaskGuard {
             context.spawned.fetch_add(1, Ordering::SeqCst);
         }
         TaskGuard { context }
+    }
+
+    /// Whether the task belongs to a check (outside one there is nothing to count).
+    #[cfg(not(racekit_loom))]
+    pub(crate) fn in_check(&self) -> bool {
+        self.context.is_some()
     }
 
     /// Runs on the new thread: makes the parent's check current for the thread's lifetime.

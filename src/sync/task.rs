@@ -40,7 +40,13 @@ where
     #[cfg(not(racekit_loom))]
     {
         crate::model::trace::record("spawn task", None, std::panic::Location::caller());
-        tokio::spawn(Counted { task: TaskGuard::register(), future: Box::pin(future) })
+        let task = TaskGuard::register();
+        if !task.in_check() {
+            // Nothing to count and no check to make current: the future runs as tokio's
+            // own task, with no wrapper and no allocation of its own.
+            return tokio::spawn(future);
+        }
+        tokio::spawn(Counted { task, future: Box::pin(future) })
     }
 }
 
