@@ -23,9 +23,15 @@
 //!   or the worker sees the waiter and wakes it. A worker that sees a sync waiter takes the
 //!   inbox lock before notifying, so the waiter is inside its wait by then.
 //! - A worker waits for items only after finding both deques empty while holding both
-//!   locks, registered in `waiting_workers` under the inbox lock; a publisher that admits
+//!   locks, registered in `sleeping_workers` under the inbox lock; a publisher that admits
 //!   an item under that lock wakes one if any is registered, and a worker that swaps in a
-//!   batch of more than one wakes as many more as the batch can employ.
+//!   batch of more than one wakes as many more as the batch can employ. A sync publisher
+//!   waits for room registered in `sleeping_publishers` (as well as in `exits`), and the
+//!   worker that sees it in `exits` wakes them all under the inbox lock.
+//! - Whoever wakes a sleeper takes it off the count ([`Sleepers`]), so a sleeper that has
+//!   been woken but has not run yet is not woken again: a condition variable's notify is a
+//!   system call even when nobody waits. A count only ever errs high (a spurious wake-up
+//!   that overlaps a notify), which costs a needless notify, never a lost one.
 //! - Once `closed` is set (under both locks' inner one) it stays set and nothing is
 //!   admitted after it.
 //!
@@ -59,7 +65,45 @@ struct Inbox<T> {
     /// Items admitted (modulo 2^40 where compared with `exits`).
     pushed: u64,
     high_water: usize,
-    waiting_workers: usize,
+    /// At least the outbox's length: set at each swap (the outbox only shrinks until the
+    /// next one) and tightened from `exits` when it makes the queue look full.
+    outbox_bound: usize,
+    sleeping_workers: Sleepers,
+    sleeping_publishers: Sleepers,
+}
+
+/// Threads asleep on one condition variable and not yet woken, counted under its lock.
+#[derive(Default)]
+struct Sleepers {
+    count: usize,
+    /// Raised by every wake: a sleeper that finds it unchanged was not woken by one, and
+    /// takes itself off the count.
+    wakes: u64,
+}
+
+impl Sleepers {
+    /// Before a wait: the wake count to hand to [`woke`](Self::woke).
+    fn register(&mut self) -> u64 {
+        self.count += 1;
+        self.wakes
+    }
+
+    /// After a wait that began when the wake count was `seen`.
+    fn woke(&mut self, seen: u64) {
+        if self.wakes == seen {
+            self.count = self.count.saturating_sub(1);
+        }
+    }
+
+    /// Takes up to `wanted` sleepers off the count for a wake-up; how many there were.
+    fn take(&mut self, wanted: usize) -> usize {
+        let taken = self.count.min(wanted);
+        if taken > 0 {
+            self.count -= taken;
+            self.wakes += 1;
+        }
+        taken
+    }
 }
 
 struct Outbox<T> {
@@ -169,7 +213,9 @@ impl<T> JobQueue<T> {
                 closed: false,
                 pushed: 0,
                 high_water: 0,
-                waiting_workers: 0,
+                outbox_bound: 0,
+                sleeping_workers: Sleepers::default(),
+                sleeping_publishers: Sleepers::default(),
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -198,14 +244,30 @@ impl<T> JobQueue<T> {
         Self::len_after(inbox.pushed, self.exits.load(Ordering::Acquire))
     }
 
+    /// Whether an item may be admitted now (under the inbox lock). First by the inbox's own
+    /// bound, which costs no look at `exits` (a line the workers write on every exit);
+    /// when that bound says full, by `exits`, which also tightens the bound.
+    fn has_room(&self, inbox: &mut Inbox<T>) -> bool {
+        if inbox.items.len() + inbox.outbox_bound < self.capacity {
+            return true;
+        }
+        let len = self.len(inbox);
+        inbox.outbox_bound = len.saturating_sub(inbox.items.len());
+        len < self.capacity
+    }
+
     /// Admits `item` under the inbox lock, then wakes one waiting worker, if any.
     fn admit(&self, mut inbox: MutexGuard<'_, Inbox<T>>, item: T) {
         inbox.items.push_back(item);
         inbox.pushed += 1;
-        let len = self.len(&inbox);
-        inbox.high_water = inbox.high_water.max(len);
+        // The bound is never below the length: only a bound above the high-water mark
+        // needs the exact length.
+        if inbox.items.len() + inbox.outbox_bound > inbox.high_water {
+            let len = self.len(&inbox);
+            inbox.high_water = inbox.high_water.max(len);
+        }
         self.spin_hint.set(true);
-        let wake = inbox.waiting_workers > 0;
+        let wake = inbox.sleeping_workers.take(1) > 0;
         drop(inbox);
         if wake {
             self.not_empty.notify_one();
@@ -214,11 +276,11 @@ impl<T> JobQueue<T> {
 
     /// Queues `item` if there is room now.
     pub(super) fn try_push(&self, item: T) -> Result<(), PushError<T>> {
-        let inbox = self.inbox.lock();
+        let mut inbox = self.inbox.lock();
         if inbox.closed {
             return Err(PushError::Closed(item));
         }
-        if self.len(&inbox) >= self.capacity {
+        if !self.has_room(&mut inbox) {
             return Err(PushError::Full(item));
         }
         self.admit(inbox, item);
@@ -233,7 +295,7 @@ impl<T> JobQueue<T> {
             if inbox.closed {
                 return Err(PushError::Closed(item));
             }
-            if self.len(&inbox) < self.capacity {
+            if self.has_room(&mut inbox) {
                 self.admit(inbox, item);
                 return Ok(());
             }
@@ -246,14 +308,16 @@ impl<T> JobQueue<T> {
             }
             // Registered, then the last look: a worker's exit after the registration sees it.
             let registered = self.register_room_waiter();
-            if self.len(&inbox) < self.capacity {
+            if self.has_room(&mut inbox) {
                 continue;
             }
-            let (woken, timed_out) = self.not_full.wait_until_some(inbox, deadline);
+            let seen = inbox.sleeping_publishers.register();
+            let (mut woken, timed_out) = self.not_full.wait_until_some(inbox, deadline);
+            woken.sleeping_publishers.woke(seen);
             drop(registered);
             inbox = woken;
             // A wake-up that came with the timeout is not wasted: look before giving up.
-            if timed_out && !inbox.closed && self.len(&inbox) >= self.capacity {
+            if timed_out && !inbox.closed && !self.has_room(&mut inbox) {
                 return Err(PushError::Full(item));
             }
         }
@@ -270,23 +334,22 @@ impl<T> JobQueue<T> {
     /// Queues `item`, evicting the oldest queued item when full (returned, for the caller
     /// to drop unlocked).
     pub(super) fn push_or_evict_oldest(&self, item: T) -> Result<Option<T>, PushError<T>> {
-        let inbox = self.inbox.lock();
+        let mut inbox = self.inbox.lock();
         if inbox.closed {
             return Err(PushError::Closed(item));
         }
-        if self.len(&inbox) < self.capacity {
+        if self.has_room(&mut inbox) {
             self.admit(inbox, item);
             return Ok(None);
         }
         // The oldest item may be in the outbox: take both locks, in order, and decide again.
         drop(inbox);
         let mut outbox = self.outbox.lock();
-        let inbox = self.inbox.lock();
+        let mut inbox = self.inbox.lock();
         if inbox.closed {
             return Err(PushError::Closed(item));
         }
-        let mut inbox = inbox;
-        let evicted = if self.len(&inbox) >= self.capacity {
+        let evicted = if !self.has_room(&mut inbox) {
             let oldest = outbox.items.pop_front().or_else(|| inbox.items.pop_front());
             if oldest.is_some() {
                 outbox.evicted += 1;
@@ -321,15 +384,16 @@ impl<T> JobQueue<T> {
                         spin_until(|| self.spin_hint.inbox_ready());
                         continue;
                     }
-                    inbox.waiting_workers += 1;
+                    let seen = inbox.sleeping_workers.register();
                     let mut woken = self.not_empty.wait(inbox);
-                    woken.waiting_workers -= 1;
+                    woken.sleeping_workers.woke(seen);
                     // Let go of the inbox and start again with the locks in order.
                     continue;
                 }
                 std::mem::swap(&mut outbox.items, &mut inbox.items);
+                inbox.outbox_bound = outbox.items.len();
                 self.spin_hint.set(false);
-                let more_workers = (outbox.items.len() - 1).min(inbox.waiting_workers);
+                let more_workers = inbox.sleeping_workers.take(outbox.items.len() - 1);
                 drop(inbox);
                 (0..more_workers).for_each(|_| self.not_empty.notify_one());
             }
@@ -340,8 +404,10 @@ impl<T> JobQueue<T> {
             let room_waiters = before >= WAITER;
             if room_waiters {
                 // Taking the lock waits for a sync waiter that registered to be in its wait.
-                drop(self.inbox.lock());
-                self.not_full.notify_all();
+                let asleep = self.inbox.lock().sleeping_publishers.take(usize::MAX) > 0;
+                if asleep {
+                    self.not_full.notify_all();
+                }
             }
             return Some((item, room_waiters));
         }
@@ -364,6 +430,7 @@ impl<T> JobQueue<T> {
         inbox.closed = true;
         self.spin_hint.set(true);
         let left: Vec<T> = outbox.items.drain(..).chain(inbox.items.drain(..)).collect();
+        inbox.outbox_bound = 0;
         outbox.drained += left.len() as u64;
         self.exits.fetch_add(left.len() as u64, Ordering::AcqRel);
         drop(inbox);
