@@ -311,6 +311,7 @@ where
         };
         // Counts the cancellation if this future is dropped while it waits.
         let mut waiting = Waiting { counters: &self.counters.publishers, finished: false };
+        self.queue.spin_for_room();
         loop {
             // Registered before this look at the queue: a pop after the registration sees it
             // and notifies, and `notify_waiters` reaches every `Notified` created before it
