@@ -14,9 +14,11 @@
 //! - `exits` counts (modulo 2^[`EXIT_BITS`]) the items that left the queue (taken, evicted
 //!   or drained); its bits above count the publishers (sync and async) registered as
 //!   waiting for room. Only publishers holding the inbox lock add items, and they admit
-//!   one only when `pushed - exits < capacity`; `exits` only grows, so a stale read can
-//!   only make the queue look fuller than it is: the queue never holds more than
-//!   `capacity` items.
+//!   one only when the inbox's length plus `outbox_bound` (never below the outbox's
+//!   length), or else `pushed - exits`, is below `capacity`; `exits` only grows, so a
+//!   stale read can only make the queue look fuller than it is: the queue never holds
+//!   more than `capacity` items. The high-water mark is counted the same way, so it may
+//!   include an item a worker was taking at that moment (it never exceeds `capacity`).
 //! - A publisher waiting for room registers in `exits` (one atomic read-modify-write)
 //!   before its last look at it, and a worker's exit is one read-modify-write of the same
 //!   word: whichever comes first, the other sees it, so either the publisher sees the room
@@ -32,14 +34,15 @@
 //!   been woken but has not run yet is not woken again: a condition variable's notify is a
 //!   system call even when nobody waits. A count only ever errs high (a spurious wake-up
 //!   that overlaps a notify), which costs a needless notify, never a lost one.
-//! - Once `closed` is set (under both locks' inner one) it stays set and nothing is
-//!   admitted after it.
+//! - Once `closed` is set (under the inbox lock) it stays set and nothing is admitted
+//!   after it.
+//! - At most 2^24 publishers wait for room at once (the bits of `exits` above the count).
 //!
 //! # Spinning before sleeping
 //!
 //! On real threads a worker that finds the queue empty, and a publisher that finds it full,
-//! first spin briefly (then yield a few times) on a lock-free hint before they register to
-//! sleep: a hand-off that completes within a few microseconds then costs no futex wait and
+//! first spin briefly (then yield a few times; an async publisher never yields its
+//! runtime's thread) on a lock-free hint before they register to sleep: a hand-off that completes within a few microseconds then costs no futex wait and
 //! no wake-up system call on either side. The hints are only hints: whoever acts on one
 //! takes the locks and looks again. Under the model checkers spinning would only add
 //! states that mean nothing, so it is compiled out.

@@ -292,7 +292,9 @@ pub struct BusStats {
     pub handler_panics: u64,
     /// Events queued now.
     pub queue_len: usize,
-    /// The most events ever queued at once.
+    /// The most events ever queued at once, as publishers counted them when they queued
+    /// one (an event a worker was taking at that moment may be included; never above
+    /// `capacity`).
     pub queue_high_water: usize,
     /// The queue's capacity.
     pub capacity: usize,
