@@ -32,22 +32,28 @@
 //!   every worker, and drops every handler. It is idempotent: concurrent and later calls
 //!   wait for the first and return its report. Dropping the [`EventBus`] stops it.
 //! - **Async.** [`publish_async`](BusHandle::publish_async) waits for room without blocking
-//!   the runtime's thread (tokio's `Notify`, woken by every pop and by stop).
+//!   the runtime's thread (tokio's `Notify`, woken by a pop that finds a publisher
+//!   registered as waiting for room, and by stop).
 //!
 //! # Invariants
 //!
-//! - The queue holds at most `capacity` jobs (the invariant of [`BoundedQueue`](crate::queue::BoundedQueue)); exactly
+//! - The queue holds at most `capacity` jobs (the invariant of the bus's two-lock queue,
+//!   `handoff.rs`: publishers append to an inbox, workers take from an outbox and swap
+//!   the inbox in when it runs dry, so the two sides meet on a lock once per batch); exactly
 //!   `workers` threads are started, by [`EventBus::new`] (at most [`MAX_WORKERS`]), and all
 //!   are joined by the stop that completes (a `stop_within` whose deadline passed does not).
 //! - Every publish call raises `published` once, on entry, and exactly one outcome counter
 //!   (or the queue's `pushed`) once, before it returns or its future is dropped.
-//! - `async_waiters` counts async publishers between their registration with `room` and
-//!   their last look at the queue; a worker that pops notifies `room` when it is non-zero.
+//! - A publisher waiting for room (sync or async) is registered in the queue's exit counter
+//!   from before its last look at the queue until it stops waiting; a worker's pop is one
+//!   read-modify-write of that counter, so a pop that makes room after the look sees the
+//!   registration, wakes the sync waiters itself and notifies `room` for the async ones.
 //! - No user code (handler, event or handler destructor) runs under an internal lock:
 //!   snapshots and removed handlers are dropped after their lock is released.
 //!
 //! Lock order: `stop_state` → (`queue` | `running` | `workers` | `worker_ids` | `registry`);
-//! the locks on the right are never held together.
+//! the locks on the right are never held together (`queue` is two locks, taken outbox
+//! before inbox).
 //!
 //! # Examples
 //!
@@ -71,6 +77,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod handoff;
 mod shared;
 
 use crate::sync::Arc;
@@ -285,7 +292,9 @@ pub struct BusStats {
     pub handler_panics: u64,
     /// Events queued now.
     pub queue_len: usize,
-    /// The most events ever queued at once.
+    /// The most events ever queued at once, as publishers counted them when they queued
+    /// one (an event a worker was taking at that moment may be included; never above
+    /// `capacity`).
     pub queue_high_water: usize,
     /// The queue's capacity.
     pub capacity: usize,

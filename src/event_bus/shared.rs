@@ -2,10 +2,11 @@
 //!
 //! See the parent module for the guarantees, invariants and lock order.
 
+use super::handoff::JobQueue;
 use super::{Backpressure, BusConfig, BusStats, ConfigError, PublishError, Published, StopError, StopReport};
-use crate::queue::{BoundedQueue, PushError};
+use crate::queue::PushError;
 use crate::sync::async_sync::Notify;
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::thread::{self, JoinHandle, ThreadId};
 use crate::sync::{catch_unwind, Arc, Condvar, Deadline, Mutex, RwLock};
 use std::collections::HashMap;
@@ -58,17 +59,37 @@ enum StopState {
 /// Outcome counters. Relaxed everywhere: each is an independent tally; they are read
 /// exactly only after the workers are joined and the publishers have returned (which
 /// orders every increment before the read), and approximately while the bus runs.
+///
+/// The publishers' counters, the panics and each worker's deliveries sit on cache lines of
+/// their own ([`Padded`]): a counter written on every event by one side would otherwise
+/// make the other side's writes miss the cache.
 #[derive(Default)]
 struct Counters {
+    publishers: Padded<PublisherCounters>,
+    handler_panics: Padded<AtomicU64>,
+}
+
+#[derive(Default)]
+struct PublisherCounters {
     published: AtomicU64,
-    delivered: AtomicU64,
     unrouted: AtomicU64,
     dropped_newest: AtomicU64,
     timed_out: AtomicU64,
     refused_in_handler: AtomicU64,
     refused_stopped: AtomicU64,
     cancelled: AtomicU64,
-    handler_panics: AtomicU64,
+}
+
+/// A value alone on its cache line (two, for the adjacent-line prefetcher).
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 fn bump(counter: &AtomicU64) {
@@ -79,8 +100,10 @@ pub(super) struct Shared<K, E> {
     pub(super) policy: Backpressure,
     workers: usize,
     registry: RwLock<Registry<K, E>>,
-    queue: BoundedQueue<Job<E>>,
+    queue: JobQueue<Job<E>>,
     counters: Counters,
+    /// Events delivered, one counter per worker (summed by `stats`).
+    delivered: Vec<Padded<AtomicU64>>,
     /// Workers that have not exited, and the signal stop waits on for it to reach zero.
     running: Mutex<usize>,
     all_exited: Condvar,
@@ -90,8 +113,7 @@ pub(super) struct Shared<K, E> {
     worker_ids: Mutex<Vec<ThreadId>>,
     stop_state: Mutex<StopState>,
     stop_changed: Condvar,
-    /// Async publishers waiting for room, and where they wait.
-    async_waiters: AtomicUsize,
+    /// Where async publishers wait for room (registered in the queue, see `after_pop`).
     room: Notify,
 }
 
@@ -114,7 +136,7 @@ where
         if config.workers > super::MAX_WORKERS {
             return Err(ConfigError::TooManyWorkers { workers: config.workers });
         }
-        let queue = BoundedQueue::new(config.capacity).map_err(|_| ConfigError::ZeroCapacity)?;
+        let queue = JobQueue::new(config.capacity).ok_or(ConfigError::ZeroCapacity)?;
         let shared = Arc::new(Shared {
             policy: config.policy,
             workers: config.workers,
@@ -126,19 +148,19 @@ where
             }),
             queue,
             counters: Counters::default(),
+            delivered: (0..config.workers).map(|_| Padded::default()).collect(),
             running: Mutex::new(config.workers),
             all_exited: Condvar::new(),
             handles: Mutex::new(Vec::with_capacity(config.workers)),
             worker_ids: Mutex::new(Vec::with_capacity(config.workers)),
             stop_state: Mutex::new(StopState::Running),
             stop_changed: Condvar::new(),
-            async_waiters: AtomicUsize::new(0),
             room: Notify::new(),
         });
         let handles: Vec<_> = (0..config.workers)
             .map(|index| {
                 let shared = shared.clone();
-                thread::spawn_named(format!("event-bus-worker-{index}"), move || shared.work())
+                thread::spawn_named(format!("event-bus-worker-{index}"), move || shared.work(index))
             })
             .collect();
         *shared.handles.lock() = handles;
@@ -196,21 +218,21 @@ where
     /// Counts the call and copies the handlers out of the lock: the job to queue, or the
     /// outcome when there is nothing to queue.
     fn route(&self, kind: K, event: E) -> Result<Job<E>, Result<Published, PublishError<E>>> {
-        bump(&self.counters.published);
+        bump(&self.counters.publishers.published);
         let handlers = self.registry.read().by_kind.get(&kind).cloned();
         match handlers {
             Some(handlers) => Ok(Job { event, handlers }),
             // A stopped bus has no handlers left: say it is stopped rather than unrouted.
             None if self.queue.is_closed() => Err(self.refuse_stopped(event)),
             None => {
-                bump(&self.counters.unrouted);
+                bump(&self.counters.publishers.unrouted);
                 Err(Ok(Published::Unrouted))
             }
         }
     }
 
     fn refuse_stopped(&self, event: E) -> Result<Published, PublishError<E>> {
-        bump(&self.counters.refused_stopped);
+        bump(&self.counters.publishers.refused_stopped);
         Err(PublishError::Stopped(event))
     }
 
@@ -233,11 +255,11 @@ where
             Err(PushError::Closed(job)) => Offer::Done(self.refuse_stopped(job.event)),
             Err(PushError::Full(job)) => match policy {
                 Backpressure::DropNewest => {
-                    bump(&self.counters.dropped_newest);
+                    bump(&self.counters.publishers.dropped_newest);
                     Offer::Done(Ok(Published::DroppedNewest))
                 }
                 _ if mutation_point!("event_bus.publish.handler_waits_on_full_queue", self.is_own_worker(), false) => {
-                    bump(&self.counters.refused_in_handler);
+                    bump(&self.counters.publishers.refused_in_handler);
                     Offer::Done(Err(PublishError::FullInHandler(job.event)))
                 }
                 _ => Offer::Wait(job),
@@ -254,15 +276,16 @@ where
             Offer::Done(outcome) => return outcome,
             Offer::Wait(job) => job,
         };
-        let pushed = match policy {
-            Backpressure::FailAfter(timeout) => self.queue.push_timeout(job, timeout),
-            _ => self.queue.push(job),
+        let deadline = match policy {
+            Backpressure::FailAfter(timeout) => Deadline::within(timeout),
+            _ => None,
         };
+        let pushed = self.queue.push_until(job, deadline);
         match pushed {
             Ok(()) => Ok(Published::Queued),
             Err(PushError::Closed(job)) => self.refuse_stopped(job.event),
             Err(PushError::Full(job)) => {
-                bump(&self.counters.timed_out);
+                bump(&self.counters.publishers.timed_out);
                 Err(PublishError::TimedOut(job.event))
             }
         }
@@ -287,18 +310,21 @@ where
             _ => None,
         };
         // Counts the cancellation if this future is dropped while it waits.
-        let mut waiting = Waiting { counters: &self.counters, finished: false };
+        let mut waiting = Waiting { counters: &self.counters.publishers, finished: false };
+        self.queue.spin_for_room();
         loop {
-            // Registered before this look at the queue: a pop after it sees the count and
-            // notifies, and `notify_waiters` reaches every `Notified` created before it.
+            // Registered before this look at the queue: a pop after the registration sees it
+            // and notifies, and `notify_waiters` reaches every `Notified` created before it
+            // (this one is created before registering, so the pop that sees the
+            // registration also comes after the `Notified`).
             let looked = mutation_point!(
                 "event_bus.publish_async.registers_after_looking",
                 {
-                    let registered = self.register_async_waiter();
                     let room = self.room.notified();
+                    let registered = self.queue.register_room_waiter();
                     self.try_queue(job).map_err(|job| (job, registered, room))
                 },
-                self.try_queue(job).map_err(|job| (job, self.register_async_waiter(), self.room.notified()))
+                self.try_queue(job).map_err(|job| (job, self.queue.register_room_waiter(), self.room.notified()))
             );
             let (returned, registered, room) = match looked {
                 Ok(outcome) => {
@@ -320,7 +346,7 @@ where
                 waiting.finished = true;
                 // A last try: room made just as the deadline passed is not wasted.
                 return self.try_queue(job).unwrap_or_else(|job| {
-                    bump(&self.counters.timed_out);
+                    bump(&self.counters.publishers.timed_out);
                     Err(PublishError::TimedOut(job.event))
                 });
             }
@@ -336,19 +362,11 @@ where
         }
     }
 
-    fn register_async_waiter(&self) -> AsyncWaiter<'_> {
-        // Relaxed: the queue's lock orders this increment before our look at the queue,
-        // and that look before the pop that makes room, so the popping worker's later load
-        // sees it (see `after_pop`).
-        self.async_waiters.fetch_add(1, Ordering::Relaxed);
-        AsyncWaiter { count: &self.async_waiters }
-    }
-
-    /// Wakes the async publishers waiting for the room a pop just made.
-    fn after_pop(&self) {
-        // Relaxed: a waiter whose look at the queue found it full registered before that
-        // look, which the queue's lock ordered before this pop (see `register_async_waiter`).
-        let waiters = self.async_waiters.load(Ordering::Relaxed) > 0;
+    /// Wakes the async publishers waiting for the room a pop just made: `waiters` says
+    /// whether the pop saw any publisher registered for room (the queue has woken the sync
+    /// ones). A publisher whose look found the queue full registered before that look, so
+    /// the pop that made room after it sees the registration (see [`JobQueue`]).
+    fn after_pop(&self, waiters: bool) {
         if mutation_point!("event_bus.work.pop_wakes_no_async_publisher", waiters, false) {
             self.room.notify_waiters();
         }
@@ -360,11 +378,11 @@ where
     }
 
     /// A worker: takes events until the queue is closed and empty.
-    fn work(&self) {
+    fn work(&self, index: usize) {
         self.worker_ids.lock().push(thread::current_id());
-        while let Some(job) = self.queue.pop() {
-            self.after_pop();
-            let panicked = self.deliver(job);
+        while let Some((job, room_waiters)) = self.queue.pop() {
+            self.after_pop(room_waiters);
+            let panicked = self.deliver(job, &self.delivered[index]);
             if mutation_point!("event_bus.work.exits_on_handler_panic", false, panicked) {
                 break;
             }
@@ -378,7 +396,7 @@ where
 
     /// Runs the handlers of the job's snapshot on its event, catching and counting their
     /// panics; whether any panicked.
-    fn deliver(&self, job: Job<E>) -> bool {
+    fn deliver(&self, job: Job<E>, delivered: &AtomicU64) -> bool {
         let mut panicked = false;
         let handlers = job.handlers.iter().filter(|subscriber| {
             mutation_point!("event_bus.work.rechecks_subscription", true, self.is_subscribed(subscriber.id))
@@ -395,9 +413,9 @@ where
             panicked = true;
         }
         // Every path counts the event out of flight, the panicking ones included.
-        mutation_point!("event_bus.work.panic_skips_delivered_count", bump(&self.counters.delivered), {
+        mutation_point!("event_bus.work.panic_skips_delivered_count", bump(delivered), {
             if !panicked {
-                bump(&self.counters.delivered)
+                bump(delivered)
             }
         });
         panicked
@@ -412,14 +430,14 @@ where
 
 impl<K, E> Shared<K, E> {
     pub(super) fn stats(&self) -> BusStats {
-        let c = &self.counters;
+        let c = &self.counters.publishers;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let queue = self.queue.stats();
         BusStats {
             published: load(&c.published),
             queued: queue.pushed,
             taken: queue.popped,
-            delivered: load(&c.delivered),
+            delivered: self.delivered.iter().map(|worker| load(worker)).sum(),
             unrouted: load(&c.unrouted),
             dropped_newest: load(&c.dropped_newest),
             dropped_oldest: queue.evicted,
@@ -428,7 +446,7 @@ impl<K, E> Shared<K, E> {
             refused_stopped: load(&c.refused_stopped),
             cancelled: load(&c.cancelled),
             abandoned: queue.drained,
-            handler_panics: load(&c.handler_panics),
+            handler_panics: load(&self.counters.handler_panics),
             queue_len: queue.len,
             queue_high_water: queue.high_water,
             capacity: self.queue.capacity(),
@@ -561,21 +579,9 @@ fn spawn_per_event<E: Send + 'static>(job: Job<E>) -> Published {
     Published::Queued
 }
 
-/// An async publisher counted in `async_waiters` while it is registered.
-struct AsyncWaiter<'a> {
-    count: &'a AtomicUsize,
-}
-
-impl Drop for AsyncWaiter<'_> {
-    fn drop(&mut self) {
-        // Relaxed: an extra notify while the count is stale is harmless.
-        self.count.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Counts an async publish dropped before its outcome.
 struct Waiting<'a> {
-    counters: &'a Counters,
+    counters: &'a PublisherCounters,
     finished: bool,
 }
 
