@@ -143,6 +143,8 @@ struct Totals {
     closed: u64,
     connect_failures: u64,
     wait_count: u64,
+    /// Time spent queued by requests that finished waiting.
+    waited: Duration,
     peak_open: usize,
     closed_max_idle: u64,
     closed_expired: u64,
@@ -258,6 +260,11 @@ impl<T> State<T> {
         self.totals.wait_count += 1;
         self.check();
         id
+    }
+
+    /// Adds the time one request spent queued (read from the clock before the lock).
+    pub(super) fn add_wait(&mut self, waited: Duration) {
+        self.totals.waited = self.totals.waited.saturating_add(waited);
     }
 
     /// The grant made to ticket `id`, if one was made.
@@ -488,7 +495,7 @@ impl<T> State<T> {
         self.check();
     }
 
-    pub(super) fn stats(&self, wait_duration: Duration) -> PoolStats {
+    pub(super) fn stats(&self) -> PoolStats {
         PoolStats {
             max_open: self.config.max_open,
             open: self.open,
@@ -498,7 +505,7 @@ impl<T> State<T> {
             closing: self.closing,
             waiting: self.waiting.len(),
             wait_count: self.totals.wait_count,
-            wait_duration,
+            wait_duration: self.totals.waited,
             opened: self.totals.opened,
             closed: self.totals.closed,
             connect_failures: self.totals.connect_failures,
@@ -516,7 +523,7 @@ impl<T> State<T> {
         if !cfg!(debug_assertions) {
             return;
         }
-        let stats = self.stats(Duration::ZERO);
+        let stats = self.stats();
         assert!(stats.is_conserved(), "pool bookkeeping: counts do not add up: {stats:?}");
         assert!(stats.open <= stats.max_open, "pool bookkeeping: more open than max_open: {stats:?}");
         assert!(stats.idle <= self.config.max_idle, "pool bookkeeping: more idle than max_idle: {stats:?}");
