@@ -496,9 +496,14 @@ impl<C: Connector> Shared<C> {
         });
     }
 
+    /// Whether the lifetime and idle-timeout rules read the clock (they do when either is set).
+    fn expiry_reads_the_clock(&self) -> bool {
+        self.config.max_lifetime.is_some() || self.config.idle_timeout.is_some()
+    }
+
     /// Now, for the lifetime and idle-timeout rules (the epoch when there are none).
     fn now_for_expiry(&self) -> Instant {
-        if self.config.max_lifetime.is_some() || self.config.idle_timeout.is_some() {
+        if self.expiry_reads_the_clock() {
             self.clock.now()
         } else {
             self.epoch

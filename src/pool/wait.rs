@@ -132,6 +132,17 @@ impl<C: Connector> Shared<C> {
         }
     }
 
+    /// When a request that read `now` (from [`now_for_expiry`](Shared::now_for_expiry))
+    /// before it queued started waiting: that reading when it came from the clock (the
+    /// wait then also counts the moment spent taking the lock), else a reading now.
+    fn queued_since(&self, now: Instant) -> Instant {
+        if self.expiry_reads_the_clock() {
+            now
+        } else {
+            self.clock.now()
+        }
+    }
+
     /// How long a request queued since `since` has waited: read before taking the lock,
     /// then added to the statistics under it.
     fn waited_since(&self, since: Instant) -> Duration {
@@ -160,9 +171,10 @@ impl<C: Connector> Shared<C> {
             }
             Started::Queued(id) => {
                 let condvar = condvar.expect("a queued request has its condition variable");
-                // The wait is timed from here; the clock is not read under the lock.
+                // The wait is timed from here (or from the expiry rules' reading); the clock
+                // is not read under the lock.
                 drop(state);
-                let since = this.clock.now();
+                let since = this.queued_since(now);
                 let mut state = this.state.lock();
                 let outcome = loop {
                     if let Some(outcome) = Self::poll_ticket(&mut state, id) {
@@ -278,7 +290,7 @@ impl<C: Connector> Future for Acquire<'_, C> {
                 match started {
                     Started::Done(outcome) => outcome,
                     Started::Queued(id) => {
-                        this.queued = Some((id, shared.clock.now()));
+                        this.queued = Some((id, shared.queued_since(now)));
                         return Poll::Pending;
                     }
                 }
