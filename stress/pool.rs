@@ -461,6 +461,37 @@ mod expiry {
         ledger.assert_at_rest(stats);
     }
 
+    /// Every wait counts from when it queued to when it ended, served or given up; with
+    /// and without a lifetime (whose clock reading then also starts the wait).
+    #[test]
+    fn time_spent_queued_is_counted_as_each_wait_ends() {
+        let lifetimes = [None, Some(Duration::from_secs(3600))];
+        for lifetime in lifetimes {
+            let (pool, clock, ledger) = pool_with_clock(|b| match lifetime {
+                Some(lifetime) => b.max_open(1).max_lifetime(lifetime),
+                None => b.max_open(1),
+            });
+            let held = pool.get().unwrap();
+            let mut served = tokio_test::task::spawn(pool.get_async());
+            assert!(served.poll().is_pending(), "the only connection is checked out");
+            let mut cancelled = tokio_test::task::spawn(pool.get_async());
+            assert!(cancelled.poll().is_pending());
+            clock.advance(Duration::from_secs(3));
+            drop(cancelled);
+            clock.advance(Duration::from_secs(2));
+            drop(held);
+            assert!(served.is_woken(), "the returned connection went to the queued request");
+            let std::task::Poll::Ready(Ok(connection)) = served.poll() else {
+                panic!("the woken request was not handed the returned connection");
+            };
+            drop(connection);
+            let stats = pool.stats();
+            let expected = (2, Duration::from_secs(5 + 3));
+            assert_eq!((stats.wait_count, stats.wait_duration), expected, "lifetime {lifetime:?}: {stats:?}");
+            ledger.assert_at_rest(stats);
+        }
+    }
+
     #[test]
     fn connections_beyond_max_idle_are_closed_on_return() {
         let (pool, _clock, ledger) = pool_with_clock(|b| b.max_open(3).max_idle(1));

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-/// The pool's counters, read together under its lock (except `wait_duration`, which is
-/// added as each wait ends).
+/// The pool's counters, read together under its lock (`wait_duration` too: each wait's
+/// length is added under the lock as the wait ends).
 ///
 /// Go's `DBStats` has the same gauges (open, idle, in use, wait count, wait duration);
 /// these add the transient states a connection passes through (`opening`, `closing`), so

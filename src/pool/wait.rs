@@ -10,7 +10,7 @@ use crate::sync::{Arc, Condvar, Deadline, MutexGuard};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What a caller holds once it leaves the queue (or never had to queue).
 pub(super) enum Held<C: Connector> {
@@ -132,11 +132,21 @@ impl<C: Connector> Shared<C> {
         }
     }
 
-    fn record_wait(&self, since: Instant) {
-        let waited = self.clock.now().saturating_duration_since(since);
-        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
-        // Relaxed: a statistic; no decision reads it, and `stats` reports a sum.
-        self.wait_nanos.fetch_add(nanos, crate::sync::atomic::Ordering::Relaxed);
+    /// When a request that read `now` (from [`now_for_expiry`](Shared::now_for_expiry))
+    /// before it queued started waiting: that reading when it came from the clock (the
+    /// wait then also counts the moment spent taking the lock), else a reading now.
+    fn queued_since(&self, now: Instant) -> Instant {
+        if self.expiry_reads_the_clock() {
+            now
+        } else {
+            self.clock.now()
+        }
+    }
+
+    /// How long a request queued since `since` has waited: read before taking the lock,
+    /// then added to the statistics under it.
+    fn waited_since(&self, since: Instant) -> Duration {
+        self.clock.now().saturating_duration_since(since)
     }
 
     /// Blocks until the caller holds a connection or capacity, the pool closes, or the
@@ -161,9 +171,10 @@ impl<C: Connector> Shared<C> {
             }
             Started::Queued(id) => {
                 let condvar = condvar.expect("a queued request has its condition variable");
-                // The wait is timed from here; the clock is not read under the lock.
+                // The wait is timed from here (or from the expiry rules' reading); the clock
+                // is not read under the lock.
                 drop(state);
-                let since = this.clock.now();
+                let since = this.queued_since(now);
                 let mut state = this.state.lock();
                 let outcome = loop {
                     if let Some(outcome) = Self::poll_ticket(&mut state, id) {
@@ -181,7 +192,8 @@ impl<C: Connector> Shared<C> {
                     }
                     state = next;
                 };
-                this.record_wait(since);
+                let waited = this.waited_since(since);
+                this.state.lock().add_wait(waited);
                 outcome
             }
         };
@@ -231,15 +243,14 @@ impl<C: Connector> Shared<C> {
 /// waiter). All three happen under the pool's lock, so no grant can fall between them.
 pub(super) struct Acquire<'a, C: Connector> {
     shared: &'a Arc<Shared<C>>,
-    ticket: Option<u64>,
-    /// When it queued (for the wait statistics).
-    since: Option<Instant>,
+    /// The ticket while queued, with when it queued (for the wait statistics).
+    queued: Option<(u64, Instant)>,
     polled: bool,
 }
 
 impl<'a, C: Connector> Acquire<'a, C> {
     pub(super) fn new(shared: &'a Arc<Shared<C>>) -> Self {
-        Acquire { shared, ticket: None, since: None, polled: false }
+        Acquire { shared, queued: None, polled: false }
     }
 }
 
@@ -249,13 +260,16 @@ impl<C: Connector> Future for Acquire<'_, C> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let shared = this.shared;
-        let outcome = match this.ticket {
-            Some(id) => {
+        let outcome = match this.queued {
+            Some((id, since)) => {
+                // Read before the lock, which may end the wait.
+                let waited = shared.waited_since(since);
                 let mut state = shared.state.lock();
                 match Shared::<C>::poll_ticket(&mut state, id) {
                     Some(outcome) => {
+                        state.add_wait(waited);
                         drop(state);
-                        this.ticket = None;
+                        this.queued = None;
                         outcome
                     }
                     None => {
@@ -274,18 +288,14 @@ impl<C: Connector> Future for Acquire<'_, C> {
                 drop(state);
                 shared.close_reaped(reaped);
                 match started {
-                    Started::Done(outcome) => return Poll::Ready(Shared::settle(shared, outcome)),
+                    Started::Done(outcome) => outcome,
                     Started::Queued(id) => {
-                        this.ticket = Some(id);
-                        this.since = Some(shared.clock.now());
+                        this.queued = Some((id, shared.queued_since(now)));
                         return Poll::Pending;
                     }
                 }
             }
         };
-        if let Some(since) = this.since {
-            shared.record_wait(since);
-        }
         Poll::Ready(Shared::settle(shared, outcome))
     }
 }
@@ -295,17 +305,16 @@ impl<C: Connector> Drop for Acquire<'_, C> {
         if unwinding_under_loom() {
             return;
         }
-        if let Some(id) = self.ticket.take() {
-            let state = self.shared.state.lock();
+        if let Some((id, since)) = self.queued.take() {
+            let waited = self.shared.waited_since(since);
+            let mut state = self.shared.state.lock();
+            state.add_wait(waited);
             // A cancelled caller cannot use a grant: hand it back.
             mutation_point!(
                 "pool.acquire.cancel_forgets_the_ticket",
                 drop(Shared::give_up(self.shared, state, id, false)),
                 drop(state)
             );
-            if let Some(since) = self.since {
-                self.shared.record_wait(since);
-            }
         }
     }
 }
