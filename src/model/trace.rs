@@ -27,6 +27,7 @@ use crate::sync::thread::ThreadId;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -87,41 +88,102 @@ pub(crate) fn new_object_id() -> u64 {
 ///
 /// This is the one function every facade primitive calls.
 pub(crate) fn record(operation: &'static str, object: Option<Object>, at: &'static Location<'static>) {
-    if let Some(context) = super::context::current() {
+    super::context::with_current(|context| {
         let thread = crate::sync::thread::current_id();
         context.trace().push(operation, object, thread, at);
-    }
+    });
 }
 
 /// Names the calling thread, a facade thread spawned as `thread` (an id from
 /// [`new_object_id`]), in its check's trace, and records that it started.
 pub(crate) fn thread_started(thread: u64, at: &'static Location<'static>) {
-    if let Some(context) = super::context::current() {
+    super::context::with_current(|context| {
         let label = crate::sync::thread::current_label();
         let me = label.0;
         let mut trace = context.trace();
         trace.thread_started(label, thread);
         trace.push("start", Some((ObjectKind::Thread, thread)), me, at);
-    }
-}
-
-/// The calling thread's name in its check's trace (`main`, `thread 1`, or the name it was
-/// spawned with), as messages name it.
-pub(crate) fn thread_name(context: &super::context::CheckContext) -> String {
-    let mut trace = context.trace();
-    let me = trace.thread(crate::sync::thread::current_id());
-    trace.threads[&me].clone()
+    });
 }
 
 /// The name the calling thread's run gives `thread` (`a thread` if the run has not met it).
 #[cfg(racekit_shuttle)]
 pub(crate) fn name_of(thread: ThreadId) -> String {
-    let name = super::context::current().and_then(|context| context.trace().threads.get(&thread).cloned());
+    let name = super::context::with_current(|context| context.trace().name_of(thread)).flatten();
     name.unwrap_or_else(|| "a thread".to_owned())
 }
 
 /// A thread's identity and name, as the backend reports them.
 type ThreadLabel = (ThreadId, Option<String>);
+
+/// A thread's name in a run, formatted only when a message or the table prints it.
+#[derive(Debug)]
+enum ThreadName {
+    /// The body's own thread.
+    Main,
+    /// A thread met before it started through the facade: the run's `n`-th thread.
+    Unnamed(usize),
+    /// A facade thread spawned without a name: its per-run thread number.
+    Numbered(u64),
+    /// The name it was spawned with.
+    Given(String),
+}
+
+impl fmt::Display for ThreadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ThreadName::Main => f.write_str("main"),
+            ThreadName::Unnamed(seen) => write!(f, "unnamed {seen}"),
+            ThreadName::Numbered(number) => write!(f, "thread {number}"),
+            ThreadName::Given(name) => f.write_str(name),
+        }
+    }
+}
+
+/// A hasher for the harness's small integer keys (object and thread identities, drawn by
+/// the harness or the checker, never by the program under test): one multiply per word
+/// instead of SipHash, which guards against chosen keys that cannot occur here.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        // Fold the word in, then spread it over the high bits, which hashbrown's control
+        // bytes read: an odd multiplier (the 64-bit golden ratio) keeps it a bijection.
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_isize(&mut self, word: isize) {
+        self.write_u64(word as u64);
+    }
+
+    fn write_u32(&mut self, word: u32) {
+        self.write_u64(u64::from(word));
+    }
+
+    fn write_u8(&mut self, word: u8) {
+        self.write_u64(u64::from(word));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by harness identities, hashed with [`IdHasher`].
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// One step as recorded: formatted only when a failure asks for the table.
 #[derive(Debug)]
@@ -143,9 +205,22 @@ pub(crate) struct Trace {
     /// Set at the run's first failure: on real threads the other threads run on, and what
     /// they do after it would push the failing steps out of the buffer.
     frozen: bool,
-    numbers: HashMap<Object, u64>,
-    next_number: HashMap<ObjectKind, u64>,
-    threads: HashMap<ThreadId, String>,
+    numbers: IdMap<Object, u64>,
+    /// The last number drawn per kind (indexed by [`ObjectKind::index`]).
+    next_number: [u64; ObjectKind::COUNT],
+    threads: IdMap<ThreadId, ThreadName>,
+}
+
+impl ObjectKind {
+    const COUNT: usize = 3;
+
+    fn index(self) -> usize {
+        match self {
+            ObjectKind::Lock => 0,
+            ObjectKind::Cell => 1,
+            ObjectKind::Thread => 2,
+        }
+    }
 }
 
 impl Trace {
@@ -155,40 +230,60 @@ impl Trace {
             capacity,
             recorded: 0,
             frozen: false,
-            numbers: HashMap::new(),
-            next_number: HashMap::new(),
-            threads: HashMap::new(),
+            numbers: IdMap::default(),
+            next_number: [0; ObjectKind::COUNT],
+            threads: IdMap::default(),
         }
+    }
+
+    /// Empties the trace for the next run, keeping what it allocated (a model checker runs
+    /// thousands of executions, each starting from an empty trace).
+    #[cfg(any(racekit_loom, racekit_shuttle, test))]
+    pub(crate) fn clear(&mut self) {
+        self.steps.clear();
+        self.recorded = 0;
+        self.frozen = false;
+        self.numbers.clear();
+        self.next_number = [0; ObjectKind::COUNT];
+        self.threads.clear();
     }
 
     /// The per-run number of `object`, drawn the first time the run meets it.
     pub(crate) fn number(&mut self, object: Object) -> u64 {
-        if let Some(&number) = self.numbers.get(&object) {
-            return number;
-        }
-        let next = self.next_number.entry(object.0).or_insert(0);
-        *next += 1;
-        self.numbers.insert(object, *next);
-        *next
+        let next = &mut self.next_number[object.0.index()];
+        *self.numbers.entry(object).or_insert_with(|| {
+            *next += 1;
+            *next
+        })
     }
 
     /// Registers `thread` if the run has not met it yet, and returns it.
-    fn thread(&mut self, thread: ThreadId) -> ThreadId {
+    pub(crate) fn thread(&mut self, thread: ThreadId) -> ThreadId {
         let seen = self.threads.len();
         // The body's own thread is the first the run meets: `main`, whatever its backend
         // calls it. Spawned threads are named when they start (see `thread_started`).
-        self.threads.entry(thread).or_insert_with(|| {
-            if seen == 0 {
-                "main".to_owned()
-            } else {
-                format!("unnamed {seen}")
-            }
-        });
+        self.threads.entry(thread).or_insert(if seen == 0 { ThreadName::Main } else { ThreadName::Unnamed(seen) });
         thread
     }
 
+    /// The name of `thread` in this run (registering it if the run has not met it yet), as
+    /// messages name it.
+    pub(crate) fn thread_name(&mut self, thread: ThreadId) -> String {
+        let thread = self.thread(thread);
+        self.threads[&thread].to_string()
+    }
+
+    /// The name of `thread` in this run, if the run has met it.
+    #[cfg(racekit_shuttle)]
+    fn name_of(&self, thread: ThreadId) -> Option<String> {
+        self.threads.get(&thread).map(ToString::to_string)
+    }
+
     fn thread_started(&mut self, (key, name): ThreadLabel, thread: u64) {
-        let label = name.unwrap_or_else(|| format!("thread {}", self.number((ObjectKind::Thread, thread))));
+        let label = match name {
+            Some(name) => ThreadName::Given(name),
+            None => ThreadName::Numbered(self.number((ObjectKind::Thread, thread))),
+        };
         self.threads.insert(key, label);
     }
 
@@ -228,7 +323,7 @@ impl Trace {
             .iter()
             .map(|raw| TraceStep {
                 step: raw.step,
-                thread: self.threads.get(&raw.thread).cloned().unwrap_or_default(),
+                thread: self.threads.get(&raw.thread).map(ToString::to_string).unwrap_or_default(),
                 operation: raw.operation.to_owned(),
                 object: object(raw.object),
                 at: format!("{}:{}", raw.at.file(), raw.at.line()),
@@ -276,5 +371,20 @@ mod tests {
         assert_eq!(trace.number((ObjectKind::Cell, 17)), 1);
         assert_eq!(trace.number((ObjectKind::Lock, 12)), 2);
         assert_eq!(trace.number((ObjectKind::Lock, 90)), 1);
+    }
+
+    #[test]
+    fn a_cleared_trace_numbers_from_the_start_again() {
+        let mut trace = Trace::new(4);
+        let at = Location::caller();
+        let me = crate::sync::thread::current_id();
+        trace.number((ObjectKind::Lock, 90));
+        trace.push("lock", Some((ObjectKind::Lock, 12)), me, at);
+        trace.clear();
+        assert!(trace.steps().is_empty());
+        assert_eq!(trace.number((ObjectKind::Lock, 12)), 1);
+        trace.push("unlock", Some((ObjectKind::Lock, 12)), me, at);
+        let steps = trace.steps();
+        assert_eq!((steps[0].step, steps[0].thread.as_str(), steps[0].object.as_str()), (1, "main", "lock #1"));
     }
 }
