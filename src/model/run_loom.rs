@@ -112,26 +112,30 @@ impl Drop for CheckpointFile {
 /// it instead of having loom write and racekit read a file again.
 static FIRST_EXECUTION_PAYLOADS: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
 
-/// The replay payload of the failure at execution `failed` of `bound`: its checkpoint,
-/// captured (see [`capture_checkpoint`]) and encoded, or reused for a first execution.
-fn failing_payload(
-    run: &Run,
+/// A failing execution of a bound's exploration, and what exploring it again takes.
+struct FailedExecution<'a> {
+    run: &'a Run,
     bound: usize,
-    failed: u64,
-    periodic: Option<CheckpointFile>,
-    body: &Body,
-    context: &Arc<CheckContext>,
-) -> Result<String, String> {
+    /// Its number among the bound's executions, from 1.
+    number: u64,
+    body: &'a Body,
+    context: &'a Arc<CheckContext>,
+}
+
+/// The replay payload of `failed`: its checkpoint, captured (see [`capture_checkpoint`])
+/// and encoded, or reused for a bound's first execution.
+fn failing_payload(failed: &FailedExecution<'_>, periodic: Option<CheckpointFile>) -> Result<String, String> {
     let first_executions = || FIRST_EXECUTION_PAYLOADS.lock().unwrap_or_else(|e| e.into_inner());
-    if failed == 1 {
-        if let Some((_, payload)) = first_executions().iter().find(|(known, _)| *known == bound) {
+    let first = failed.number == 1;
+    if first {
+        if let Some((_, payload)) = first_executions().iter().find(|(bound, _)| *bound == failed.bound) {
             return Ok(payload.clone());
         }
     }
-    let file = capture_checkpoint(run, bound, failed, periodic, body, context)?;
-    let payload = super::loom_token::encode(bound, &file.path)?;
-    if failed == 1 {
-        first_executions().push((bound, payload.clone()));
+    let file = capture_checkpoint(failed, periodic)?;
+    let payload = super::loom_token::encode(failed.bound, &file.path)?;
+    if first {
+        first_executions().push((failed.bound, payload.clone()));
     }
     Ok(payload)
 }
@@ -144,13 +148,10 @@ fn failing_payload(
 /// of the exploration, whatever the body does, and loom writes it before running anything
 /// (a shallow bug, the common case, costs one checkpoint write).
 fn capture_checkpoint(
-    run: &Run,
-    bound: usize,
-    failed: u64,
+    failed: &FailedExecution<'_>,
     periodic: Option<CheckpointFile>,
-    body: &Body,
-    context: &Arc<CheckContext>,
 ) -> Result<CheckpointFile, String> {
+    let FailedExecution { run, bound, number: failed, body, context } = *failed;
     let interval = BUDGET_CHECK_INTERVAL as u64;
     let (file, resumed_at) = match periodic {
         // loom wrote the periodic checkpoint before execution `c`, the last multiple of the
@@ -245,7 +246,8 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
                 let message = panic_message(&*payload);
                 let kind = detect::kind_of(&context, &message);
                 let total = executions.load(Ordering::Relaxed);
-                let payload = match failing_payload(run, bound, schedules, periodic, &body, &context) {
+                let failed = FailedExecution { run, bound, number: schedules, body: &body, context: &context };
+                let payload = match failing_payload(&failed, periodic) {
                     Ok(payload) => payload,
                     Err(why) => {
                         eprintln!("racekit: no loom checkpoint for this failure: {why}");
