@@ -177,12 +177,12 @@ impl Interleaved {
         self.tally.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Charges the schedule that just ended to its member.
-    fn close_turn(&mut self) {
+    /// Charges the schedule that just ended, at `now`, to its member.
+    fn close_turn(&mut self, now: Instant) {
         if let Some((index, since)) = self.turn.take() {
             let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
             let phase = self.seats[index].phase_in(&mut tally);
-            tally.phases[phase].2 += since.elapsed();
+            tally.phases[phase].2 += now.saturating_duration_since(since);
         }
     }
 
@@ -214,8 +214,10 @@ impl Interleaved {
 impl Scheduler for Interleaved {
     fn new_execution(&mut self) -> Option<Schedule> {
         let previous = self.turn.map(|(index, _)| index);
-        self.close_turn();
-        if self.remaining == 0 || self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        // One clock reading per schedule: it ends the last turn and starts the next.
+        let now = Instant::now();
+        self.close_turn(now);
+        if self.remaining == 0 || self.deadline.is_some_and(|deadline| now >= deadline) {
             self.settle();
             return None;
         }
@@ -236,7 +238,7 @@ impl Scheduler for Interleaved {
         };
         let (index, schedule) = next?;
         self.remaining -= 1;
-        self.turn = Some((index, Instant::now()));
+        self.turn = Some((index, now));
         let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         let phase = self.seats[index].phase_in(&mut tally);
         tally.phases[phase].1 += 1;

@@ -87,14 +87,23 @@ pub(crate) struct LockOrder {
     edges: IdMap<LockId, Vec<Edge>>,
 }
 
+/// Threads whose held-lock lists a cleared state keeps for the next run.
+#[cfg(any(racekit_loom, racekit_shuttle))]
+const KEPT_THREADS: usize = 16;
+
 /// The longest cycle searched for: a loom model has at most five threads.
 const MAX_CYCLE: usize = 5;
 
 impl LockOrder {
-    /// Empties the state for the next run, keeping what it allocated.
+    /// Empties the state for the next run, keeping what it allocated: the checkers number
+    /// their threads from the start in every execution, so the same few threads come back
+    /// and keep their held-lock lists (dropped all at once should a run ever meet many).
     #[cfg(any(racekit_loom, racekit_shuttle))]
     pub(crate) fn clear(&mut self) {
-        self.held.clear();
+        if self.held.len() > KEPT_THREADS {
+            self.held.clear();
+        }
+        self.held.values_mut().for_each(Vec::clear);
         self.edges.clear();
     }
 
