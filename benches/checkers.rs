@@ -16,6 +16,13 @@
 //! It writes `<criterion>/racekit/checkers-<backend>.json` (`$CRITERION_HOME`, else
 //! `target/criterion` of the target folder it was built in); `RACEKIT_BENCH_MODE=quick`
 //! runs each measurement once instead of five times.
+//!
+//! Under shuttle the facade's `Arc` makes each clone a scheduling point, where shuttle's
+//! own `Arc` (std's) makes none, so shuttle does more work per schedule under the facade
+//! whatever the harness costs. The `bounds` of the file (and the `shuttle bound:` lines)
+//! measure raw shuttle on the same models with one scheduling point per clone: its rate
+//! bounds what any harness over the facade can reach, and the rest of racekit's time per
+//! schedule is the harness's own.
 
 #[cfg(any(racekit_loom, racekit_shuttle))]
 #[path = "common/home.rs"]
@@ -165,6 +172,45 @@ mod compare {
         models!(super::raw);
     }
 
+    /// shuttle's own primitives with the facade's scheduling points: an `Arc` whose clone is
+    /// one (as the facade's is under shuttle).
+    #[cfg(racekit_shuttle)]
+    pub mod raw_with_facade_points {
+        pub use super::raw::{lock, spawn, AtomicUsize, Mutex, Ordering};
+
+        /// std's `Arc` with a scheduling point at each clone, as the facade's.
+        pub struct Arc<T>(std::sync::Arc<T>);
+
+        impl<T> Arc<T> {
+            pub fn new(value: T) -> Self {
+                Arc(std::sync::Arc::new(value))
+            }
+        }
+
+        impl<T> Clone for Arc<T> {
+            fn clone(&self) -> Self {
+                if !std::thread::panicking() {
+                    shuttle_engine::runtime::thread::continuation::switch();
+                }
+                Arc(self.0.clone())
+            }
+        }
+
+        impl<T> std::ops::Deref for Arc<T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                &self.0
+            }
+        }
+    }
+
+    // Only the passing models bound the harness: the failing one goes unused here.
+    #[cfg(racekit_shuttle)]
+    #[allow(dead_code)]
+    pub mod with_raw_facade_points {
+        models!(super::raw_with_facade_points);
+    }
+
     /// One timed exploration: schedules explored and how long it took.
     #[derive(Clone, Copy)]
     pub struct Timed {
@@ -225,6 +271,35 @@ mod compare {
         })
     }
 
+    /// Under shuttle, per passing model: raw shuttle with the facade's scheduling points
+    /// (its schedules per second bound racekit's), and racekit's time per schedule over it
+    /// (the harness's own cost). `rows` are the passing models' rows, in order.
+    #[cfg(racekit_shuttle)]
+    fn bounds(runs: usize, rows: &[Value]) -> Vec<Value> {
+        let bodies = with_raw_facade_points::PASSING.iter();
+        bodies
+            .zip(rows)
+            .map(|((name, body), row)| {
+                let bound = median((0..runs).map(|_| raw(*body)).collect());
+                let racekit_rate = row["racekit"]["per_second"].as_f64().unwrap_or(0.0);
+                let raw_rate = row["raw"]["per_second"].as_f64().unwrap_or(0.0);
+                json!({
+                    "model": name,
+                    "raw_with_facade_points": { "schedules": bound.schedules, "seconds": bound.elapsed.as_secs_f64(), "per_second": rate(&bound) },
+                    "bound_over_raw": rate(&bound) / raw_rate,
+                    "racekit_over_bound": racekit_rate / rate(&bound),
+                    "harness_microseconds_per_schedule": 1e6 * (1.0 / racekit_rate - 1.0 / rate(&bound)),
+                })
+            })
+            .collect()
+    }
+
+    /// The loom backend has no such bound measured here.
+    #[cfg(racekit_loom)]
+    fn bounds(_runs: usize, _rows: &[Value]) -> Vec<Value> {
+        Vec::new()
+    }
+
     pub fn main() {
         let backend = if cfg!(racekit_loom) { "loom" } else { "shuttle" };
         let quick = std::env::var("RACEKIT_BENCH_MODE").is_ok_and(|m| m == "quick");
@@ -241,6 +316,7 @@ mod compare {
         let h = median((0..runs).map(|_| harness("lost update", with_facade::lost_update)).collect());
         let r = median((0..runs).map(|_| raw(with_raw::lost_update)).collect());
         rows.push(row("lost update (2 threads)", "time to the failure", h, r));
+        let bounds = bounds(runs, &rows);
         std::panic::set_hook(hook);
 
         let settings = if cfg!(racekit_loom) {
@@ -248,9 +324,12 @@ mod compare {
         } else {
             format!("{SCHEDULES} random schedules")
         };
-        let out = json!({ "backend": backend, "mode": if quick { "quick" } else { "full" }, "runs": runs, "settings": settings, "rows": rows });
+        let out = json!({ "backend": backend, "mode": if quick { "quick" } else { "full" }, "runs": runs, "settings": settings, "rows": rows, "bounds": bounds });
         for row in &rows {
             println!("{backend}: {row}");
+        }
+        for bound in &bounds {
+            println!("{backend} bound: {bound}");
         }
         let dir = super::home::criterion_home().join("racekit");
         let path = dir.join(format!("checkers-{backend}.json"));
