@@ -23,6 +23,7 @@
 //! - The state is plain `std` (the harness observing the model): recording is never a
 //!   scheduling point.
 
+#[cfg(not(racekit_shuttle))]
 use crate::sync::thread::ThreadId;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -83,13 +84,35 @@ pub(crate) fn new_object_id() -> u64 {
     NEXT_OBJECT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A thread as the harness keys it: shuttle's task number under shuttle (read without
+/// building a `Thread`, which copies the thread's name), the facade's [`ThreadId`]
+/// elsewhere.
+#[cfg(racekit_shuttle)]
+pub(crate) type ThreadKey = usize;
+/// A thread as the harness keys it: shuttle's task number under shuttle, the facade's
+/// [`ThreadId`] elsewhere.
+#[cfg(not(racekit_shuttle))]
+pub(crate) type ThreadKey = ThreadId;
+
+/// The calling thread's key (see [`ThreadKey`]).
+pub(crate) fn current_thread() -> ThreadKey {
+    #[cfg(racekit_shuttle)]
+    {
+        usize::from(shuttle::current::me())
+    }
+    #[cfg(not(racekit_shuttle))]
+    {
+        crate::sync::thread::current_id()
+    }
+}
+
 /// Records one facade operation of the calling thread in its check's trace. Does nothing
 /// outside a check. `object` is the object acted on, if any.
 ///
 /// This is the one function every facade primitive calls.
 pub(crate) fn record(operation: &'static str, object: Option<Object>, at: &'static Location<'static>) {
     super::context::with_current(|context| {
-        let thread = crate::sync::thread::current_id();
+        let thread = current_thread();
         context.trace().push(operation, object, thread, at);
     });
 }
@@ -98,23 +121,23 @@ pub(crate) fn record(operation: &'static str, object: Option<Object>, at: &'stat
 /// [`new_object_id`]), in its check's trace, and records that it started.
 pub(crate) fn thread_started(thread: u64, at: &'static Location<'static>) {
     super::context::with_current(|context| {
-        let label = crate::sync::thread::current_label();
-        let me = label.0;
+        let me = current_thread();
+        let (_, name) = crate::sync::thread::current_label();
         let mut trace = context.trace();
-        trace.thread_started(label, thread);
+        trace.thread_started((me, name), thread);
         trace.push("start", Some((ObjectKind::Thread, thread)), me, at);
     });
 }
 
 /// The name the calling thread's run gives `thread` (`a thread` if the run has not met it).
 #[cfg(racekit_shuttle)]
-pub(crate) fn name_of(thread: ThreadId) -> String {
+pub(crate) fn name_of(thread: ThreadKey) -> String {
     let name = super::context::with_current(|context| context.trace().name_of(thread)).flatten();
     name.unwrap_or_else(|| "a thread".to_owned())
 }
 
 /// A thread's identity and name, as the backend reports them.
-type ThreadLabel = (ThreadId, Option<String>);
+type ThreadLabel = (ThreadKey, Option<String>);
 
 /// A thread's name in a run, formatted only when a message or the table prints it.
 #[derive(Debug)]
@@ -189,7 +212,7 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 #[derive(Debug)]
 struct RawStep {
     step: u64,
-    thread: ThreadId,
+    thread: ThreadKey,
     operation: &'static str,
     /// The object's kind and per-run number.
     object: Option<(ObjectKind, u64)>,
@@ -208,7 +231,7 @@ pub(crate) struct Trace {
     numbers: IdMap<Object, u64>,
     /// The last number drawn per kind (indexed by [`ObjectKind::index`]).
     next_number: [u64; ObjectKind::COUNT],
-    threads: IdMap<ThreadId, ThreadName>,
+    threads: IdMap<ThreadKey, ThreadName>,
 }
 
 impl ObjectKind {
@@ -258,7 +281,7 @@ impl Trace {
     }
 
     /// Registers `thread` if the run has not met it yet, and returns it.
-    pub(crate) fn thread(&mut self, thread: ThreadId) -> ThreadId {
+    pub(crate) fn thread(&mut self, thread: ThreadKey) -> ThreadKey {
         let seen = self.threads.len();
         // The body's own thread is the first the run meets: `main`, whatever its backend
         // calls it. Spawned threads are named when they start (see `thread_started`).
@@ -268,14 +291,14 @@ impl Trace {
 
     /// The name of `thread` in this run (registering it if the run has not met it yet), as
     /// messages name it.
-    pub(crate) fn thread_name(&mut self, thread: ThreadId) -> String {
+    pub(crate) fn thread_name(&mut self, thread: ThreadKey) -> String {
         let thread = self.thread(thread);
         self.threads[&thread].to_string()
     }
 
     /// The name of `thread` in this run, if the run has met it.
     #[cfg(racekit_shuttle)]
-    fn name_of(&self, thread: ThreadId) -> Option<String> {
+    fn name_of(&self, thread: ThreadKey) -> Option<String> {
         self.threads.get(&thread).map(ToString::to_string)
     }
 
@@ -291,7 +314,7 @@ impl Trace {
         &mut self,
         operation: &'static str,
         object: Option<Object>,
-        thread: ThreadId,
+        thread: ThreadKey,
         at: &'static Location<'static>,
     ) {
         if self.frozen {
@@ -377,7 +400,7 @@ mod tests {
     fn a_cleared_trace_numbers_from_the_start_again() {
         let mut trace = Trace::new(4);
         let at = Location::caller();
-        let me = crate::sync::thread::current_id();
+        let me = current_thread();
         trace.number((ObjectKind::Lock, 90));
         trace.push("lock", Some((ObjectKind::Lock, 12)), me, at);
         trace.clear();

@@ -27,9 +27,8 @@
 //!   later lock of the same run could reuse).
 
 use crate::model::context::{self, CheckContext};
-use crate::model::trace::{self, IdMap, ObjectKind};
+use crate::model::trace::{self, IdMap, ObjectKind, ThreadKey};
 use crate::model::{detect, FailureKind};
-use crate::sync::thread::{self, ThreadId};
 use std::fmt::Write as _;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +73,7 @@ struct Held {
 struct Edge {
     from: Held,
     to: Held,
-    thread: ThreadId,
+    thread: ThreadKey,
     /// The other locks the thread held at the time.
     guards: Vec<LockId>,
 }
@@ -82,7 +81,7 @@ struct Edge {
 /// The lock-order state of one run of a check body.
 #[derive(Debug, Default)]
 pub(crate) struct LockOrder {
-    held: IdMap<ThreadId, Vec<Held>>,
+    held: IdMap<ThreadKey, Vec<Held>>,
     /// Edges by their `from` lock; one per (from, to, thread).
     edges: IdMap<LockId, Vec<Edge>>,
 }
@@ -113,9 +112,9 @@ impl LockOrder {
     /// message (called only when there is a deadlock to describe).
     fn acquire(
         &mut self,
-        thread: ThreadId,
+        thread: ThreadKey,
         wanted: Held,
-        name_of: impl Fn(ThreadId) -> String,
+        name_of: impl Fn(ThreadKey) -> String,
     ) -> Result<(), (FailureKind, String)> {
         // Taken out while the edges are searched, and put back (with the new lock) below.
         let mut held = std::mem::take(self.held.entry(thread).or_default());
@@ -131,10 +130,10 @@ impl LockOrder {
     /// records the new edges when there is none.
     fn check(
         &mut self,
-        thread: ThreadId,
+        thread: ThreadKey,
         held: &[Held],
         wanted: Held,
-        name_of: impl Fn(ThreadId) -> String,
+        name_of: impl Fn(ThreadKey) -> String,
     ) -> Result<(), (FailureKind, String)> {
         if let Some(same) = held.iter().find(|h| h.lock == wanted.lock) {
             let (kind, why) = if same.mode.conflicts_with(wanted.mode) {
@@ -174,11 +173,11 @@ impl LockOrder {
     }
 
     /// Records a lock taken without blocking (`try_lock`): held, but adds no edge.
-    fn record(&mut self, thread: ThreadId, held: Held) {
+    fn record(&mut self, thread: ThreadKey, held: Held) {
         self.held.entry(thread).or_default().push(held);
     }
 
-    fn release(&mut self, thread: ThreadId, lock: LockId) {
+    fn release(&mut self, thread: ThreadKey, lock: LockId) {
         if let Some(held) = self.held.get_mut(&thread) {
             if let Some(index) = held.iter().rposition(|h| h.lock == lock) {
                 held.remove(index);
@@ -219,7 +218,7 @@ impl LockOrder {
     }
 }
 
-fn describe(new: &Edge, cycle: &[Edge], name_of: impl Fn(ThreadId) -> String) -> String {
+fn describe(new: &Edge, cycle: &[Edge], name_of: impl Fn(ThreadKey) -> String) -> String {
     let mut text = format!(
         "potential deadlock: lock order inversion. This thread ({}) acquires lock #{} at {} while \
          holding lock #{} (acquired at {}), but",
@@ -251,7 +250,7 @@ fn describe(new: &Edge, cycle: &[Edge], name_of: impl Fn(ThreadId) -> String) ->
 /// One facade lock held by the current thread of a check; releases its record on drop.
 #[derive(Debug)]
 pub(crate) struct HeldLock {
-    record: Option<(Arc<CheckContext>, ThreadId, LockId, &'static Location<'static>)>,
+    record: Option<(Arc<CheckContext>, ThreadKey, LockId, &'static Location<'static>)>,
 }
 
 impl HeldLock {
@@ -270,7 +269,7 @@ impl HeldLock {
         let Some(context) = context::current() else {
             return HeldLock { record: None };
         };
-        let me = thread::current_id();
+        let me = trace::current_thread();
         let number = {
             let mut trace = context.trace();
             if blocking {
@@ -322,12 +321,12 @@ mod tests {
     }
 
     /// Names a thread in a message as the trace would (tests have no trace).
-    fn name(thread: ThreadId) -> String {
+    fn name(thread: ThreadKey) -> String {
         format!("{thread:?}")
     }
 
     /// `thread` takes `locks` nested, in order, then releases them in reverse.
-    fn nested(order: &mut LockOrder, thread: ThreadId, locks: &[LockId], mode: Mode) {
+    fn nested(order: &mut LockOrder, thread: ThreadKey, locks: &[LockId], mode: Mode) {
         for &lock in locks {
             order.acquire(thread, held(lock, mode), name).unwrap();
         }
@@ -336,11 +335,23 @@ mod tests {
         }
     }
 
-    /// Two thread identities (the test thread's and a spawned one's).
-    fn two_threads() -> (ThreadId, ThreadId) {
-        let me = thread::current_id();
-        let other = std::thread::spawn(thread::current_id).join().unwrap();
-        (me, other)
+    /// Three thread keys (the test thread's and spawned ones', or shuttle task numbers).
+    fn three_threads() -> (ThreadKey, ThreadKey, ThreadKey) {
+        #[cfg(racekit_shuttle)]
+        {
+            (0, 1, 2)
+        }
+        #[cfg(not(racekit_shuttle))]
+        {
+            let other = || std::thread::spawn(crate::sync::thread::current_id).join().unwrap();
+            (trace::current_thread(), other(), other())
+        }
+    }
+
+    /// Two thread keys.
+    fn two_threads() -> (ThreadKey, ThreadKey) {
+        let (first, second, _) = three_threads();
+        (first, second)
     }
 
     #[test]
@@ -390,8 +401,7 @@ mod tests {
 
     #[test]
     fn a_three_thread_cycle_is_found() {
-        let (t1, t2) = two_threads();
-        let t3 = std::thread::spawn(thread::current_id).join().unwrap();
+        let (t1, t2, t3) = three_threads();
         let mut order = LockOrder::default();
         nested(&mut order, t1, &[1, 2], Mode::Exclusive);
         nested(&mut order, t2, &[2, 3], Mode::Exclusive);
