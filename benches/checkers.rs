@@ -15,7 +15,8 @@
 //! `RUSTFLAGS="--cfg racekit_loom" CARGO_TARGET_DIR=target/loom cargo bench --bench checkers`.
 //! It writes `<criterion>/racekit/checkers-<backend>.json` (`$CRITERION_HOME`, else
 //! `target/criterion` of the target folder it was built in); `RACEKIT_BENCH_MODE=quick`
-//! runs each measurement once instead of five times.
+//! runs each measurement once instead of five times. The contenders of a model take turns,
+//! one run each per round, and each reports its median.
 //!
 //! Under shuttle the facade's `Arc` makes each clone a scheduling point, where shuttle's
 //! own `Arc` (std's) makes none, so shuttle does more work per schedule under the facade
@@ -271,33 +272,41 @@ mod compare {
         })
     }
 
-    /// Under shuttle, per passing model: raw shuttle with the facade's scheduling points
-    /// (its schedules per second bound racekit's), and racekit's time per schedule over it
-    /// (the harness's own cost). `rows` are the passing models' rows, in order.
-    #[cfg(racekit_shuttle)]
-    fn bounds(runs: usize, rows: &[Value]) -> Vec<Value> {
-        let bodies = with_raw_facade_points::PASSING.iter();
-        bodies
-            .zip(rows)
-            .map(|((name, body), row)| {
-                let bound = median((0..runs).map(|_| raw(*body)).collect());
-                let racekit_rate = row["racekit"]["per_second"].as_f64().unwrap_or(0.0);
-                let raw_rate = row["raw"]["per_second"].as_f64().unwrap_or(0.0);
-                json!({
-                    "model": name,
-                    "raw_with_facade_points": { "schedules": bound.schedules, "seconds": bound.elapsed.as_secs_f64(), "per_second": rate(&bound) },
-                    "bound_over_raw": rate(&bound) / raw_rate,
-                    "racekit_over_bound": racekit_rate / rate(&bound),
-                    "harness_microseconds_per_schedule": 1e6 * (1.0 / racekit_rate - 1.0 / rate(&bound)),
-                })
-            })
-            .collect()
+    /// Medians of `runs` rounds, each running every contender once in turn (a load that
+    /// comes and goes while the bench runs falls on every contender alike).
+    fn alternating(runs: usize, contenders: &mut [&mut dyn FnMut() -> Timed]) -> Vec<Timed> {
+        let mut measured: Vec<Vec<Timed>> = contenders.iter().map(|_| Vec::with_capacity(runs)).collect();
+        for _ in 0..runs {
+            for (contender, timed) in contenders.iter_mut().zip(&mut measured) {
+                timed.push(contender());
+            }
+        }
+        measured.into_iter().map(median).collect()
     }
 
-    /// The loom backend has no such bound measured here.
-    #[cfg(racekit_loom)]
-    fn bounds(_runs: usize, _rows: &[Value]) -> Vec<Value> {
-        Vec::new()
+    /// The passing model at `index` on shuttle's primitives with the facade's scheduling
+    /// points (under shuttle; the loom backend has no such bound measured here).
+    fn with_facade_points(index: usize) -> Option<fn()> {
+        #[cfg(racekit_shuttle)]
+        return Some(with_raw_facade_points::PASSING[index].1);
+        #[cfg(racekit_loom)]
+        {
+            let _ = index;
+            None
+        }
+    }
+
+    /// What bounds racekit's rate on a passing model: raw shuttle with the facade's
+    /// scheduling points, its rate over raw's, racekit's rate over it, and the harness's own
+    /// time per schedule (racekit's beyond it).
+    fn bound_row(model: &str, racekit: Timed, raw: Timed, bound: Timed) -> Value {
+        json!({
+            "model": model,
+            "raw_with_facade_points": { "schedules": bound.schedules, "seconds": bound.elapsed.as_secs_f64(), "per_second": rate(&bound) },
+            "bound_over_raw": rate(&bound) / rate(&raw),
+            "racekit_over_bound": rate(&racekit) / rate(&bound),
+            "harness_microseconds_per_schedule": 1e6 * (1.0 / rate(&racekit) - 1.0 / rate(&bound)),
+        })
     }
 
     pub fn main() {
@@ -308,15 +317,27 @@ mod compare {
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
         let mut rows = Vec::new();
-        for ((name, facade_body), (_, raw_body)) in with_facade::PASSING.iter().zip(with_raw::PASSING.iter()) {
-            let h = median((0..runs).map(|_| harness(name, *facade_body)).collect());
-            let r = median((0..runs).map(|_| raw(*raw_body)).collect());
-            rows.push(row(name, "passing model", h, r));
+        let mut bounds = Vec::new();
+        for (index, ((name, facade_body), (_, raw_body))) in
+            with_facade::PASSING.iter().zip(with_raw::PASSING.iter()).enumerate()
+        {
+            let (mut racekit_run, mut raw_run) = (|| harness(name, *facade_body), || raw(*raw_body));
+            let mut contenders: Vec<&mut dyn FnMut() -> Timed> = vec![&mut racekit_run, &mut raw_run];
+            let mut facade_points = with_facade_points(index).map(|body| move || raw(body));
+            if let Some(bound) = facade_points.as_mut() {
+                contenders.push(bound);
+            }
+            let medians = alternating(runs, &mut contenders);
+            rows.push(row(name, "passing model", medians[0], medians[1]));
+            if let Some(&bound) = medians.get(2) {
+                bounds.push(bound_row(name, medians[0], medians[1], bound));
+            }
         }
-        let h = median((0..runs).map(|_| harness("lost update", with_facade::lost_update)).collect());
-        let r = median((0..runs).map(|_| raw(with_raw::lost_update)).collect());
-        rows.push(row("lost update (2 threads)", "time to the failure", h, r));
-        let bounds = bounds(runs, &rows);
+        let medians = alternating(
+            runs,
+            &mut [&mut || harness("lost update", with_facade::lost_update), &mut || raw(with_raw::lost_update)],
+        );
+        rows.push(row("lost update (2 threads)", "time to the failure", medians[0], medians[1]));
         std::panic::set_hook(hook);
 
         let settings = if cfg!(racekit_loom) {
