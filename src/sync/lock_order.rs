@@ -22,6 +22,8 @@
 //! # Invariants
 //!
 //! - The bookkeeping belongs to the harness: plain `std` locks, never a scheduling point.
+//! - Lock order: the run's lock-order state may be held while its trace is locked (to name
+//!   the threads of a deadlock message), never the other way round.
 //! - Outside a check nothing is recorded: the cost is one thread-local read per acquisition.
 //! - A lock's identity is a number drawn when it is created, never its address (which a
 //!   later lock of the same run could reuse).
