@@ -28,7 +28,6 @@ use crate::sync::thread::ThreadId;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -163,50 +162,10 @@ impl fmt::Display for ThreadName {
     }
 }
 
-/// A hasher for the harness's small integer keys (object and thread identities, drawn by
-/// the harness or the checker, never by the program under test): one multiply per word
-/// instead of SipHash, which guards against chosen keys that cannot occur here.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        // Fold the word in, then spread it over the high bits, which hashbrown's control
-        // bytes read: an odd multiplier (the 64-bit golden ratio) keeps it a bijection.
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn write_usize(&mut self, word: usize) {
-        self.write_u64(word as u64);
-    }
-
-    fn write_isize(&mut self, word: isize) {
-        self.write_u64(word as u64);
-    }
-
-    fn write_u32(&mut self, word: u32) {
-        self.write_u64(u64::from(word));
-    }
-
-    fn write_u8(&mut self, word: u8) {
-        self.write_u64(u64::from(word));
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A map keyed by harness identities, hashed with [`IdHasher`].
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+/// A map keyed by harness identities (object and thread identities, drawn by the harness or
+/// the checker, never by the program under test): hashed with rustc's Fx hash, one multiply
+/// per word, instead of SipHash, which guards against chosen keys that cannot occur here.
+pub(crate) type IdMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// One step as recorded: formatted only when a failure asks for the table.
 #[derive(Debug)]
