@@ -15,7 +15,15 @@
 //! `RUSTFLAGS="--cfg racekit_loom" CARGO_TARGET_DIR=target/loom cargo bench --bench checkers`.
 //! It writes `<criterion>/racekit/checkers-<backend>.json` (`$CRITERION_HOME`, else
 //! `target/criterion` of the target folder it was built in); `RACEKIT_BENCH_MODE=quick`
-//! runs each measurement once instead of five times.
+//! runs each measurement once instead of five times. The contenders of a model take turns,
+//! one run each per round, and each reports its median.
+//!
+//! Under shuttle the facade's `Arc` makes each clone a scheduling point, where shuttle's
+//! own `Arc` (std's) makes none, so shuttle does more work per schedule under the facade
+//! whatever the harness costs. The `bounds` of the file (and the `shuttle bound:` lines)
+//! measure raw shuttle on the same models with one scheduling point per clone: its rate
+//! bounds what any harness over the facade can reach, and the rest of racekit's time per
+//! schedule is the harness's own.
 
 #[cfg(any(racekit_loom, racekit_shuttle))]
 #[path = "common/home.rs"]
@@ -165,6 +173,45 @@ mod compare {
         models!(super::raw);
     }
 
+    /// shuttle's own primitives with the facade's scheduling points: an `Arc` whose clone is
+    /// one (as the facade's is under shuttle).
+    #[cfg(racekit_shuttle)]
+    pub mod raw_with_facade_points {
+        pub use super::raw::{lock, spawn, AtomicUsize, Mutex, Ordering};
+
+        /// std's `Arc` with a scheduling point at each clone, as the facade's.
+        pub struct Arc<T>(std::sync::Arc<T>);
+
+        impl<T> Arc<T> {
+            pub fn new(value: T) -> Self {
+                Arc(std::sync::Arc::new(value))
+            }
+        }
+
+        impl<T> Clone for Arc<T> {
+            fn clone(&self) -> Self {
+                if !std::thread::panicking() {
+                    shuttle_engine::runtime::thread::continuation::switch();
+                }
+                Arc(self.0.clone())
+            }
+        }
+
+        impl<T> std::ops::Deref for Arc<T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                &self.0
+            }
+        }
+    }
+
+    // Only the passing models bound the harness: the failing one goes unused here.
+    #[cfg(racekit_shuttle)]
+    #[allow(dead_code)]
+    pub mod with_raw_facade_points {
+        models!(super::raw_with_facade_points);
+    }
+
     /// One timed exploration: schedules explored and how long it took.
     #[derive(Clone, Copy)]
     pub struct Timed {
@@ -225,6 +272,43 @@ mod compare {
         })
     }
 
+    /// Medians of `runs` rounds, each running every contender once in turn (a load that
+    /// comes and goes while the bench runs falls on every contender alike).
+    fn alternating(runs: usize, contenders: &mut [&mut dyn FnMut() -> Timed]) -> Vec<Timed> {
+        let mut measured: Vec<Vec<Timed>> = contenders.iter().map(|_| Vec::with_capacity(runs)).collect();
+        for _ in 0..runs {
+            for (contender, timed) in contenders.iter_mut().zip(&mut measured) {
+                timed.push(contender());
+            }
+        }
+        measured.into_iter().map(median).collect()
+    }
+
+    /// The passing model at `index` on shuttle's primitives with the facade's scheduling
+    /// points (under shuttle; the loom backend has no such bound measured here).
+    fn with_facade_points(index: usize) -> Option<fn()> {
+        #[cfg(racekit_shuttle)]
+        return Some(with_raw_facade_points::PASSING[index].1);
+        #[cfg(racekit_loom)]
+        {
+            let _ = index;
+            None
+        }
+    }
+
+    /// What bounds racekit's rate on a passing model: raw shuttle with the facade's
+    /// scheduling points, its rate over raw's, racekit's rate over it, and the harness's own
+    /// time per schedule (racekit's beyond it).
+    fn bound_row(model: &str, racekit: Timed, raw: Timed, bound: Timed) -> Value {
+        json!({
+            "model": model,
+            "raw_with_facade_points": { "schedules": bound.schedules, "seconds": bound.elapsed.as_secs_f64(), "per_second": rate(&bound) },
+            "bound_over_raw": rate(&bound) / rate(&raw),
+            "racekit_over_bound": rate(&racekit) / rate(&bound),
+            "harness_microseconds_per_schedule": 1e6 * (1.0 / rate(&racekit) - 1.0 / rate(&bound)),
+        })
+    }
+
     pub fn main() {
         let backend = if cfg!(racekit_loom) { "loom" } else { "shuttle" };
         let quick = std::env::var("RACEKIT_BENCH_MODE").is_ok_and(|m| m == "quick");
@@ -233,14 +317,27 @@ mod compare {
         let hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(|_| {}));
         let mut rows = Vec::new();
-        for ((name, facade_body), (_, raw_body)) in with_facade::PASSING.iter().zip(with_raw::PASSING.iter()) {
-            let h = median((0..runs).map(|_| harness(name, *facade_body)).collect());
-            let r = median((0..runs).map(|_| raw(*raw_body)).collect());
-            rows.push(row(name, "passing model", h, r));
+        let mut bounds = Vec::new();
+        for (index, ((name, facade_body), (_, raw_body))) in
+            with_facade::PASSING.iter().zip(with_raw::PASSING.iter()).enumerate()
+        {
+            let (mut racekit_run, mut raw_run) = (|| harness(name, *facade_body), || raw(*raw_body));
+            let mut contenders: Vec<&mut dyn FnMut() -> Timed> = vec![&mut racekit_run, &mut raw_run];
+            let mut facade_points = with_facade_points(index).map(|body| move || raw(body));
+            if let Some(bound) = facade_points.as_mut() {
+                contenders.push(bound);
+            }
+            let medians = alternating(runs, &mut contenders);
+            rows.push(row(name, "passing model", medians[0], medians[1]));
+            if let Some(&bound) = medians.get(2) {
+                bounds.push(bound_row(name, medians[0], medians[1], bound));
+            }
         }
-        let h = median((0..runs).map(|_| harness("lost update", with_facade::lost_update)).collect());
-        let r = median((0..runs).map(|_| raw(with_raw::lost_update)).collect());
-        rows.push(row("lost update (2 threads)", "time to the failure", h, r));
+        let medians = alternating(
+            runs,
+            &mut [&mut || harness("lost update", with_facade::lost_update), &mut || raw(with_raw::lost_update)],
+        );
+        rows.push(row("lost update (2 threads)", "time to the failure", medians[0], medians[1]));
         std::panic::set_hook(hook);
 
         let settings = if cfg!(racekit_loom) {
@@ -248,9 +345,12 @@ mod compare {
         } else {
             format!("{SCHEDULES} random schedules")
         };
-        let out = json!({ "backend": backend, "mode": if quick { "quick" } else { "full" }, "runs": runs, "settings": settings, "rows": rows });
+        let out = json!({ "backend": backend, "mode": if quick { "quick" } else { "full" }, "runs": runs, "settings": settings, "rows": rows, "bounds": bounds });
         for row in &rows {
             println!("{backend}: {row}");
+        }
+        for bound in &bounds {
+            println!("{backend} bound: {bound}");
         }
         let dir = super::home::criterion_home().join("racekit");
         let path = dir.join(format!("checkers-{backend}.json"));

@@ -53,6 +53,11 @@ pub(crate) struct CheckContext {
     /// when nothing else can run, see [`Timers`]).
     #[cfg(racekit_shuttle)]
     timers: Mutex<Timers>,
+    /// Whether `timers` has a pending timer: the scheduler asks at every scheduling
+    /// decision, and most runs never arm one (kept equal to `!pending.is_empty()` by
+    /// [`TimersGuard`]).
+    #[cfg(racekit_shuttle)]
+    timers_pending: AtomicBool,
 }
 
 /// The timer tasks of pending timed waits under shuttle, and which one time advanced for.
@@ -68,6 +73,37 @@ pub(crate) struct Timers {
     pub pending: Vec<(usize, Option<std::time::Instant>)>,
     /// The timer the scheduler ran because nothing else could run.
     pub woken_alone: Option<usize>,
+}
+
+/// The locked [`Timers`] of a run; when dropped, it publishes whether any timer is pending.
+#[cfg(racekit_shuttle)]
+#[derive(Debug)]
+pub(crate) struct TimersGuard<'a> {
+    timers: MutexGuard<'a, Timers>,
+    any_pending: &'a AtomicBool,
+}
+
+#[cfg(racekit_shuttle)]
+impl std::ops::Deref for TimersGuard<'_> {
+    type Target = Timers;
+
+    fn deref(&self) -> &Timers {
+        &self.timers
+    }
+}
+
+#[cfg(racekit_shuttle)]
+impl std::ops::DerefMut for TimersGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Timers {
+        &mut self.timers
+    }
+}
+
+#[cfg(racekit_shuttle)]
+impl Drop for TimersGuard<'_> {
+    fn drop(&mut self) {
+        self.any_pending.store(!self.timers.pending.is_empty(), Ordering::Relaxed);
+    }
 }
 
 thread_local! {
@@ -143,6 +179,8 @@ impl CheckContext {
             mutants: Mutex::new(None),
             #[cfg(racekit_shuttle)]
             timers: Mutex::new(Timers::default()),
+            #[cfg(racekit_shuttle)]
+            timers_pending: AtomicBool::new(false),
             trace: Mutex::new(Trace::new(options.trace_steps)),
             options,
         })
@@ -169,7 +207,8 @@ impl CheckContext {
         self.joined_a_panic.load(Ordering::Relaxed)
     }
 
-    /// Starts a new run (execution) of the body with `seed`.
+    /// Starts a new run (execution) of the body with `seed`. The run's state is emptied in
+    /// place: what it allocated is kept for the next of the checker's many executions.
     #[cfg(any(racekit_loom, racekit_shuttle))]
     pub(crate) fn reset(&self, seed: u64) {
         self.live.store(0, Ordering::Relaxed);
@@ -178,20 +217,28 @@ impl CheckContext {
         self.loom_choices.store(0, Ordering::Relaxed);
         self.seed.store(seed, Ordering::Relaxed);
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = fastrand::Rng::with_seed(seed);
-        *self.lock_order() = LockOrder::default();
+        self.lock_order().clear();
         self.detections().clear();
         self.joined_a_panic.store(false, Ordering::Relaxed);
-        *self.trace() = Trace::new(self.options.trace_steps);
+        self.trace().clear();
         #[cfg(racekit_shuttle)]
         {
-            *self.timers() = Timers::default();
+            let mut timers = self.timers();
+            timers.pending.clear();
+            timers.woken_alone = None;
         }
     }
 
     /// The timer tasks of this run (shuttle).
     #[cfg(racekit_shuttle)]
-    pub(crate) fn timers(&self) -> MutexGuard<'_, Timers> {
-        self.timers.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn timers(&self) -> TimersGuard<'_> {
+        TimersGuard { timers: self.timers.lock().unwrap_or_else(|e| e.into_inner()), any_pending: &self.timers_pending }
+    }
+
+    /// Whether a timer task of this run is pending, without locking the timers.
+    #[cfg(racekit_shuttle)]
+    pub(crate) fn timers_pending(&self) -> bool {
+        self.timers_pending.load(Ordering::Relaxed)
     }
 
     /// The lock-order state of the current run.
@@ -277,6 +324,13 @@ pub(crate) fn current() -> Option<Arc<CheckContext>> {
         return None;
     }
     CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.clone())).ok().flatten()
+}
+
+/// Runs `f` with the context of the calling thread, if it runs inside a check, without
+/// taking a reference count (what the facade's per-operation hooks use). `f` must not
+/// enter another context.
+pub(crate) fn with_current<R>(f: impl FnOnce(&CheckContext) -> R) -> Option<R> {
+    CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.as_deref().map(f))).ok().flatten()
 }
 
 /// Makes `context` current on this thread until the returned guard drops.

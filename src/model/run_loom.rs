@@ -57,69 +57,125 @@ fn explore_with(
     }))
 }
 
-/// Where checkpoints go: `<target dir>/racekit/loom`, next to the test binary's build.
-fn checkpoint_dir() -> PathBuf {
-    let from_exe = std::env::current_exe().ok().and_then(|exe| {
-        exe.ancestors()
-            .find(|dir| dir.file_name().is_some_and(|name| name == "deps"))
-            .and_then(Path::parent)
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-    });
-    from_exe.unwrap_or_else(std::env::temp_dir).join("racekit").join("loom")
+/// Where checkpoints go: `<target dir>/racekit/loom`, next to the test binary's build
+/// (found once per process: every bound of every check asks).
+fn checkpoint_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let from_exe = std::env::current_exe().ok().and_then(|exe| {
+            exe.ancestors()
+                .find(|dir| dir.file_name().is_some_and(|name| name == "deps"))
+                .and_then(Path::parent)
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+        });
+        from_exe.unwrap_or_else(std::env::temp_dir).join("racekit").join("loom")
+    })
 }
 
 /// A checkpoint file of this check, removed when dropped (loom resumes from a checkpoint
 /// file that exists, so a stale one must never outlive its bound).
-struct CheckpointFile(PathBuf);
+struct CheckpointFile {
+    path: PathBuf,
+    /// Whether loom may have written it (a bound that ran fewer executions than the
+    /// interval never did: nothing to remove).
+    may_exist: bool,
+}
 
 impl CheckpointFile {
     /// A fresh, unused path for `run`'s checkpoints (`None` when the directory cannot be
     /// made: the bound is then explored without periodic checkpoints).
     fn new(run: &Run) -> Option<CheckpointFile> {
         let dir = checkpoint_dir();
-        if let Err(error) = std::fs::create_dir_all(&dir) {
+        if let Err(error) = std::fs::create_dir_all(dir) {
             eprintln!("racekit: cannot create {}: {error}; a loom failure will be explored again", dir.display());
             return None;
         }
         let stem: String = run.id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-        Some(CheckpointFile(dir.join(format!("{stem}-{}-{:x}.json", std::process::id(), fastrand::u64(..)))))
+        let path = dir.join(format!("{stem}-{}-{:x}.json", std::process::id(), fastrand::u64(..)));
+        Some(CheckpointFile { path, may_exist: true })
     }
 }
 
 impl Drop for CheckpointFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if self.may_exist {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// The replay payloads of a bound's first execution, by bound, once captured in this
+/// process. That execution's checkpoint is the start of the exploration, the same for
+/// every body (loom writes the path it has before running anything, and a fresh path
+/// depends on the bound alone), so a shallow bug found at a bound's first execution reuses
+/// it instead of having loom write and racekit read a file again.
+static FIRST_EXECUTION_PAYLOADS: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// A failing execution of a bound's exploration, and what exploring it again takes.
+struct FailedExecution<'a> {
+    run: &'a Run,
+    bound: usize,
+    /// Its number among the bound's executions, from 1.
+    number: u64,
+    body: &'a Body,
+    context: &'a Arc<CheckContext>,
+}
+
+/// The replay payload of `failed`: its checkpoint, captured (see [`capture_checkpoint`])
+/// and encoded, or reused for a bound's first execution.
+fn failing_payload(failed: &FailedExecution<'_>, periodic: Option<CheckpointFile>) -> Result<String, String> {
+    let first_executions = || FIRST_EXECUTION_PAYLOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let first = failed.number == 1;
+    if first {
+        if let Some((_, payload)) = first_executions().iter().find(|(bound, _)| *bound == failed.bound) {
+            return Ok(payload.clone());
+        }
+    }
+    let file = capture_checkpoint(failed, periodic)?;
+    let payload = super::loom_token::encode(failed.bound, &file.path)?;
+    if first {
+        first_executions().push((failed.bound, payload.clone()));
+    }
+    Ok(payload)
 }
 
 /// Resumes `bound` from its last periodic checkpoint (`periodic`; unused when execution
 /// `failed` came before the first one) and writes a checkpoint before execution `failed`
 /// alone, so the file ends up holding the failing execution's path.
+///
+/// When the bound's first execution failed, nothing is run again: its path is the start
+/// of the exploration, whatever the body does, and loom writes it before running anything
+/// (a shallow bug, the common case, costs one checkpoint write).
 fn capture_checkpoint(
-    run: &Run,
-    bound: usize,
-    failed: u64,
+    failed: &FailedExecution<'_>,
     periodic: Option<CheckpointFile>,
-    body: &Body,
-    context: &Arc<CheckContext>,
 ) -> Result<CheckpointFile, String> {
+    let FailedExecution { run, bound, number: failed, body, context } = *failed;
     let interval = BUDGET_CHECK_INTERVAL as u64;
     let (file, resumed_at) = match periodic {
         // loom wrote the periodic checkpoint before execution `c`, the last multiple of the
         // interval not after the failure, and resumes with it as its execution 1.
-        Some(file) if failed >= interval && file.0.exists() => (file, failed / interval * interval),
+        Some(file) if failed >= interval && file.path.exists() => (file, failed / interval * interval),
+        // Before the first periodic checkpoint loom never wrote the file: its path is fresh.
+        Some(mut file) if failed < interval => {
+            file.may_exist = true;
+            (file, 1)
+        }
         _ => (CheckpointFile::new(run).ok_or("no checkpoint directory")?, 1),
     };
     let nth = usize::try_from(failed - resumed_at + 1).map_err(|_| "the failing execution is out of range")?;
     let mut builder = builder(bound);
-    builder.checkpoint_file = Some(file.0.clone());
+    builder.checkpoint_file = Some(file.path.clone());
     builder.checkpoint_interval = nth;
-    // loom checks this bound right after writing a checkpoint: at the second one, the
-    // failure has not recurred where it was.
-    builder.max_permutations = Some(nth.saturating_mul(2));
+    let first_of_bound = resumed_at == 1 && nth == 1;
+    // loom checks this bound right after writing a checkpoint: at the first one when the
+    // failing execution is the bound's first (its path is written, nothing runs); else at
+    // the second one, where the failure has not recurred where it was.
+    builder.max_permutations = Some(if first_of_bound { 1 } else { nth.saturating_mul(2) });
     let executions = Arc::new(AtomicU64::new(0));
     match explore_with(&builder, body, context, &executions) {
+        Ok(()) if first_of_bound && executions.load(Ordering::Relaxed) == 0 && file.path.exists() => Ok(file),
         Err(_) if executions.load(Ordering::Relaxed) == nth as u64 => Ok(file),
         _ => Err("the failure did not recur at the same execution when the bound was explored again: the body \
                   depends on something loom does not control (a HashMap's order, real time, global state)"
@@ -151,13 +207,18 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
         if remaining == Duration::ZERO {
             break;
         }
-        let periodic = CheckpointFile::new(run);
-        builder.checkpoint_file = periodic.as_ref().map(|file| file.0.clone());
+        let mut periodic = CheckpointFile::new(run);
+        builder.checkpoint_file = periodic.as_ref().map(|file| file.path.clone());
         builder.max_duration = Some(remaining);
         let before = executions.load(Ordering::Relaxed);
         let started = Instant::now();
         let result = explore_with(&builder, &body, &context, &executions);
         let schedules = executions.load(Ordering::Relaxed) - before;
+        if let Some(file) = periodic.as_mut() {
+            // loom writes it before execution `interval` (and every interval after), if it
+            // gets there.
+            file.may_exist = schedules + 1 >= BUDGET_CHECK_INTERVAL as u64;
+        }
         match result {
             Ok(()) => {
                 let complete = started.elapsed() < remaining;
@@ -185,9 +246,8 @@ pub(crate) fn explore(run: &Run, body: Body) -> Result<Report, Failure> {
                 let message = panic_message(&*payload);
                 let kind = detect::kind_of(&context, &message);
                 let total = executions.load(Ordering::Relaxed);
-                let checkpoint = capture_checkpoint(run, bound, schedules, periodic, &body, &context);
-                let encoded = checkpoint.and_then(|file| super::loom_token::encode(bound, &file.0));
-                let payload = match encoded {
+                let failed = FailedExecution { run, bound, number: schedules, body: &body, context: &context };
+                let payload = match failing_payload(&failed, periodic) {
                     Ok(payload) => payload,
                     Err(why) => {
                         eprintln!("racekit: no loom checkpoint for this failure: {why}");

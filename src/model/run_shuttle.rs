@@ -59,6 +59,9 @@ struct Seat {
     exhausted: bool,
     /// Its schedules count toward its kind's phase, not its own (escalation rounds).
     by_kind: bool,
+    /// The index of its phase in the [`Tally`], once looked up (every schedule is charged
+    /// to it; cleared when the label changes).
+    phase: Option<usize>,
 }
 
 /// On a failure the member's scheduler is leaked, not dropped: shuttle's random scheduler
@@ -76,7 +79,7 @@ impl Drop for Seat {
 impl Seat {
     fn new(member: Member, share: usize, by_kind: bool) -> Seat {
         let scheduler = member.scheduler(share);
-        Seat { member, share, scheduler, started: 0, fell_back: false, exhausted: false, by_kind }
+        Seat { member, share, scheduler, started: 0, fell_back: false, exhausted: false, by_kind, phase: None }
     }
 
     fn next_schedule(&mut self) -> Option<Schedule> {
@@ -84,6 +87,7 @@ impl Seat {
             Ok(schedule) => schedule,
             Err(payload) if panic_message(&*payload) == PCT_FOUND_NO_CONCURRENCY && !self.fell_back => {
                 self.fell_back = true;
+                self.phase = None;
                 self.scheduler = Member::Random { seed: self.member.seed() }.scheduler(self.share - self.started);
                 self.scheduler.new_execution()
             }
@@ -106,6 +110,20 @@ struct Tally {
     /// The phase whose schedule is running (a failure is that phase's).
     running: Option<usize>,
     schedules: u64,
+}
+
+impl Seat {
+    /// The index of this seat's phase in `tally`.
+    fn phase_in(&mut self, tally: &mut Tally) -> usize {
+        match self.phase {
+            Some(phase) => phase,
+            None => {
+                let phase = tally.phase(&self.label());
+                self.phase = Some(phase);
+                phase
+            }
+        }
+    }
 }
 
 impl Tally {
@@ -159,13 +177,12 @@ impl Interleaved {
         self.tally.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Charges the schedule that just ended to its member.
-    fn close_turn(&mut self) {
+    /// Charges the schedule that just ended, at `now`, to its member.
+    fn close_turn(&mut self, now: Instant) {
         if let Some((index, since)) = self.turn.take() {
-            let label = self.seats[index].label();
-            let mut tally = self.tally();
-            let phase = tally.phase(&label);
-            tally.phases[phase].2 += since.elapsed();
+            let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+            let phase = self.seats[index].phase_in(&mut tally);
+            tally.phases[phase].2 += now.saturating_duration_since(since);
         }
     }
 
@@ -197,8 +214,10 @@ impl Interleaved {
 impl Scheduler for Interleaved {
     fn new_execution(&mut self) -> Option<Schedule> {
         let previous = self.turn.map(|(index, _)| index);
-        self.close_turn();
-        if self.remaining == 0 || self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        // One clock reading per schedule: it ends the last turn and starts the next.
+        let now = Instant::now();
+        self.close_turn(now);
+        if self.remaining == 0 || self.deadline.is_some_and(|deadline| now >= deadline) {
             self.settle();
             return None;
         }
@@ -219,10 +238,9 @@ impl Scheduler for Interleaved {
         };
         let (index, schedule) = next?;
         self.remaining -= 1;
-        self.turn = Some((index, Instant::now()));
-        let label = self.seats[index].label();
-        let mut tally = self.tally();
-        let phase = tally.phase(&label);
+        self.turn = Some((index, now));
+        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let phase = self.seats[index].phase_in(&mut tally);
         tally.phases[phase].1 += 1;
         tally.running = Some(phase);
         tally.schedules += 1;
@@ -263,10 +281,10 @@ impl<S: Scheduler> Scheduler for TimeAdvancing<S> {
     }
 
     fn next_task(&mut self, runnable: &[&Task], current: Option<TaskId>, is_yielding: bool) -> Option<TaskId> {
-        let pending = self.context.timers().pending.clone();
-        if pending.is_empty() {
+        if !self.context.timers_pending() {
             return self.inner.next_task(runnable, current, is_yielding);
         }
+        let pending = self.context.timers().pending.clone();
         let deadline = |task: &Task| pending.iter().find(|(id, _)| *id == usize::from(task.id())).map(|(_, at)| *at);
         let (timers, others): (Vec<&Task>, Vec<&Task>) =
             runnable.iter().copied().partition(|task| deadline(task).is_some());

@@ -23,6 +23,7 @@
 //! - The state is plain `std` (the harness observing the model): recording is never a
 //!   scheduling point.
 
+#[cfg(not(racekit_shuttle))]
 use crate::sync::thread::ThreadId;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -82,52 +83,95 @@ pub(crate) fn new_object_id() -> u64 {
     NEXT_OBJECT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+/// A thread as the harness keys it: shuttle's task number under shuttle (read without
+/// building a `Thread`, which copies the thread's name), the facade's [`ThreadId`]
+/// elsewhere.
+#[cfg(racekit_shuttle)]
+pub(crate) type ThreadKey = usize;
+/// A thread as the harness keys it: shuttle's task number under shuttle, the facade's
+/// [`ThreadId`] elsewhere.
+#[cfg(not(racekit_shuttle))]
+pub(crate) type ThreadKey = ThreadId;
+
+/// The calling thread's key (see [`ThreadKey`]).
+pub(crate) fn current_thread() -> ThreadKey {
+    #[cfg(racekit_shuttle)]
+    {
+        usize::from(shuttle::current::me())
+    }
+    #[cfg(not(racekit_shuttle))]
+    {
+        crate::sync::thread::current_id()
+    }
+}
+
 /// Records one facade operation of the calling thread in its check's trace. Does nothing
 /// outside a check. `object` is the object acted on, if any.
 ///
 /// This is the one function every facade primitive calls.
 pub(crate) fn record(operation: &'static str, object: Option<Object>, at: &'static Location<'static>) {
-    if let Some(context) = super::context::current() {
-        let thread = crate::sync::thread::current_id();
+    super::context::with_current(|context| {
+        let thread = current_thread();
         context.trace().push(operation, object, thread, at);
-    }
+    });
 }
 
 /// Names the calling thread, a facade thread spawned as `thread` (an id from
 /// [`new_object_id`]), in its check's trace, and records that it started.
 pub(crate) fn thread_started(thread: u64, at: &'static Location<'static>) {
-    if let Some(context) = super::context::current() {
-        let label = crate::sync::thread::current_label();
-        let me = label.0;
+    super::context::with_current(|context| {
+        let me = current_thread();
+        let (_, name) = crate::sync::thread::current_label();
         let mut trace = context.trace();
-        trace.thread_started(label, thread);
+        trace.thread_started((me, name), thread);
         trace.push("start", Some((ObjectKind::Thread, thread)), me, at);
-    }
-}
-
-/// The calling thread's name in its check's trace (`main`, `thread 1`, or the name it was
-/// spawned with), as messages name it.
-pub(crate) fn thread_name(context: &super::context::CheckContext) -> String {
-    let mut trace = context.trace();
-    let me = trace.thread(crate::sync::thread::current_id());
-    trace.threads[&me].clone()
+    });
 }
 
 /// The name the calling thread's run gives `thread` (`a thread` if the run has not met it).
 #[cfg(racekit_shuttle)]
-pub(crate) fn name_of(thread: ThreadId) -> String {
-    let name = super::context::current().and_then(|context| context.trace().threads.get(&thread).cloned());
+pub(crate) fn name_of(thread: ThreadKey) -> String {
+    let name = super::context::with_current(|context| context.trace().name_of(thread)).flatten();
     name.unwrap_or_else(|| "a thread".to_owned())
 }
 
 /// A thread's identity and name, as the backend reports them.
-type ThreadLabel = (ThreadId, Option<String>);
+type ThreadLabel = (ThreadKey, Option<String>);
+
+/// A thread's name in a run, formatted only when a message or the table prints it.
+#[derive(Debug)]
+enum ThreadName {
+    /// The body's own thread.
+    Main,
+    /// A thread met before it started through the facade: the run's `n`-th thread.
+    Unnamed(usize),
+    /// A facade thread spawned without a name: its per-run thread number.
+    Numbered(u64),
+    /// The name it was spawned with.
+    Given(String),
+}
+
+impl fmt::Display for ThreadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ThreadName::Main => f.write_str("main"),
+            ThreadName::Unnamed(seen) => write!(f, "unnamed {seen}"),
+            ThreadName::Numbered(number) => write!(f, "thread {number}"),
+            ThreadName::Given(name) => f.write_str(name),
+        }
+    }
+}
+
+/// A map keyed by harness identities (object and thread identities, drawn by the harness or
+/// the checker, never by the program under test): hashed with rustc's Fx hash, one multiply
+/// per word, instead of SipHash, which guards against chosen keys that cannot occur here.
+pub(crate) type IdMap<K, V> = HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// One step as recorded: formatted only when a failure asks for the table.
 #[derive(Debug)]
 struct RawStep {
     step: u64,
-    thread: ThreadId,
+    thread: ThreadKey,
     operation: &'static str,
     /// The object's kind and per-run number.
     object: Option<(ObjectKind, u64)>,
@@ -143,9 +187,22 @@ pub(crate) struct Trace {
     /// Set at the run's first failure: on real threads the other threads run on, and what
     /// they do after it would push the failing steps out of the buffer.
     frozen: bool,
-    numbers: HashMap<Object, u64>,
-    next_number: HashMap<ObjectKind, u64>,
-    threads: HashMap<ThreadId, String>,
+    numbers: IdMap<Object, u64>,
+    /// The last number drawn per kind (indexed by [`ObjectKind::index`]).
+    next_number: [u64; ObjectKind::COUNT],
+    threads: IdMap<ThreadKey, ThreadName>,
+}
+
+impl ObjectKind {
+    const COUNT: usize = 3;
+
+    fn index(self) -> usize {
+        match self {
+            ObjectKind::Lock => 0,
+            ObjectKind::Cell => 1,
+            ObjectKind::Thread => 2,
+        }
+    }
 }
 
 impl Trace {
@@ -155,40 +212,60 @@ impl Trace {
             capacity,
             recorded: 0,
             frozen: false,
-            numbers: HashMap::new(),
-            next_number: HashMap::new(),
-            threads: HashMap::new(),
+            numbers: IdMap::default(),
+            next_number: [0; ObjectKind::COUNT],
+            threads: IdMap::default(),
         }
+    }
+
+    /// Empties the trace for the next run, keeping what it allocated (a model checker runs
+    /// thousands of executions, each starting from an empty trace).
+    #[cfg(any(racekit_loom, racekit_shuttle, test))]
+    pub(crate) fn clear(&mut self) {
+        self.steps.clear();
+        self.recorded = 0;
+        self.frozen = false;
+        self.numbers.clear();
+        self.next_number = [0; ObjectKind::COUNT];
+        self.threads.clear();
     }
 
     /// The per-run number of `object`, drawn the first time the run meets it.
     pub(crate) fn number(&mut self, object: Object) -> u64 {
-        if let Some(&number) = self.numbers.get(&object) {
-            return number;
-        }
-        let next = self.next_number.entry(object.0).or_insert(0);
-        *next += 1;
-        self.numbers.insert(object, *next);
-        *next
+        let next = &mut self.next_number[object.0.index()];
+        *self.numbers.entry(object).or_insert_with(|| {
+            *next += 1;
+            *next
+        })
     }
 
     /// Registers `thread` if the run has not met it yet, and returns it.
-    fn thread(&mut self, thread: ThreadId) -> ThreadId {
+    pub(crate) fn thread(&mut self, thread: ThreadKey) -> ThreadKey {
         let seen = self.threads.len();
         // The body's own thread is the first the run meets: `main`, whatever its backend
         // calls it. Spawned threads are named when they start (see `thread_started`).
-        self.threads.entry(thread).or_insert_with(|| {
-            if seen == 0 {
-                "main".to_owned()
-            } else {
-                format!("unnamed {seen}")
-            }
-        });
+        self.threads.entry(thread).or_insert(if seen == 0 { ThreadName::Main } else { ThreadName::Unnamed(seen) });
         thread
     }
 
+    /// The name of `thread` in this run (registering it if the run has not met it yet), as
+    /// messages name it.
+    pub(crate) fn thread_name(&mut self, thread: ThreadKey) -> String {
+        let thread = self.thread(thread);
+        self.threads[&thread].to_string()
+    }
+
+    /// The name of `thread` in this run, if the run has met it.
+    #[cfg(racekit_shuttle)]
+    fn name_of(&self, thread: ThreadKey) -> Option<String> {
+        self.threads.get(&thread).map(ToString::to_string)
+    }
+
     fn thread_started(&mut self, (key, name): ThreadLabel, thread: u64) {
-        let label = name.unwrap_or_else(|| format!("thread {}", self.number((ObjectKind::Thread, thread))));
+        let label = match name {
+            Some(name) => ThreadName::Given(name),
+            None => ThreadName::Numbered(self.number((ObjectKind::Thread, thread))),
+        };
         self.threads.insert(key, label);
     }
 
@@ -196,7 +273,7 @@ impl Trace {
         &mut self,
         operation: &'static str,
         object: Option<Object>,
-        thread: ThreadId,
+        thread: ThreadKey,
         at: &'static Location<'static>,
     ) {
         if self.frozen {
@@ -228,7 +305,7 @@ impl Trace {
             .iter()
             .map(|raw| TraceStep {
                 step: raw.step,
-                thread: self.threads.get(&raw.thread).cloned().unwrap_or_default(),
+                thread: self.threads.get(&raw.thread).map(ToString::to_string).unwrap_or_default(),
                 operation: raw.operation.to_owned(),
                 object: object(raw.object),
                 at: format!("{}:{}", raw.at.file(), raw.at.line()),
@@ -276,5 +353,20 @@ mod tests {
         assert_eq!(trace.number((ObjectKind::Cell, 17)), 1);
         assert_eq!(trace.number((ObjectKind::Lock, 12)), 2);
         assert_eq!(trace.number((ObjectKind::Lock, 90)), 1);
+    }
+
+    #[test]
+    fn a_cleared_trace_numbers_from_the_start_again() {
+        let mut trace = Trace::new(4);
+        let at = Location::caller();
+        let me = current_thread();
+        trace.number((ObjectKind::Lock, 90));
+        trace.push("lock", Some((ObjectKind::Lock, 12)), me, at);
+        trace.clear();
+        assert!(trace.steps().is_empty());
+        assert_eq!(trace.number((ObjectKind::Lock, 12)), 1);
+        trace.push("unlock", Some((ObjectKind::Lock, 12)), me, at);
+        let steps = trace.steps();
+        assert_eq!((steps[0].step, steps[0].thread.as_str(), steps[0].object.as_str()), (1, "main", "lock #1"));
     }
 }

@@ -22,15 +22,15 @@
 //! # Invariants
 //!
 //! - The bookkeeping belongs to the harness: plain `std` locks, never a scheduling point.
+//! - Lock order: the run's lock-order state may be held while its trace is locked (to name
+//!   the threads of a deadlock message), never the other way round.
 //! - Outside a check nothing is recorded: the cost is one thread-local read per acquisition.
 //! - A lock's identity is a number drawn when it is created, never its address (which a
 //!   later lock of the same run could reuse).
 
 use crate::model::context::{self, CheckContext};
-use crate::model::trace::{self, ObjectKind};
+use crate::model::trace::{self, IdMap, ObjectKind, ThreadKey};
 use crate::model::{detect, FailureKind};
-use crate::sync::thread::{self, ThreadId};
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,9 +75,7 @@ struct Held {
 struct Edge {
     from: Held,
     to: Held,
-    thread: ThreadId,
-    /// The thread's name in the run's trace.
-    thread_name: String,
+    thread: ThreadKey,
     /// The other locks the thread held at the time.
     guards: Vec<LockId>,
 }
@@ -85,20 +83,60 @@ struct Edge {
 /// The lock-order state of one run of a check body.
 #[derive(Debug, Default)]
 pub(crate) struct LockOrder {
-    held: HashMap<ThreadId, Vec<Held>>,
+    held: IdMap<ThreadKey, Vec<Held>>,
     /// Edges by their `from` lock; one per (from, to, thread).
-    edges: HashMap<LockId, Vec<Edge>>,
+    edges: IdMap<LockId, Vec<Edge>>,
 }
+
+/// Threads whose held-lock lists a cleared state keeps for the next run.
+#[cfg(any(racekit_loom, racekit_shuttle))]
+const KEPT_THREADS: usize = 16;
 
 /// The longest cycle searched for: a loom model has at most five threads.
 const MAX_CYCLE: usize = 5;
 
 impl LockOrder {
+    /// Empties the state for the next run, keeping what it allocated: the checkers number
+    /// their threads from the start in every execution, so the same few threads come back
+    /// and keep their held-lock lists (dropped all at once should a run ever meet many).
+    #[cfg(any(racekit_loom, racekit_shuttle))]
+    pub(crate) fn clear(&mut self) {
+        if self.held.len() > KEPT_THREADS {
+            self.held.clear();
+        }
+        self.held.values_mut().for_each(Vec::clear);
+        self.edges.clear();
+    }
+
     /// Records a blocking acquisition; `Err` describes the deadlock it can cause, and its
     /// kind: a lock re-taken exclusively by its holder deadlocks in every schedule; a
-    /// cycle (or a read lock re-taken) deadlocks in some.
-    fn acquire(&mut self, thread: ThreadId, thread_name: &str, wanted: Held) -> Result<(), (FailureKind, String)> {
-        let held = self.held.entry(thread).or_default().clone();
+    /// cycle (or a read lock re-taken) deadlocks in some. `name_of` names a thread in the
+    /// message (called only when there is a deadlock to describe).
+    fn acquire(
+        &mut self,
+        thread: ThreadKey,
+        wanted: Held,
+        name_of: impl Fn(ThreadKey) -> String,
+    ) -> Result<(), (FailureKind, String)> {
+        // Taken out while the edges are searched, and put back (with the new lock) below.
+        let mut held = std::mem::take(self.held.entry(thread).or_default());
+        let verdict = self.check(thread, &held, wanted, name_of);
+        if verdict.is_ok() {
+            held.push(wanted);
+        }
+        self.held.insert(thread, held);
+        verdict
+    }
+
+    /// The deadlock `thread`, holding `held`, can cause by acquiring `wanted`, if any;
+    /// records the new edges when there is none.
+    fn check(
+        &mut self,
+        thread: ThreadKey,
+        held: &[Held],
+        wanted: Held,
+        name_of: impl Fn(ThreadKey) -> String,
+    ) -> Result<(), (FailureKind, String)> {
         if let Some(same) = held.iter().find(|h| h.lock == wanted.lock) {
             let (kind, why) = if same.mode.conflicts_with(wanted.mode) {
                 (FailureKind::Deadlock, "the facade's locks are not re-entrant")
@@ -122,9 +160,9 @@ impl LockOrder {
         }
         for from in held.iter().filter(|h| h.lock != wanted.lock) {
             let guards: Vec<LockId> = held.iter().map(|h| h.lock).filter(|&l| l != from.lock).collect();
-            let edge = Edge { from: *from, to: wanted, thread, thread_name: thread_name.to_owned(), guards };
+            let edge = Edge { from: *from, to: wanted, thread, guards };
             if let Some(cycle) = self.cycle_through(&edge) {
-                return Err((FailureKind::LockOrder, describe(&edge, &cycle)));
+                return Err((FailureKind::LockOrder, describe(&edge, &cycle, name_of)));
             }
             let known = self.edges.entry(from.lock).or_default();
             if !known.iter().any(|e| {
@@ -133,16 +171,15 @@ impl LockOrder {
                 known.push(edge);
             }
         }
-        self.record(thread, wanted);
         Ok(())
     }
 
     /// Records a lock taken without blocking (`try_lock`): held, but adds no edge.
-    fn record(&mut self, thread: ThreadId, held: Held) {
+    fn record(&mut self, thread: ThreadKey, held: Held) {
         self.held.entry(thread).or_default().push(held);
     }
 
-    fn release(&mut self, thread: ThreadId, lock: LockId) {
+    fn release(&mut self, thread: ThreadKey, lock: LockId) {
         if let Some(held) = self.held.get_mut(&thread) {
             if let Some(index) = held.iter().rposition(|h| h.lock == lock) {
                 held.remove(index);
@@ -183,18 +220,22 @@ impl LockOrder {
     }
 }
 
-fn describe(new: &Edge, cycle: &[Edge]) -> String {
+fn describe(new: &Edge, cycle: &[Edge], name_of: impl Fn(ThreadKey) -> String) -> String {
     let mut text = format!(
         "potential deadlock: lock order inversion. This thread ({}) acquires lock #{} at {} while \
          holding lock #{} (acquired at {}), but",
-        new.thread_name, new.to.number, new.to.at, new.from.number, new.from.at
+        name_of(new.thread),
+        new.to.number,
+        new.to.at,
+        new.from.number,
+        new.from.at
     );
     for (i, edge) in cycle.iter().enumerate() {
         let _ = write!(
             text,
             "{} {} acquired lock #{} at {} while holding lock #{} (acquired at {})",
             if i == 0 { "" } else { ", and" },
-            edge.thread_name,
+            name_of(edge.thread),
             edge.to.number,
             edge.to.at,
             edge.from.number,
@@ -211,7 +252,7 @@ fn describe(new: &Edge, cycle: &[Edge]) -> String {
 /// One facade lock held by the current thread of a check; releases its record on drop.
 #[derive(Debug)]
 pub(crate) struct HeldLock {
-    record: Option<(Arc<CheckContext>, ThreadId, LockId, &'static Location<'static>)>,
+    record: Option<(Arc<CheckContext>, ThreadKey, LockId, &'static Location<'static>)>,
 }
 
 impl HeldLock {
@@ -230,14 +271,22 @@ impl HeldLock {
         let Some(context) = context::current() else {
             return HeldLock { record: None };
         };
-        let me = thread::current_id();
-        let number = context.trace().number((ObjectKind::Lock, lock));
+        let me = trace::current_thread();
+        let number = {
+            let mut trace = context.trace();
+            if blocking {
+                // The run meets the thread here (its name depends on that order), even though
+                // the name itself is only formatted for a message.
+                trace.thread(me);
+            }
+            trace.number((ObjectKind::Lock, lock))
+        };
         let held = Held { lock, number, mode, at };
-        let name = if blocking { trace::thread_name(&context) } else { String::new() };
         let verdict = {
             let mut order = context.lock_order();
             if blocking {
-                order.acquire(me, &name, held)
+                // Lock order: the lock-order state, then the trace (for the names).
+                order.acquire(me, held, |thread| context.trace().thread_name(thread))
             } else {
                 order.record(me, held);
                 Ok(())
@@ -273,21 +322,38 @@ mod tests {
         Held { lock, number: lock, mode, at: Location::caller() }
     }
 
+    /// Names a thread in a message as the trace would (tests have no trace).
+    fn name(thread: ThreadKey) -> String {
+        format!("{thread:?}")
+    }
+
     /// `thread` takes `locks` nested, in order, then releases them in reverse.
-    fn nested(order: &mut LockOrder, thread: ThreadId, locks: &[LockId], mode: Mode) {
+    fn nested(order: &mut LockOrder, thread: ThreadKey, locks: &[LockId], mode: Mode) {
         for &lock in locks {
-            order.acquire(thread, "t", held(lock, mode)).unwrap();
+            order.acquire(thread, held(lock, mode), name).unwrap();
         }
         for &lock in locks.iter().rev() {
             order.release(thread, lock);
         }
     }
 
-    /// Two thread identities (the test thread's and a spawned one's).
-    fn two_threads() -> (ThreadId, ThreadId) {
-        let me = thread::current_id();
-        let other = std::thread::spawn(thread::current_id).join().unwrap();
-        (me, other)
+    /// Three thread keys (the test thread's and spawned ones', or shuttle task numbers).
+    fn three_threads() -> (ThreadKey, ThreadKey, ThreadKey) {
+        #[cfg(racekit_shuttle)]
+        {
+            (0, 1, 2)
+        }
+        #[cfg(not(racekit_shuttle))]
+        {
+            let other = || std::thread::spawn(crate::sync::thread::current_id).join().unwrap();
+            (trace::current_thread(), other(), other())
+        }
+    }
+
+    /// Two thread keys.
+    fn two_threads() -> (ThreadKey, ThreadKey) {
+        let (first, second, _) = three_threads();
+        (first, second)
     }
 
     #[test]
@@ -295,8 +361,8 @@ mod tests {
         let (t1, t2) = two_threads();
         let mut order = LockOrder::default();
         nested(&mut order, t1, &[1, 2], Mode::Exclusive);
-        order.acquire(t2, "t2", held(2, Mode::Exclusive)).unwrap();
-        let (kind, error) = order.acquire(t2, "t2", held(1, Mode::Exclusive)).unwrap_err();
+        order.acquire(t2, held(2, Mode::Exclusive), name).unwrap();
+        let (kind, error) = order.acquire(t2, held(1, Mode::Exclusive), name).unwrap_err();
         assert!(error.contains("lock order inversion"), "{error}");
         assert_eq!(kind, FailureKind::LockOrder);
     }
@@ -325,25 +391,24 @@ mod tests {
         nested(&mut order, t1, &[1, 2], Mode::Shared);
         nested(&mut order, t2, &[2, 1], Mode::Shared);
         // A writer on one side makes the same orders a deadlock.
-        order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap();
-        let error = order.acquire(t1, "t1", held(2, Mode::Shared));
+        order.acquire(t1, held(1, Mode::Exclusive), name).unwrap();
+        let error = order.acquire(t1, held(2, Mode::Shared), name);
         assert!(error.is_ok(), "t2 held 2 shared, t1 wants 2 shared: no conflict at lock 2");
         order.release(t1, 2);
         order.release(t1, 1);
-        order.acquire(t2, "t2", held(2, Mode::Exclusive)).unwrap();
-        let (_, error) = order.acquire(t2, "t2", held(1, Mode::Shared)).unwrap_err();
+        order.acquire(t2, held(2, Mode::Exclusive), name).unwrap();
+        let (_, error) = order.acquire(t2, held(1, Mode::Shared), name).unwrap_err();
         assert!(error.contains("lock order inversion"), "{error}");
     }
 
     #[test]
     fn a_three_thread_cycle_is_found() {
-        let (t1, t2) = two_threads();
-        let t3 = std::thread::spawn(thread::current_id).join().unwrap();
+        let (t1, t2, t3) = three_threads();
         let mut order = LockOrder::default();
         nested(&mut order, t1, &[1, 2], Mode::Exclusive);
         nested(&mut order, t2, &[2, 3], Mode::Exclusive);
-        order.acquire(t3, "t3", held(3, Mode::Exclusive)).unwrap();
-        let (_, error) = order.acquire(t3, "t3", held(1, Mode::Exclusive)).unwrap_err();
+        order.acquire(t3, held(3, Mode::Exclusive), name).unwrap();
+        let (_, error) = order.acquire(t3, held(1, Mode::Exclusive), name).unwrap_err();
         assert!(error.contains("lock #2"), "the cycle goes through lock 2: {error}");
     }
 
@@ -351,13 +416,13 @@ mod tests {
     fn re_acquiring_a_held_lock_is_a_self_deadlock() {
         let (t1, _) = two_threads();
         let mut order = LockOrder::default();
-        order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap();
-        let (kind, error) = order.acquire(t1, "t1", held(1, Mode::Exclusive)).unwrap_err();
+        order.acquire(t1, held(1, Mode::Exclusive), name).unwrap();
+        let (kind, error) = order.acquire(t1, held(1, Mode::Exclusive), name).unwrap_err();
         assert!(error.contains("already holds it"), "{error}");
         assert_eq!(kind, FailureKind::Deadlock, "a re-taken exclusive lock deadlocks in every schedule");
         let mut order = LockOrder::default();
-        order.acquire(t1, "t1", held(1, Mode::Shared)).unwrap();
-        let (kind, error) = order.acquire(t1, "t1", held(1, Mode::Shared)).unwrap_err();
+        order.acquire(t1, held(1, Mode::Shared), name).unwrap();
+        let (kind, error) = order.acquire(t1, held(1, Mode::Shared), name).unwrap_err();
         assert!(error.contains("writer queues"), "a re-taken read lock is reported: {error}");
         assert_eq!(kind, FailureKind::LockOrder, "it deadlocks only when a writer queues in between");
     }

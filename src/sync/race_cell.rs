@@ -288,14 +288,13 @@ mod imp {
     use std::panic::Location;
     use std::sync::Mutex;
 
-    /// One access: the thread, its clock entry at the access, and where it was made.
+    /// One access: the thread (shuttle's task number, as the trace keys and names it), its
+    /// clock entry at the access, and where it was made.
     #[derive(Clone, Copy)]
     struct Epoch {
         thread: usize,
         time: u32,
         at: &'static Location<'static>,
-        /// The thread as the trace names it.
-        who: crate::sync::thread::ThreadId,
     }
 
     #[derive(Default)]
@@ -315,7 +314,7 @@ mod imp {
         let thread = usize::from(shuttle::current::me());
         let clock = shuttle::current::clock().to_vec();
         let time = entry(&clock, thread);
-        (Epoch { thread, time, at, who: crate::sync::thread::current_id() }, clock)
+        (Epoch { thread, time, at }, clock)
     }
 
     fn entry(clock: &[u32], thread: usize) -> u32 {
@@ -329,9 +328,9 @@ mod imp {
                 "data race on a RaceCell: the {earlier_kind} at {} ({}) does not happen before the {now_kind} at {} \
                  ({}); order them with a lock, a Release/Acquire pair, or a join",
                 earlier.at,
-                name(earlier.who),
+                name(earlier.thread),
                 now.at,
-                name(now.who)
+                name(now.thread)
             ));
         }
     }
