@@ -10,8 +10,8 @@
 //! back into the pool, never both and never lost; an error after an abandonment only
 //! releases its capacity (counted by the pool as a failed connect).
 //!
-//! Lock order: the hand-off's lock is never held with the pool's, and no connector code
-//! runs under it.
+//! Lock order: the hand-off's lock is never held with the pool's or with the list of
+//! abandoned connect threads, and no connector code runs under it.
 
 use super::{BlockingConnector, GetError, PooledConnection, Reservation, Shared};
 use crate::sync::{thread, Arc, Condvar, Deadline, Mutex};
@@ -79,6 +79,9 @@ pub(super) fn within<C: BlockingConnector>(
         handoff = next;
         if timed_out && matches!(*handoff, Handoff::Connecting) {
             *handoff = Handoff::Abandoned;
+            drop(handoff);
+            // Joined by a blocking close, once the connect has given its capacity back.
+            shared.abandoned_connects.lock().push(connecting);
             return Err(GetError::Timeout);
         }
     }

@@ -55,7 +55,8 @@
 //!
 //! One lock, the pool's state. Blocked threads wait on their own condition variable with
 //! that lock. No connector method, clock reading or waker wake-up runs under it (wakers
-//! are cloned under it, and woken after it is released).
+//! are cloned under it, and woken after it is released). The list of abandoned connect
+//! threads has a lock of its own, never held with the state's or a connect's hand-off.
 //!
 //! # Examples
 //!
@@ -255,6 +256,10 @@ struct Shared<C: Connector> {
     /// spares the hot path two clock readings.
     epoch: Instant,
     state: OwnCacheLine<Mutex<State<C::Connection>>>,
+    /// The threads of blocking connects whose caller gave up at its deadline: a connect
+    /// keeps its capacity until it ends, so once the pool is drained each has ended its
+    /// connect, and a blocking close joins them (no thread of the pool outlives it).
+    abandoned_connects: Mutex<Vec<crate::sync::thread::JoinHandle<()>>>,
 }
 
 /// A pool of connections made by a [`Connector`]; cloning it gives another handle to the
@@ -302,6 +307,7 @@ impl<C: Connector> Pool<C> {
                 epoch: clock.now(),
                 clock,
                 state: OwnCacheLine(Mutex::new(State::new(config))),
+                abandoned_connects: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -345,17 +351,24 @@ impl<C: Connector> Pool<C> {
 
     /// Closes the pool and blocks until every connection is closed: new and queued
     /// requests fail with [`GetError::Closed`], idle connections are closed now, and
-    /// checked-out ones as they come back. Calling it again waits again.
+    /// checked-out ones as they come back. Calling it again waits again. The threads of
+    /// connects that a timed-out [`get_timeout`](Self::get_timeout) left behind have ended
+    /// when it returns.
     pub fn close(&self) {
         self.shared.begin_close();
         // Without a deadline the wait ends only once the pool is drained.
-        let _drained = mutation_point!("pool.close.returns_before_drained", self.shared.wait_drained(None), Ok(()));
+        let drained = mutation_point!("pool.close.returns_before_drained", self.shared.wait_drained(None), Ok(()));
+        if drained.is_ok() {
+            self.shared.join_abandoned_connects();
+        }
     }
 
     /// [`close`](Self::close), waiting at most `timeout` for checked-out connections.
     pub fn close_timeout(&self, timeout: Duration) -> Result<(), CloseTimedOut> {
         self.shared.begin_close();
-        self.shared.wait_drained(Deadline::within(timeout)).map_err(|still_open| CloseTimedOut { still_open })
+        self.shared.wait_drained(Deadline::within(timeout)).map_err(|still_open| CloseTimedOut { still_open })?;
+        self.shared.join_abandoned_connects();
+        Ok(())
     }
 
     /// Closes the pool now (as [`close`](Self::close) does) and returns a future that

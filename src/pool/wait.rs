@@ -211,6 +211,16 @@ impl<C: Connector> Shared<C> {
         }
     }
 
+    /// Joins the threads of abandoned connects. Called once the pool is drained: each has
+    /// ended its connect then, and is at most finishing its exit.
+    pub(super) fn join_abandoned_connects(&self) {
+        let threads = std::mem::take(&mut *self.abandoned_connects.lock());
+        for thread in threads {
+            // A panic there was the connector's, already handled where it happened.
+            let _ = thread.join();
+        }
+    }
+
     /// Blocks until every connection is closed or the deadline passes; on timeout, the
     /// connections still open then.
     pub(super) fn wait_drained(&self, deadline: Option<Deadline>) -> Result<(), usize> {
