@@ -60,32 +60,18 @@
 //!
 //! The same quiesce-then-wait shape, plus: refusal after quiesce is an error rather than
 //! a task that starts anyway, threads and tokio tasks under one count, closers, names of
-//! the tasks a timed-out stop is still waiting for, and a blocking stop for threads.
-//! A task that ends counts down with one atomic step and sets its end flag, without the
-//! lock (unless it panicked, held a quota place, or is the last one a stop waits for), as
-//! the tracker's tasks do; the price of sticky admission and of the names is one short
-//! critical section per spawn, taken by the spawning thread only, and a small allocation
-//! per task (its end flag). See `benches/stopper.rs`.
+//! the tasks a timed-out stop is still waiting for, and a blocking stop for threads. The
+//! price is one lock per spawn and per exit (the tracker uses one atomic); see
+//! `benches/stopper.rs`.
 //!
 //! # Invariants
 //!
-//! The admission word (`admission`, an atomic) holds the live count and a `CLOSED` bit. The
-//! bit is set in the critical section that moves `phase` out of `Running`, and never
-//! cleared. The count is raised only under the lock, by an admission that saw
-//! `phase == Running` there, and lowered once per task, without the lock, by the task's own
-//! guard, after everything the task did (Release; a stop reads it with Acquire). Both
-//! changes are read-modify-writes of the one word, so a count-down that takes the count to
-//! zero learns from the value it replaced whether quiesce had begun (and a stop must be
-//! woken), and a stop that reads zero with the bit set knows no task runs or will start.
-//!
 //! Under the one lock (`state`):
 //! - `phase` only moves forward: `Running` → `Quiescing` → `Closing` → `Stopped`;
-//! - `tasks` names the admitted tasks: each entry is inserted, with the task's end flag,
-//!   in the critical section that counts the task in, and its flag is set by the task's
-//!   guard just after it counts the task out; entries whose flag is set are swept once
-//!   the table has doubled. So every counted task is named, and the running tasks' names
-//!   are the entries whose flag is clear (a task that is just ending may still be listed);
-//! - no task is counted in unless `phase == Running`; `tokens` is drained, and closed to
+//! - `tasks` holds exactly the admitted tasks that have not ended: each is inserted by
+//!   its admission and removed by its own guard's drop, which happens once (the guard is
+//!   owned by the task), so the live count `tasks.len()` never goes below zero;
+//! - no task is inserted unless `phase == Running`; `tokens` is drained, and closed to
 //!   inserts, by the move out of `Running`;
 //! - `tokens_cancelled` is set, by the call that drained the tokens, only after it has
 //!   cancelled every one of them (unlocked); `Quiescing` → `Closing` requires it, so no
@@ -98,9 +84,7 @@
 //!   last pop, so a closer pushed meanwhile is always popped.
 //!
 //! Lock order: `state` is the only lock; it is never held while user code, a token's
-//! cancellation or a wake-up runs. A count-down that must wake a stop counts down first,
-//! then takes and releases the lock, then notifies: a stop that read the count under the
-//! lock is waiting by then, so the notification reaches it.
+//! cancellation or a wake-up runs.
 
 mod quota;
 mod slots;
@@ -113,7 +97,6 @@ pub use token::CancelToken;
 pub(crate) use token::Signal;
 
 use crate::sync::async_sync::Notify;
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{thread, Arc, Condvar, Deadline, Mutex};
 use std::borrow::Cow;
 use std::fmt;
@@ -130,7 +113,7 @@ pub const MUTATION_POINTS: &[crate::mutation::MutationPoint] = &[
     point("stopper.stop_async.registers_after_reading_state", "stop_async waits on a wake-up registered after it read the state, so a change in between is lost"),
     point("stopper.admit.phase_checked_outside_the_lock", "admission checks the phase, releases the lock and counts the task under a second lock, so quiesce can slip in between"),
     point("stopper.finish.last_task_wakes_nobody", "the last task to end does not wake the waiting stops"),
-    point("stopper.task.counted_down_twice", "a task's guard counts it down twice, so a stop can find no task running while another still is"),
+    point("stopper.task.counted_down_twice", "a task's guard counts it down twice, removing the slot another task may have reused"),
     point("stopper.task.unwinding_task_not_counted_down", "a task that panics is never counted down, so a stop waits for it forever"),
     point("stopper.spawn.failed_spawn_not_counted_down", "the count-down is armed only once the task's body starts, so a spawn that fails before that keeps its admission forever"),
     point("stopper.close.closer_runs_under_the_lock", "closers run while the state lock is held, so a closer calling back into the stopper deadlocks"),
@@ -252,32 +235,9 @@ pub struct StopperStats {
 
 type Closer = Box<dyn FnOnce() + Send>;
 
-/// The name table sweeps ended tasks out once it holds this many entries, or twice as
-/// many as after its last sweep.
-const FIRST_SWEEP: usize = 64;
-
-/// The admission word's bit for "quiesce has begun": set once, never cleared.
-const CLOSED: usize = 1 << (usize::BITS - 1);
-
-/// An admitted task's name and its end flag (set by its guard as it counts the task out).
-struct TaskEntry {
-    name: TaskName,
-    ended: Arc<AtomicBool>,
-}
-
-impl TaskEntry {
-    fn is_running(&self) -> bool {
-        // Acquire: pairs with the guard's Release swap (a name never outlives its task by
-        // more than that swap).
-        !self.ended.load(Ordering::Acquire)
-    }
-}
-
 struct State {
     phase: StopperPhase,
-    tasks: Slots<TaskEntry>,
-    /// The name table's size that triggers the next sweep of ended tasks.
-    sweep_at: usize,
+    tasks: Slots<TaskName>,
     closers: Vec<Closer>,
     tokens: Slots<CancelToken>,
     /// Every token drained by quiesce has been cancelled (see the invariants).
@@ -327,9 +287,6 @@ impl Drop for InTask {
 }
 
 struct Shared {
-    /// `CLOSED` once quiesce has begun, plus the tasks counted in and not yet out (see the
-    /// invariants).
-    admission: AtomicUsize,
     state: Mutex<State>,
     /// Blocking stoppers wait here for the last task to end, or for `Stopped`.
     changed: Condvar,
@@ -405,11 +362,9 @@ impl Stopper {
     pub fn new() -> Stopper {
         Stopper {
             shared: Arc::new(Shared {
-                admission: AtomicUsize::new(0),
                 state: Mutex::new(State {
                     phase: StopperPhase::Running,
                     tasks: Slots::default(),
-                    sweep_at: FIRST_SWEEP,
                     closers: Vec::new(),
                     tokens: Slots::default(),
                     tokens_cancelled: false,
@@ -578,7 +533,7 @@ impl Stopper {
     /// Begins quiescing without waiting: refuses new tasks and cancels every token. Safe to
     /// call from a task or a closer; a no-op after the first call (of it or of a stop).
     pub fn quiesce(&self) {
-        let tokens = Self::begin_quiesce(&self.shared, &mut self.shared.state.lock());
+        let tokens = Self::begin_quiesce(&mut self.shared.state.lock());
         if let Some(tokens) = tokens {
             self.cancel(tokens);
         }
@@ -634,7 +589,7 @@ impl Stopper {
             tokio::pin!(changed);
             // Registered before the state is read: a change after the read wakes us.
             changed.as_mut().enable();
-            let step = Self::step(&self.shared, &mut self.shared.state.lock());
+            let step = Self::step(&mut self.shared.state.lock());
             match step {
                 Step::Cancel(tokens) => self.cancel(tokens),
                 Step::RunClosers => return self.run_closers(),
@@ -658,12 +613,12 @@ impl Stopper {
 
     /// Tasks running now.
     pub fn live_tasks(&self) -> usize {
-        self.shared.live_tasks()
+        self.shared.state.lock().tasks.len()
     }
 
-    /// Names of the tasks running now (a task that is just ending may still be listed).
+    /// Names of the tasks running now.
     pub fn running_tasks(&self) -> Vec<String> {
-        running_names(&self.shared.state.lock())
+        self.shared.state.lock().tasks.values().map(|name| name.to_string()).collect()
     }
 
     /// Phase and counters, read together.
@@ -671,7 +626,7 @@ impl Stopper {
         let state = self.shared.state.lock();
         StopperStats {
             phase: state.phase,
-            live_tasks: self.shared.live_tasks(),
+            live_tasks: state.tasks.len(),
             closers_pending: state.closers.len(),
             counts: state.counts,
         }
@@ -691,32 +646,19 @@ impl Stopper {
         Ok(self.insert_task(&mut state, name, None))
     }
 
-    /// Counts an admitted task in and names it (the caller checked the phase under this
-    /// lock, and took the task's quota place).
+    /// Counts an admitted task in (the caller checked the phase, and took its quota place).
     fn insert_task(&self, state: &mut State, name: TaskName, quota: Option<usize>) -> TaskGuard {
-        // Relaxed: raised under the lock, which orders it with quiesce and with every stop
-        // that reads it there; a count-down lowers it only after this raise (its guard is
-        // made below).
-        self.shared.admission.fetch_add(1, Ordering::Relaxed);
-        if state.tasks.len() >= state.sweep_at {
-            state.tasks.retain(TaskEntry::is_running);
-            state.sweep_at = FIRST_SWEEP.max(2 * state.tasks.len());
-        }
-        let ended = Arc::new(AtomicBool::new(false));
-        state.tasks.insert(TaskEntry { name, ended: ended.clone() });
+        let slot = state.tasks.insert(name);
         state.counts.tasks_started += 1;
-        TaskGuard { shared: self.shared.clone(), ended, quota, started: false, returned: false }
+        TaskGuard { shared: self.shared.clone(), slot, quota, started: false, returned: false }
     }
 
     /// Moves a running stopper to `Quiescing`; the tokens to cancel, for the call that did.
-    fn begin_quiesce(shared: &Shared, state: &mut State) -> Option<Vec<CancelToken>> {
+    fn begin_quiesce(state: &mut State) -> Option<Vec<CancelToken>> {
         if state.phase != StopperPhase::Running {
             return None;
         }
         state.phase = StopperPhase::Quiescing;
-        // AcqRel: a read-modify-write of the word every count-down also changes, so each
-        // count-down sees the bit or comes before it.
-        shared.admission.fetch_or(CLOSED, Ordering::AcqRel);
         Some(state.tokens.drain())
     }
 
@@ -732,13 +674,13 @@ impl Stopper {
         self.shared.wake_stoppers();
     }
 
-    fn step(shared: &Shared, state: &mut State) -> Step {
-        if let Some(tokens) = Self::begin_quiesce(shared, state) {
+    fn step(state: &mut State) -> Step {
+        if let Some(tokens) = Self::begin_quiesce(state) {
             return Step::Cancel(tokens);
         }
         match state.phase {
             StopperPhase::Quiescing
-                if shared.live_tasks() == 0
+                if state.tasks.is_empty()
                     && mutation_point!("stopper.stop.closes_before_tokens_cancelled", state.tokens_cancelled, true) =>
             {
                 state.phase = StopperPhase::Closing;
@@ -769,7 +711,7 @@ impl Stopper {
         }
         let mut gave_up = false;
         loop {
-            match Self::step(&self.shared, &mut state) {
+            match Self::step(&mut state) {
                 Step::Cancel(tokens) => {
                     drop(state);
                     self.cancel(tokens);
@@ -782,20 +724,10 @@ impl Stopper {
                 Step::Done(report) => return Ok(report),
                 Step::FromCloser => return Err(StopError::CalledFromCloser),
                 Step::Wait if gave_up => {
-                    let still_running = running_names(&state);
-                    // The count is read again after the names: a task whose name is gone has
-                    // counted out by then, so the names cover every task still counted, and
-                    // a last task that ended since the count was read is not reported as
-                    // running (the stop closes instead).
-                    if state.phase == StopperPhase::Quiescing && state.tokens_cancelled && self.shared.live_tasks() == 0
-                    {
-                        gave_up = false;
-                        continue;
-                    }
                     return Err(StopError::TimedOut(StopTimedOut {
-                        still_running,
+                        still_running: state.tasks.values().map(|name| name.to_string()).collect(),
                         closers_running: state.phase == StopperPhase::Closing,
-                    }));
+                    }))
                 }
                 Step::Wait => {
                     // A timeout re-checks the state once more before giving up, so a
@@ -853,11 +785,6 @@ impl fmt::Debug for Stopper {
     }
 }
 
-/// The names of the tasks running now, each once per running task.
-fn running_names(state: &State) -> Vec<String> {
-    state.tasks.values().filter(|task| task.is_running()).map(|task| task.name.to_string()).collect()
-}
-
 impl Shared {
     /// This stopper's identity while it lives: the address of its shared state.
     fn id(&self) -> usize {
@@ -869,36 +796,19 @@ impl Shared {
         self.changed_async.notify_waiters();
     }
 
-    /// Tasks counted in and not yet out. Acquire: pairs with each count-down's Release, so
-    /// a stop that reads zero sees everything the tasks did.
-    fn live_tasks(&self) -> usize {
-        self.admission.load(Ordering::Acquire) & !CLOSED
-    }
-
-    /// Counts a task out: called once per admitted task, by its guard.
-    fn finish(&self, ended: &AtomicBool, quota: Option<usize>, returned: bool) {
-        // Relaxed: only this task's guard sets the flag, on this thread, below.
-        let already = ended.load(Ordering::Relaxed);
-        debug_assert!(!already, "a task is counted down once, by its own guard");
-        if already {
-            return;
+    /// Counts a task down: called once per admitted task, by its guard.
+    fn finish(&self, slot: usize, quota: Option<usize>, returned: bool) {
+        let mut state = self.state.lock();
+        let removed = state.tasks.remove(slot);
+        debug_assert!(removed.is_some(), "a task is counted down once, by its own guard");
+        if !returned {
+            state.counts.tasks_abandoned += 1;
         }
-        let mut place_wanted = false;
-        if !returned || quota.is_some() {
-            let mut state = self.state.lock();
-            state.counts.tasks_abandoned += u64::from(!returned);
-            place_wanted = quota.is_some_and(|quota| state.quotas[quota].release());
-        }
-        // Release: everything the task did happens before a stop that reads the count.
-        let before = self.admission.fetch_sub(1, Ordering::AcqRel);
-        // After the count-down: a counted task is always named. Release: pairs with the
-        // name table's Acquire reads.
-        ended.store(true, Ordering::Release);
-        let last = mutation_point!("stopper.finish.last_task_wakes_nobody", before == CLOSED | 1, false);
+        let place_wanted = quota.is_some_and(|quota| state.quotas[quota].release());
+        let last = state.tasks.is_empty() && state.phase == StopperPhase::Quiescing;
+        drop(state);
+        let last = mutation_point!("stopper.finish.last_task_wakes_nobody", last, false);
         if last || mutation_point!("stopper.quota.release_wakes_nobody", place_wanted, false) {
-            // A stop that read the count under the lock is waiting by the time this gets
-            // the lock, so the notification reaches it.
-            drop(self.state.lock());
             self.wake_stoppers();
         }
     }
@@ -915,8 +825,7 @@ pub(crate) fn unwinding_under_loom() -> bool {
 /// started (its spawn failed).
 struct TaskGuard {
     shared: Arc<Shared>,
-    /// Set when the task is counted out: its name is no longer listed.
-    ended: Arc<AtomicBool>,
+    slot: usize,
     /// The quota whose place the task holds.
     quota: Option<usize>,
     /// The task's body began (only the mutation point that arms the count-down late reads it).
@@ -944,11 +853,11 @@ impl Drop for TaskGuard {
             mutation_point!("stopper.task.unwinding_task_not_counted_down", true, !std::thread::panicking())
                 && mutation_point!("stopper.spawn.failed_spawn_not_counted_down", true, self.started);
         if counts_down && !unwinding_under_loom() {
-            self.shared.finish(&self.ended, self.quota, self.returned);
+            self.shared.finish(self.slot, self.quota, self.returned);
             mutation_point!(
                 "stopper.task.counted_down_twice",
                 (),
-                self.shared.finish(&self.ended, self.quota, self.returned)
+                self.shared.finish(self.slot, self.quota, self.returned)
             );
         }
     }

@@ -42,19 +42,12 @@ impl<T> Slots<T> {
         self.len
     }
 
-    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
-        self.entries.iter().flatten()
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
-    /// Removes every value for which `keep` is false (their keys become free).
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        for (key, entry) in self.entries.iter_mut().enumerate() {
-            if entry.as_ref().is_some_and(|value| !keep(value)) {
-                *entry = None;
-                self.free.push(key);
-                self.len -= 1;
-            }
-        }
+    pub(crate) fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().flatten()
     }
 
     /// Removes and returns every value. Keys handed out earlier would name new values if
@@ -81,13 +74,8 @@ mod tests {
         let c = slots.insert("c");
         assert_eq!(c, a, "the freed key is reused");
         assert_eq!(slots.values().copied().collect::<Vec<_>>(), ["c", "b"]);
-        let d = slots.insert("d");
-        slots.retain(|value| *value != "b");
-        assert_eq!(slots.values().copied().collect::<Vec<_>>(), ["c", "d"]);
-        assert_eq!(slots.insert("e"), b, "a key freed by retain is reused");
-        assert_eq!(slots.remove(d), Some("d"));
         assert_eq!(slots.drain().len(), 2);
-        assert_eq!(slots.len(), 0);
+        assert!(slots.is_empty());
         assert_eq!(slots.remove(b), None);
     }
 }
