@@ -9,6 +9,7 @@
 #   2. each printed reproduce command, run as printed from where the job ran, fails again
 #      with the same message;
 #   3. two partitions run from the same archives and merged equal the unpartitioned run.
+# Reading the job's JSON takes python3 only (ci/job_json.py).
 # Budgets: each model's own (CI scale). Builds reuse the shared target directories
 # ($CARGO_TARGET_DIR, else target/): the job is installed from the release build the
 # `cargo racekit` alias also uses, and the fixture builds in target, target/loom and
@@ -37,7 +38,8 @@ if [[ $status -ne 1 ]]; then
     exit 1
 fi
 
-table() { jq -r '.rows[] | "\(.backend) \(.test) \(.outcome)"' "$1/job.json" | sort; }
+job_json() { python3 "$root/ci/job_json.py" "$@"; }
+table() { job_json table "$1/job.json" | sort; }
 expected=$(sort <<'EOF'
 loom any_few_buyers_never_oversell passed
 loom mutants::a_lost_visit_is_caught passed
@@ -60,7 +62,7 @@ if ! diff <(echo "$expected") <(table "$out/full"); then
     echo "the job's table differs from the expected one (< expected, > found)" >&2
     exit 1
 fi
-caught=$(jq -r '[.rows[] | select(.mutant and .outcome == "passed")] | length' "$out/full/job.json")
+caught=$(job_json caught "$out/full/job.json")
 echo "   $caught mutant runs caught, fixes pass, planted bugs fail"
 
 echo "== fixture: each printed reproduce command, run as printed, reproduces its failure"
@@ -73,16 +75,13 @@ while IFS=$'\t' read -r backend test message command; do
         echo "$backend $test: the reproduce command passed: $command" >&2
         exit 1
     fi
-    replayed=$(jq -r 'select(.failure.replayed == true) | .failure.message | split("\n") | first' \
-        "$out/reproduce-$count.jsonl" 2>/dev/null || true)
+    replayed=$(job_json replayed "$out/reproduce-$count.jsonl")
     if [[ "$replayed" != "$message" ]]; then
         echo "$backend $test: the replay did not fail with \"$message\" (got \"$replayed\"); see $log" >&2
         exit 1
     fi
     echo "   $backend $test: reproduced ($message)"
-done < <(jq -r '.rows[] | select(.replay != null)
-    | [.backend, .test, (.checks | map(select(.failure != null)) | last | .failure.message | split("\n") | first), .replay]
-    | @tsv' "$out/full/job.json")
+done < <(job_json replays "$out/full/job.json")
 if [[ $count -ne 3 ]]; then
     echo "expected 3 reproduce commands (one per planted failure), found $count" >&2
     exit 1
@@ -99,6 +98,6 @@ if ! diff <(table "$out/full") <(table "$out/merged"); then
     exit 1
 fi
 for i in 1 2; do
-    echo "   partition $i/2: $(jq '.rows | length' "$out/partition-$i/job.json") run(s)"
+    echo "   partition $i/2: $(job_json rows "$out/partition-$i/job.json") run(s)"
 done
 echo "== fixture: OK"
