@@ -7,6 +7,8 @@
 # 20 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One-shot builds: incremental caches would only be written, never read.
+export CARGO_INCREMENTAL=0
 
 started=$SECONDS
 for tier in std loom shuttle user-crate job figures bench-smoke; do

@@ -557,7 +557,8 @@ impl Suite {
         // Full: four short rounds rather than two long ones, so a slow phase of a shared
         // machine (seconds long) lands in one round of a cell, not in half of it.
         let (warm_up, measurement, samples) = if quick {
-            (Duration::from_millis(10), Duration::from_millis(30), 10)
+            // A smoke run proves each bench runs and is read, not what it measures.
+            (Duration::from_millis(5), Duration::from_millis(10), 10)
         } else {
             (Duration::from_millis(30), Duration::from_millis(120), 20)
         };
