@@ -18,12 +18,14 @@
 //! runs each measurement once instead of five times. The contenders of a model take turns,
 //! one run each per round, and each reports its median.
 //!
-//! Under shuttle the facade's `Arc` makes each clone a scheduling point, where shuttle's
-//! own `Arc` (std's) makes none, so shuttle does more work per schedule under the facade
-//! whatever the harness costs. The `bounds` of the file (and the `shuttle bound:` lines)
-//! measure raw shuttle on the same models with one scheduling point per clone: its rate
-//! bounds what any harness over the facade can reach, and the rest of racekit's time per
-//! schedule is the harness's own.
+//! The facade adds checker operations the raw primitives lack. Under shuttle its `Arc`
+//! makes each clone a scheduling point, where shuttle's own `Arc` (std's) makes none; under
+//! loom each lock carries a loom atomic that every release updates (so that a failing
+//! `try_lock` is reachable, see `racekit::sync`). Either way the checker does more work per
+//! schedule under the facade whatever the harness costs. The `bounds` of the file (and the
+//! `loom bound:` and `shuttle bound:` lines) measure the raw checker on the same models with
+//! those same operations added: its rate bounds what any harness over the facade can reach,
+//! and the rest of racekit's time per schedule is the harness's own.
 
 #[cfg(any(racekit_loom, racekit_shuttle))]
 #[path = "common/home.rs"]
@@ -173,6 +175,57 @@ mod compare {
         models!(super::raw);
     }
 
+    /// loom's own primitives with the facade's operations: a lock whose release updates a
+    /// loom atomic (as the facade's does under loom).
+    #[cfg(racekit_loom)]
+    pub mod raw_with_facade_points {
+        pub use super::raw::{spawn, Arc, AtomicUsize, Ordering};
+        use std::ops::{Deref, DerefMut};
+
+        /// loom's `Mutex` with the facade's per-lock atomic.
+        pub struct Mutex<T> {
+            inner: loom::sync::Mutex<T>,
+            touched: AtomicUsize,
+        }
+
+        impl<T> Mutex<T> {
+            pub fn new(value: T) -> Self {
+                Mutex { inner: loom::sync::Mutex::new(value), touched: AtomicUsize::new(0) }
+            }
+        }
+
+        /// Updates the lock's atomic on release, while the lock is still held.
+        pub struct MutexGuard<'a, T> {
+            inner: loom::sync::MutexGuard<'a, T>,
+            touched: &'a AtomicUsize,
+        }
+
+        impl<T> Drop for MutexGuard<'_, T> {
+            fn drop(&mut self) {
+                if !std::thread::panicking() {
+                    self.touched.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+
+        impl<T> Deref for MutexGuard<'_, T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                &self.inner
+            }
+        }
+
+        impl<T> DerefMut for MutexGuard<'_, T> {
+            fn deref_mut(&mut self) -> &mut T {
+                &mut self.inner
+            }
+        }
+
+        pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+            MutexGuard { inner: super::raw::lock(&mutex.inner), touched: &mutex.touched }
+        }
+    }
+
     /// shuttle's own primitives with the facade's scheduling points: an `Arc` whose clone is
     /// one (as the facade's is under shuttle).
     #[cfg(racekit_shuttle)]
@@ -206,7 +259,6 @@ mod compare {
     }
 
     // Only the passing models bound the harness: the failing one goes unused here.
-    #[cfg(racekit_shuttle)]
     #[allow(dead_code)]
     pub mod with_raw_facade_points {
         models!(super::raw_with_facade_points);
@@ -284,21 +336,9 @@ mod compare {
         measured.into_iter().map(median).collect()
     }
 
-    /// The passing model at `index` on shuttle's primitives with the facade's scheduling
-    /// points (under shuttle; the loom backend has no such bound measured here).
-    fn with_facade_points(index: usize) -> Option<fn()> {
-        #[cfg(racekit_shuttle)]
-        return Some(with_raw_facade_points::PASSING[index].1);
-        #[cfg(racekit_loom)]
-        {
-            let _ = index;
-            None
-        }
-    }
-
-    /// What bounds racekit's rate on a passing model: raw shuttle with the facade's
-    /// scheduling points, its rate over raw's, racekit's rate over it, and the harness's own
-    /// time per schedule (racekit's beyond it).
+    /// What bounds racekit's rate on a passing model: the raw checker with the facade's
+    /// operations, its rate over raw's, racekit's rate over it, and the harness's own time
+    /// per schedule (racekit's beyond it).
     fn bound_row(model: &str, racekit: Timed, raw: Timed, bound: Timed) -> Value {
         json!({
             "model": model,
@@ -321,17 +361,13 @@ mod compare {
         for (index, ((name, facade_body), (_, raw_body))) in
             with_facade::PASSING.iter().zip(with_raw::PASSING.iter()).enumerate()
         {
-            let (mut racekit_run, mut raw_run) = (|| harness(name, *facade_body), || raw(*raw_body));
-            let mut contenders: Vec<&mut dyn FnMut() -> Timed> = vec![&mut racekit_run, &mut raw_run];
-            let mut facade_points = with_facade_points(index).map(|body| move || raw(body));
-            if let Some(bound) = facade_points.as_mut() {
-                contenders.push(bound);
-            }
-            let medians = alternating(runs, &mut contenders);
+            let bound_body = with_raw_facade_points::PASSING[index].1;
+            let medians = alternating(
+                runs,
+                &mut [&mut || harness(name, *facade_body), &mut || raw(*raw_body), &mut || raw(bound_body)],
+            );
             rows.push(row(name, "passing model", medians[0], medians[1]));
-            if let Some(&bound) = medians.get(2) {
-                bounds.push(bound_row(name, medians[0], medians[1], bound));
-            }
+            bounds.push(bound_row(name, medians[0], medians[1], medians[2]));
         }
         let medians = alternating(
             runs,

@@ -7,6 +7,10 @@
 //!     doing the bus's work: the same 2 workers and bound, a copy-on-write handler list per
 //!     event kind snapshotted at publish, every handler call caught and every outcome
 //!     counted, workers joined on stop;
+//!   - `locked_pool_routed`: the same routed pool over the bounded queue a user would
+//!     write to keep it checkable (loom and shuttle model locks and condition variables,
+//!     not crossbeam-channel's lock-free queue): one std `Mutex` and two `Condvar`s,
+//!     waking only a sleeper. The bus's own queue is checkable too, with a lock per end;
 //!   - `crossbeam_pool`: the bare pool (one closure, no routing, counting or catching): the
 //!     floor, showing what the bus's guarantees cost;
 //!   - `seed_spawn_per_event`: the seed's design, a thread spawned per event.
@@ -44,11 +48,11 @@ mod suite {
     use crossbeam_channel::Sender;
     use racekit::event_bus::{Backpressure, BusConfig, EventBus};
     use serde_json::json;
-    use std::collections::HashMap;
+    use std::collections::{HashMap, VecDeque};
     use std::hint::black_box;
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, RwLock};
+    use std::sync::{Arc, Condvar, Mutex, RwLock};
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant};
 
@@ -123,25 +127,128 @@ mod suite {
         panicked: AtomicU64,
     }
 
-    /// A crossbeam-channel worker pool that routes as the bus does: handlers per kind in a
-    /// copy-on-write list snapshotted at publish, each call caught, each outcome counted.
-    struct RoutedPool {
+    /// What a routed pool's queue carries: the handlers snapshotted at publish, and the event.
+    type Routed = (Arc<Vec<Handler>>, u64);
+
+    /// The sending side of a bounded blocking queue of [`Routed`] events; dropping the
+    /// sender closes the queue, and the receivers drain it, then see `None`.
+    trait RoutedQueue: Sized + Send + 'static {
+        type Receiver: Clone + Send + 'static;
+        fn bounded(capacity: usize) -> (Self, Self::Receiver);
+        /// Waits while the queue is full.
+        fn send(&self, item: Routed);
+        /// Waits while the queue is empty and open.
+        fn recv(receiver: &Self::Receiver) -> Option<Routed>;
+    }
+
+    impl RoutedQueue for Sender<Routed> {
+        type Receiver = crossbeam_channel::Receiver<Routed>;
+        fn bounded(capacity: usize) -> (Self, Self::Receiver) {
+            crossbeam_channel::bounded(capacity)
+        }
+        fn send(&self, item: Routed) {
+            Sender::send(self, item).expect("the workers run until drop");
+        }
+        fn recv(receiver: &Self::Receiver) -> Option<Routed> {
+            receiver.recv().ok()
+        }
+    }
+
+    /// A bounded queue under one std mutex, with a condition variable per side that is
+    /// notified only when a thread sleeps on it.
+    struct Locked {
+        state: Mutex<LockedState>,
+        not_empty: Condvar,
+        not_full: Condvar,
+        capacity: usize,
+    }
+
+    #[derive(Default)]
+    struct LockedState {
+        items: VecDeque<Routed>,
+        closed: bool,
+        sleeping_receivers: usize,
+        sleeping_senders: usize,
+    }
+
+    impl Locked {
+        fn state(&self) -> std::sync::MutexGuard<'_, LockedState> {
+            self.state.lock().expect("no bench thread panics holding it")
+        }
+    }
+
+    /// The sending side of [`Locked`].
+    struct LockedSender(Arc<Locked>);
+
+    impl RoutedQueue for LockedSender {
+        type Receiver = Arc<Locked>;
+        fn bounded(capacity: usize) -> (Self, Self::Receiver) {
+            let state = Mutex::new(LockedState { items: VecDeque::with_capacity(capacity), ..LockedState::default() });
+            let queue = Arc::new(Locked { state, not_empty: Condvar::new(), not_full: Condvar::new(), capacity });
+            (LockedSender(queue.clone()), queue)
+        }
+        fn send(&self, item: Routed) {
+            let queue = &*self.0;
+            let mut state = queue.state();
+            while state.items.len() == queue.capacity {
+                state.sleeping_senders += 1;
+                state = queue.not_full.wait(state).expect("no bench thread panics holding it");
+                state.sleeping_senders -= 1;
+            }
+            state.items.push_back(item);
+            let wake = state.sleeping_receivers > 0;
+            drop(state);
+            if wake {
+                queue.not_empty.notify_one();
+            }
+        }
+        fn recv(queue: &Self::Receiver) -> Option<Routed> {
+            let mut state = queue.state();
+            loop {
+                if let Some(item) = state.items.pop_front() {
+                    let wake = state.sleeping_senders > 0;
+                    drop(state);
+                    if wake {
+                        queue.not_full.notify_one();
+                    }
+                    return Some(item);
+                }
+                if state.closed {
+                    return None;
+                }
+                state.sleeping_receivers += 1;
+                state = queue.not_empty.wait(state).expect("no bench thread panics holding it");
+                state.sleeping_receivers -= 1;
+            }
+        }
+    }
+
+    impl Drop for LockedSender {
+        fn drop(&mut self) {
+            self.0.state().closed = true;
+            self.0.not_empty.notify_all();
+        }
+    }
+
+    /// A worker pool that routes as the bus does, over the queue `Q`: handlers per kind in
+    /// a copy-on-write list snapshotted at publish, each call caught, each outcome counted.
+    struct RoutedPool<Q: RoutedQueue> {
         registry: RwLock<HashMap<u8, Arc<Vec<Handler>>>>,
-        sender: Option<Sender<(Arc<Vec<Handler>>, u64)>>,
+        sender: Option<Q>,
         workers: Vec<JoinHandle<()>>,
         outcomes: Arc<Outcomes>,
         handled: Arc<AtomicU64>,
     }
 
-    impl RoutedPool {
-        fn start() -> RoutedPool {
-            let (sender, receiver) = crossbeam_channel::bounded::<(Arc<Vec<Handler>>, u64)>(CAPACITY);
+    impl<Q: RoutedQueue> RoutedPool<Q> {
+        fn start() -> RoutedPool<Q> {
+            let (sender, receiver) = Q::bounded(CAPACITY);
             let outcomes = Arc::new(Outcomes::default());
             let workers = (0..WORKERS)
                 .map(|_| {
                     let (receiver, outcomes) = (receiver.clone(), outcomes.clone());
                     std::thread::spawn(move || {
-                        for (handlers, event) in receiver {
+                        while let Some((handlers, event)) = Q::recv(&receiver) {
                             for handler in handlers.iter() {
                                 if catch_unwind(AssertUnwindSafe(|| handler(&event))).is_err() {
                                     outcomes.panicked.fetch_add(1, Ordering::Relaxed);
@@ -161,10 +268,7 @@ mod suite {
         fn publish(&self, kind: u8, event: u64) {
             let snapshot = self.registry.read().expect("no bench thread panics holding it").get(&kind).cloned();
             match snapshot {
-                Some(handlers) => {
-                    let sender = self.sender.as_ref().expect("the channel lives until drop");
-                    sender.send((handlers, event)).expect("the workers run until drop");
-                }
+                Some(handlers) => self.sender.as_ref().expect("the queue lives until drop").send((handlers, event)),
                 None => {
                     self.outcomes.unrouted.fetch_add(1, Ordering::Relaxed);
                 }
@@ -172,14 +276,14 @@ mod suite {
         }
     }
 
-    impl Runner for RoutedPool {
+    impl<Q: RoutedQueue> Runner for RoutedPool<Q> {
         fn run(&mut self, ops: u64) -> Duration {
             let handled = self.handled.clone();
             time_events(ops, &handled, |event| self.publish(KIND, event))
         }
     }
 
-    impl Drop for RoutedPool {
+    impl<Q: RoutedQueue> Drop for RoutedPool<Q> {
         fn drop(&mut self) {
             drop(self.sender.take());
             self.workers.drain(..).for_each(|worker| worker.join().expect("a routed pool worker"));
@@ -402,7 +506,8 @@ mod suite {
             None,
             &[
                 Contender::new("racekit_bus", |_| Bus::start()),
-                Contender::new("crossbeam_pool_routed", |_| RoutedPool::start()),
+                Contender::new("crossbeam_pool_routed", |_| RoutedPool::<Sender<Routed>>::start()),
+                Contender::new("locked_pool_routed", |_| RoutedPool::<LockedSender>::start()),
                 Contender::new("crossbeam_pool", |_| BarePool::start()),
                 Contender::new("seed_spawn_per_event", |_| SpawnPerEvent::default()),
             ],

@@ -114,6 +114,10 @@ pub struct CheckerRow {
     pub raw_per_second: f64,
     pub racekit_seconds: f64,
     pub raw_seconds: f64,
+    /// Schedules per second of the raw checker with the facade's own checker operations
+    /// added (what bounds any harness over the facade), for a passing model, when measured.
+    #[serde(default)]
+    pub bound_per_second: Option<f64>,
 }
 
 /// The job's detection table, summed per backend.
@@ -264,7 +268,10 @@ fn verdicts_section(figures: Option<&Figures>) -> String {
 pub fn checkers_table(rows: &[CheckerRow]) -> String {
     let mut out = String::new();
     if !rows.is_empty() {
-        out.push_str("| checker | model | measure | racekit | raw | racekit / raw |\n|---|---|---|---|---|---|\n");
+        let with_bounds = rows.iter().any(|c| c.bound_per_second.is_some());
+        out.push_str("| checker | model | measure | racekit | raw | racekit / raw |");
+        out.push_str(if with_bounds { " raw with the facade's operations | racekit / that |\n" } else { "\n" });
+        out.push_str(if with_bounds { "|---|---|---|---|---|---|---|---|\n" } else { "|---|---|---|---|---|---|\n" });
         for c in rows {
             let (ours, raw) = if c.measure == "time to the failure" {
                 (crate::stats::fmt_ns(c.racekit_seconds * 1e9), crate::stats::fmt_ns(c.raw_seconds * 1e9))
@@ -276,7 +283,7 @@ pub fn checkers_table(rows: &[CheckerRow]) -> String {
             } else {
                 c.racekit_per_second / c.raw_per_second.max(1e-9)
             };
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "| {} ({}) | {} | {} | {ours} | {raw} | {} |",
                 c.backend,
@@ -285,6 +292,15 @@ pub fn checkers_table(rows: &[CheckerRow]) -> String {
                 c.measure,
                 crate::stats::fmt_ratio(ratio)
             );
+            match c.bound_per_second.filter(|_| with_bounds) {
+                Some(bound) => {
+                    let over = crate::stats::fmt_ratio(c.racekit_per_second / bound.max(1e-9));
+                    let _ = write!(out, " {bound:.0} sched./s | {over} |");
+                }
+                None if with_bounds => out.push_str(" — | — |"),
+                None => {}
+            }
+            out.push('\n');
         }
         out.push('\n');
     }
@@ -297,6 +313,14 @@ pub fn checker_rows(dir: &Path) -> Result<Vec<CheckerRow>> {
     for backend in ["loom", "shuttle"] {
         let Some(file) = read::<Value>(&dir.join(format!("checkers-{backend}.json")))? else { continue };
         let settings = str_of(&file["settings"]);
+        let bound_of = |model: &str| {
+            file["bounds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|b| b["model"].as_str() == Some(model))
+                .and_then(|b| b["raw_with_facade_points"]["per_second"].as_f64())
+        };
         for row in file["rows"].as_array().into_iter().flatten() {
             let number = |side: &str, field: &str| row[side][field].as_f64().unwrap_or(f64::NAN);
             rows.push(CheckerRow {
@@ -308,6 +332,7 @@ pub fn checker_rows(dir: &Path) -> Result<Vec<CheckerRow>> {
                 raw_per_second: number("raw", "per_second"),
                 racekit_seconds: number("racekit", "seconds"),
                 raw_seconds: number("raw", "seconds"),
+                bound_per_second: bound_of(&str_of(&row["model"])),
             });
         }
     }

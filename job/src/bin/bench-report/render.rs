@@ -82,7 +82,10 @@ const CHECKERS_TEXT: &str = "The `checkers` bench, built with `--cfg racekit_loo
 schedules per second of racekit's `check` against the raw checker on the same small passing models (written once \
 over either set of primitives), and the time to the failure of a lost update. Under loom both use preemption bound \
 2 (racekit explores bound 1 first, then 2); under shuttle both run the same number of random schedules. Median of \
-five runs (one in a smoke run).\n\n";
+five runs (one in a smoke run), the contenders taking turns. The facade adds checker operations the raw primitives \
+lack (under loom a loom atomic each lock release updates, so that a failing `try_lock` is reachable; under shuttle a \
+scheduling point at each `Arc` clone): \"raw with the facade's operations\" is the raw checker with those added, \
+what bounds any harness over the facade, and racekit's rate over it is what the harness's own bookkeeping leaves.\n\n";
 
 /// What README shows of this report (see [`crate::figures`]).
 fn figures(runs: &Runs, bands: &Bands, provenance: &Provenance) -> crate::figures::Figures {
