@@ -146,8 +146,9 @@ impl Drop for Configured {
 }
 
 /// Check contexts alive in this process. While none is, no thread can have one current,
-/// so [`current`] answers without the thread-local lookup: a facade operation outside every
-/// check (a pattern's lock in production code) costs a relaxed load of this.
+/// so [`current`] and [`with_current`] answer without the thread-local lookup: a facade
+/// operation outside every check (a pattern's lock in production code) costs a relaxed
+/// load of this.
 ///
 /// A thread with a current context got it, through some synchronization, after the
 /// context's creation counted it in, and holds it until after its last lookup, so the
@@ -320,17 +321,23 @@ impl CheckContext {
 /// thread's thread-locals are being destroyed: the panic hook asks on every panic, and must
 /// not panic itself).
 pub(crate) fn current() -> Option<Arc<CheckContext>> {
-    if CONTEXTS_ALIVE.load(Ordering::Relaxed) == 0 {
-        return None;
-    }
-    CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.clone())).ok().flatten()
+    with_current_arc(Arc::clone)
 }
 
 /// Runs `f` with the context of the calling thread, if it runs inside a check, without
 /// taking a reference count (what the facade's per-operation hooks use). `f` must not
 /// enter another context.
 pub(crate) fn with_current<R>(f: impl FnOnce(&CheckContext) -> R) -> Option<R> {
-    CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.as_deref().map(f))).ok().flatten()
+    with_current_arc(|context| f(context))
+}
+
+/// The one look-up of the calling thread's context: none while no context is alive in the
+/// process (see [`CONTEXTS_ALIVE`]), else the thread-local.
+fn with_current_arc<R>(f: impl FnOnce(&Arc<CheckContext>) -> R) -> Option<R> {
+    if CONTEXTS_ALIVE.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.as_ref().map(f))).ok().flatten()
 }
 
 /// Makes `context` current on this thread until the returned guard drops.
