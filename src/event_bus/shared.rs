@@ -9,6 +9,7 @@ use crate::sync::async_sync::Notify;
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::thread::{self, JoinHandle, ThreadId};
 use crate::sync::{catch_unwind, Arc, Condvar, Deadline, Mutex, RwLock};
+use crossbeam_utils::CachePadded;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
@@ -61,12 +62,12 @@ enum StopState {
 /// orders every increment before the read), and approximately while the bus runs.
 ///
 /// The publishers' counters, the panics and each worker's deliveries sit on cache lines of
-/// their own ([`Padded`]): a counter written on every event by one side would otherwise
+/// their own ([`CachePadded`]): a counter written on every event by one side would otherwise
 /// make the other side's writes miss the cache.
 #[derive(Default)]
 struct Counters {
-    publishers: Padded<PublisherCounters>,
-    handler_panics: Padded<AtomicU64>,
+    publishers: CachePadded<PublisherCounters>,
+    handler_panics: CachePadded<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -80,18 +81,6 @@ struct PublisherCounters {
     cancelled: AtomicU64,
 }
 
-/// A value alone on its cache line (two, for the adjacent-line prefetcher).
-#[derive(Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
-
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
@@ -103,7 +92,7 @@ pub(super) struct Shared<K, E> {
     queue: JobQueue<Job<E>>,
     counters: Counters,
     /// Events delivered, one counter per worker (summed by `stats`).
-    delivered: Vec<Padded<AtomicU64>>,
+    delivered: Vec<CachePadded<AtomicU64>>,
     /// Workers that have not exited, and the signal stop waits on for it to reach zero.
     running: Mutex<usize>,
     all_exited: Condvar,
@@ -148,7 +137,7 @@ where
             }),
             queue,
             counters: Counters::default(),
-            delivered: (0..config.workers).map(|_| Padded::default()).collect(),
+            delivered: (0..config.workers).map(|_| CachePadded::default()).collect(),
             running: Mutex::new(config.workers),
             all_exited: Condvar::new(),
             handles: Mutex::new(Vec::with_capacity(config.workers)),

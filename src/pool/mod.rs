@@ -114,6 +114,7 @@ pub use wait::Drained;
 
 use crate::sync::{Arc, Deadline, Mutex, MutexGuard};
 use crate::time::Clock;
+use crossbeam_utils::CachePadded;
 use handles::{unwinding_under_loom, Reservation};
 use state::{CloseReason, Conn, PutBack, State};
 use std::fmt;
@@ -232,20 +233,6 @@ pub struct CloseTimedOut {
     pub still_open: usize,
 }
 
-/// Keeps its value off the cache lines of its neighbours: the pool's lock and state are
-/// written by every get and return, the reference counts beside them by every check-out,
-/// and on separate lines the two do not slow each other down across cores. 128 bytes:
-/// x86 fetches cache lines in adjacent pairs.
-#[repr(align(128))]
-struct OwnCacheLine<T>(T);
-
-impl<T> std::ops::Deref for OwnCacheLine<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
 /// What every handle of one pool shares.
 struct Shared<C: Connector> {
     connector: C,
@@ -255,7 +242,10 @@ struct Shared<C: Connector> {
     /// check-out when no lifetime or idle timeout is set (nothing reads it then), which
     /// spares the hot path two clock readings.
     epoch: Instant,
-    state: OwnCacheLine<Mutex<State<C::Connection>>>,
+    /// On cache lines of its own: the lock and state are written by every get and return,
+    /// the reference counts beside them by every check-out, and on separate lines the two
+    /// do not slow each other down across cores.
+    state: CachePadded<Mutex<State<C::Connection>>>,
     /// The threads of blocking connects whose caller gave up at its deadline: a connect
     /// keeps its capacity until it ends, so once the pool is drained each has ended its
     /// connect, and a blocking close joins them (no thread of the pool outlives it).
@@ -306,7 +296,7 @@ impl<C: Connector> Pool<C> {
                 config,
                 epoch: clock.now(),
                 clock,
-                state: OwnCacheLine(Mutex::new(State::new(config))),
+                state: CachePadded::new(Mutex::new(State::new(config))),
                 abandoned_connects: Mutex::new(Vec::new()),
             }),
         }
