@@ -203,14 +203,9 @@ impl Wake<'_> {
     }
 }
 
-/// On real threads, a waiter about to sleep first spins briefly on a copy of the length
-/// (written under the lock, read without it): a hand-off that completes within a
-/// microsecond or so then costs no sleep and no wake-up system call. The copy is only a
-/// hint; the waiter always re-checks under the lock. Under the model checkers spinning
-/// would only add states that mean nothing, so it is compiled out.
-#[cfg(not(any(racekit_loom, racekit_shuttle)))]
-const SPIN_STEPS: u32 = 10;
-
+/// On real threads, a waiter about to sleep first spins briefly (see
+/// [`crate::sync::spin`]) on a copy of the length and the closed flag, written under the
+/// lock and read without it; the waiter always re-checks under the lock.
 #[derive(Debug, Default)]
 struct SpinHint {
     #[cfg(not(any(racekit_loom, racekit_shuttle)))]
@@ -234,25 +229,14 @@ impl SpinHint {
         let _ = (len, closed);
     }
 
-    /// Spins until `ready(len, closed)` holds or the budget is spent: rounds of 1, 2, 4 ...
-    /// 32 spin hints (63 in all, about a microsecond), then up to four yields. Spinning
-    /// comes first because on an oversubscribed machine a yield hands the core to a thread
-    /// that may not be the one this waiter waits for. The hint is std atomics on purpose:
-    /// it exists only on real threads (see [`SPIN_STEPS`]).
+    /// Spins until `ready(len, closed)` holds or the budget is spent (see
+    /// [`spin_until`](crate::sync::spin::spin_until)): rounds of 1, 2, 4 ... 32 spin hints
+    /// (63 in all, about a microsecond), then up to four yields.
     fn spin_until(&self, ready: impl Fn(usize, bool) -> bool) {
         #[cfg(not(any(racekit_loom, racekit_shuttle)))]
         {
             use std::sync::atomic::Ordering::Relaxed;
-            for step in 0..SPIN_STEPS {
-                if ready(self.len.load(Relaxed), self.closed.load(Relaxed)) {
-                    return;
-                }
-                if step < 6 {
-                    (0..1u32 << step).for_each(|_| std::hint::spin_loop());
-                } else {
-                    std::thread::yield_now();
-                }
-            }
+            crate::sync::spin::spin_until(|| ready(self.len.load(Relaxed), self.closed.load(Relaxed)), 6, 4);
         }
         #[cfg(any(racekit_loom, racekit_shuttle))]
         let _ = ready;

@@ -42,17 +42,18 @@
 //!
 //! On real threads a worker that finds the queue empty, and a publisher that finds it full,
 //! first spin briefly (then yield a few times; an async publisher never yields its
-//! runtime's thread) on a lock-free hint before they register to sleep: a hand-off that completes within a few microseconds then costs no futex wait and
-//! no wake-up system call on either side. The hints are only hints: whoever acts on one
-//! takes the locks and looks again. Under the model checkers spinning would only add
-//! states that mean nothing, so it is compiled out.
+//! runtime's thread) on a lock-free hint before they register to sleep (see
+//! [`crate::sync::spin`]): a hand-off that completes within a few microseconds then costs
+//! no futex wait and no wake-up system call on either side. The hints are only hints:
+//! whoever acts on one takes the locks and looks again. Compiled out under the model
+//! checkers.
 //!
 //! Lock order: `outbox` → `inbox`. No user code runs under either (items are dropped
 //! by the callers, after the locks are released).
 
 use crate::queue::{PushError, QueueStats};
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::{Condvar, Deadline, Mutex, MutexGuard};
+use crate::sync::{spin, Condvar, Deadline, Mutex, MutexGuard};
 use std::collections::VecDeque;
 
 /// The low bits of `exits` that count items out; the bits above count waiting publishers.
@@ -161,23 +162,10 @@ impl SpinHint {
     }
 }
 
-/// Spins until `ready()` or the budget is spent: rounds of 1, 2, 4 ... 64 spin hints, then
-/// up to `yields` yields of the thread (on a machine with more runnable threads than cores,
-/// a yield is what lets the other side run). Nothing under the model checkers.
+/// [`spin::spin_until`] with this queue's budget: rounds of 1, 2, 4 ... 64 spin hints,
+/// then up to `yields` yields of the thread.
 fn spin_until(ready: impl Fn() -> bool, yields: u32) {
-    #[cfg(not(any(racekit_loom, racekit_shuttle)))]
-    for step in 0..7 + yields {
-        if ready() {
-            return;
-        }
-        if step < 7 {
-            (0..1u32 << step).for_each(|_| std::hint::spin_loop());
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    #[cfg(any(racekit_loom, racekit_shuttle))]
-    let _ = (ready, yields);
+    spin::spin_until(ready, 7, yields);
 }
 
 /// A publisher registered as waiting for room until this is dropped.

@@ -80,6 +80,7 @@ pub mod mpsc;
 mod once;
 pub(crate) mod perturb;
 mod race_cell;
+pub(crate) mod spin;
 pub mod task;
 pub mod thread;
 mod unwind;
