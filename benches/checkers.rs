@@ -315,13 +315,13 @@ mod compare {
         timed.schedules as f64 / timed.elapsed.as_secs_f64().max(1e-9)
     }
 
+    /// One contender's measurement, as the JSON file records it.
+    fn measured(timed: &Timed) -> Value {
+        json!({ "schedules": timed.schedules, "seconds": timed.elapsed.as_secs_f64(), "per_second": rate(timed) })
+    }
+
     fn row(model: &str, what: &str, harness: Timed, raw: Timed) -> Value {
-        json!({
-            "model": model,
-            "measure": what,
-            "racekit": { "schedules": harness.schedules, "seconds": harness.elapsed.as_secs_f64(), "per_second": rate(&harness) },
-            "raw": { "schedules": raw.schedules, "seconds": raw.elapsed.as_secs_f64(), "per_second": rate(&raw) },
-        })
+        json!({ "model": model, "measure": what, "racekit": measured(&harness), "raw": measured(&raw) })
     }
 
     /// Medians of `runs` rounds, each running every contender once in turn (a load that
@@ -342,7 +342,7 @@ mod compare {
     fn bound_row(model: &str, racekit: Timed, raw: Timed, bound: Timed) -> Value {
         json!({
             "model": model,
-            "raw_with_facade_points": { "schedules": bound.schedules, "seconds": bound.elapsed.as_secs_f64(), "per_second": rate(&bound) },
+            "raw_with_facade_points": measured(&bound),
             "bound_over_raw": rate(&bound) / rate(&raw),
             "racekit_over_bound": rate(&racekit) / rate(&bound),
             "harness_microseconds_per_schedule": 1e6 * (1.0 / rate(&racekit) - 1.0 / rate(&bound)),

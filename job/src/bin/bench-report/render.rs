@@ -1022,7 +1022,10 @@ fn machine(md: &mut String, runs: &Runs, provenance: &Provenance) {
         "### Reproduce\n\n```sh\n# the full report, from scratch (3 repeats; see Cost above for how long; run it on a quiet machine)\n\
          cargo bench-report --run\n# a smoke run of every bench (a minute or two; its report goes to target/bench-report/)\n\
          cargo bench-report --quick\n# one bench by hand, then the report from whatever criterion output exists\n\
-         cargo bench --bench locks && cargo bench-report\n         # a second full run, its verdicts checked against the committed ones (exit 1 when any differ)\n         cp docs/benchmarks/figures.json /tmp/earlier.json && cargo bench-report --run --compare-with /tmp/earlier.json          && cargo bench-report compare /tmp/earlier.json docs/benchmarks/figures.json\n```\n",
+         cargo bench --bench locks && cargo bench-report\n\
+         # a second full run, its verdicts checked against the committed ones (exit 1 when any differ)\n\
+         cp docs/benchmarks/figures.json /tmp/earlier.json && cargo bench-report --run --compare-with /tmp/earlier.json \
+         && cargo bench-report compare /tmp/earlier.json docs/benchmarks/figures.json\n```\n",
     );
 }
 
