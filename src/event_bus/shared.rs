@@ -81,6 +81,7 @@ struct PublisherCounters {
     cancelled: AtomicU64,
 }
 
+#[inline]
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }

@@ -320,6 +320,7 @@ impl CheckContext {
 /// The context of the calling thread, if it runs inside a check (`None` also while the
 /// thread's thread-locals are being destroyed: the panic hook asks on every panic, and must
 /// not panic itself).
+#[inline]
 pub(crate) fn current() -> Option<Arc<CheckContext>> {
     with_current_arc(Arc::clone)
 }
@@ -327,16 +328,31 @@ pub(crate) fn current() -> Option<Arc<CheckContext>> {
 /// Runs `f` with the context of the calling thread, if it runs inside a check, without
 /// taking a reference count (what the facade's per-operation hooks use). `f` must not
 /// enter another context.
+#[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&CheckContext) -> R) -> Option<R> {
     with_current_arc(|context| f(context))
 }
 
+/// Whether any check context is alive in the process (see [`CONTEXTS_ALIVE`]): when not,
+/// no thread has one current. The test every facade operation makes first, inlined into it,
+/// so that outside every check its bookkeeping costs one relaxed load and a branch.
+#[inline]
+pub(crate) fn any_alive() -> bool {
+    CONTEXTS_ALIVE.load(Ordering::Relaxed) != 0
+}
+
 /// The one look-up of the calling thread's context: none while no context is alive in the
-/// process (see [`CONTEXTS_ALIVE`]), else the thread-local.
+/// process, else the thread-local.
+#[inline]
 fn with_current_arc<R>(f: impl FnOnce(&Arc<CheckContext>) -> R) -> Option<R> {
-    if CONTEXTS_ALIVE.load(Ordering::Relaxed) == 0 {
+    if !any_alive() {
         return None;
     }
+    look_up_current(f)
+}
+
+#[inline(never)]
+fn look_up_current<R>(f: impl FnOnce(&Arc<CheckContext>) -> R) -> Option<R> {
     CURRENT.try_with(|current| current.try_borrow().ok().and_then(|current| current.as_ref().map(f))).ok().flatten()
 }
 

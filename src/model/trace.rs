@@ -109,7 +109,15 @@ pub(crate) fn current_thread() -> ThreadKey {
 /// outside a check. `object` is the object acted on, if any.
 ///
 /// This is the one function every facade primitive calls.
+#[inline]
 pub(crate) fn record(operation: &'static str, object: Option<Object>, at: &'static Location<'static>) {
+    if super::context::any_alive() {
+        record_in_check(operation, object, at);
+    }
+}
+
+#[inline(never)]
+fn record_in_check(operation: &'static str, object: Option<Object>, at: &'static Location<'static>) {
     super::context::with_current(|context| {
         let thread = current_thread();
         context.trace().push(operation, object, thread, at);

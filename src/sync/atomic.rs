@@ -75,12 +75,14 @@ macro_rules! atomic_type {
 
         impl $(<$param>)? $name $(<$param>)? {
             #[doc = concat!("A new `", stringify!($name), "` holding `value`.")]
+            #[inline]
             #[track_caller]
             pub fn new(value: $value) -> Self {
                 Self { inner: backend::$name::new(value) }
             }
 
             /// Consumes the atomic and returns its value.
+            #[inline]
             #[track_caller]
             pub fn into_inner(self) -> $value {
                 self.inner.into_inner()
@@ -94,6 +96,7 @@ macro_rules! atomic_type {
             }
 
             /// Loads the value.
+            #[inline]
             #[track_caller]
             pub fn load(&self, order: Ordering) -> $value {
                 before_access(Access::Load, address(self), Location::caller());
@@ -101,6 +104,7 @@ macro_rules! atomic_type {
             }
 
             /// Stores `value`.
+            #[inline]
             #[track_caller]
             pub fn store(&self, value: $value, order: Ordering) {
                 before_access(Access::Store, address(self), Location::caller());
@@ -108,6 +112,7 @@ macro_rules! atomic_type {
             }
 
             /// Stores `value` and returns the previous value.
+            #[inline]
             #[track_caller]
             pub fn swap(&self, value: $value, order: Ordering) -> $value {
                 before_access(Access::ReadModifyWrite, address(self), Location::caller());
@@ -123,6 +128,7 @@ macro_rules! atomic_type {
             /// Applies `update` until it stores (or `update` returns `None`); returns the
             /// previous value, `Ok` when a new one was stored. One access for the hook, as
             /// for the backend: the retries happen inside it.
+            #[inline]
             #[track_caller]
             pub fn fetch_update<F>(
                 &self,
@@ -166,6 +172,7 @@ macro_rules! compare_exchange {
     ($value:ty; $($op:ident: $doc:literal),* $(,)?) => {
         $(
             #[doc = $doc]
+            #[inline]
             #[track_caller]
             pub fn $op(&self, current: $value, new: $value, success: Ordering, failure: Ordering) -> Result<$value, $value> {
                 before_access(Access::ReadModifyWrite, address(self), Location::caller());
@@ -180,6 +187,7 @@ macro_rules! read_modify_write {
     ($value:ty; $($op:ident: $doc:literal),* $(,)?) => {
         $(
             #[doc = $doc]
+            #[inline]
             #[track_caller]
             pub fn $op(&self, value: $value, order: Ordering) -> $value {
                 before_access(Access::ReadModifyWrite, address(self), Location::caller());

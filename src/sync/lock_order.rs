@@ -258,16 +258,28 @@ pub(crate) struct HeldLock {
 impl HeldLock {
     /// Before a blocking acquisition: records it, and panics with the deadlock it can
     /// cause. Outside a check it records nothing.
+    #[inline]
     pub(crate) fn acquire(lock: LockId, mode: Mode, at: &'static Location<'static>) -> HeldLock {
         Self::register(lock, mode, at, true)
     }
 
     /// After a successful non-blocking acquisition (`try_lock`).
+    #[inline]
     pub(crate) fn acquired_without_blocking(lock: LockId, mode: Mode, at: &'static Location<'static>) -> HeldLock {
         Self::register(lock, mode, at, false)
     }
 
+    /// Outside every check (the test inlined into each acquisition), records nothing.
+    #[inline]
     fn register(lock: LockId, mode: Mode, at: &'static Location<'static>, blocking: bool) -> HeldLock {
+        if !context::any_alive() {
+            return HeldLock { record: None };
+        }
+        Self::register_in_check(lock, mode, at, blocking)
+    }
+
+    #[inline(never)]
+    fn register_in_check(lock: LockId, mode: Mode, at: &'static Location<'static>, blocking: bool) -> HeldLock {
         let Some(context) = context::current() else {
             return HeldLock { record: None };
         };
@@ -301,7 +313,17 @@ impl HeldLock {
 }
 
 impl Drop for HeldLock {
+    #[inline]
     fn drop(&mut self) {
+        if self.record.is_some() {
+            self.release();
+        }
+    }
+}
+
+impl HeldLock {
+    #[inline(never)]
+    fn release(&mut self) {
         if let Some((context, thread, lock, acquired_at)) = self.record.take() {
             context.lock_order().release(thread, lock);
             // A guard's drop has no caller location: the row names where it was acquired. A

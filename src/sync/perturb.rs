@@ -20,6 +20,7 @@ mod imp {
         static RNG: RefCell<Option<fastrand::Rng>> = const { RefCell::new(None) };
     }
 
+    #[inline]
     pub(crate) fn point() {
         // One point in 64 sleeps briefly: long enough for the other core's thread to run a
         // whole critical section.
@@ -31,6 +32,7 @@ mod imp {
     /// lets the other core's thread in, while a spin of a few microseconds (the thread stays
     /// on its core, the other thread runs on its own) or a short sleep (the thread leaves
     /// its core) stretches the window to the other thread's timescale.
+    #[inline]
     pub(crate) fn atomic_access() {
         match roll(32) {
             Some(0) => std::thread::sleep(std::time::Duration::from_micros(20)),
@@ -61,6 +63,7 @@ mod imp {
     }
 
     /// Inside a check: one roll in `out_of` sleeps for `sleep`, `yields` rolls yield.
+    #[inline]
     fn linger(out_of: u32, yields: u32, sleep: std::time::Duration) {
         match roll(out_of) {
             Some(0) => std::thread::sleep(sleep),
@@ -70,11 +73,18 @@ mod imp {
     }
 
     /// A draw in `0..out_of` from this thread's perturbation stream; `None` outside a
-    /// check (or on a thread no check seeded).
+    /// check (or on a thread no check seeded). The test for a check is inlined into every
+    /// point; only a point inside one calls out for the draw.
+    #[inline]
     fn roll(out_of: u32) -> Option<u32> {
         if ACTIVE_CHECKS.load(Ordering::Relaxed) == 0 {
             return None;
         }
+        draw(out_of)
+    }
+
+    #[inline(never)]
+    fn draw(out_of: u32) -> Option<u32> {
         RNG.with(|rng| rng.borrow_mut().as_mut().map(|rng| rng.u32(..out_of)))
     }
 
