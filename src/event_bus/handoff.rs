@@ -177,7 +177,7 @@ impl Drop for RoomWaiter<'_> {
     fn drop(&mut self) {
         // Under loom a thread unwinding from a detected failure must not call back into
         // the model (it would abort the process); the execution has failed already.
-        if cfg!(racekit_loom) && std::thread::panicking() {
+        if crate::sync::unwinding_from_a_failure() {
             return;
         }
         // Relaxed: a stale registration costs a worker one needless wake-up, nothing more.

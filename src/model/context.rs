@@ -463,6 +463,7 @@ impl RunningTask {
         #[cfg(any(racekit_loom, racekit_shuttle))]
         {
             let _running = self;
+            let _boundary = super::detect::ThreadBoundary;
             body()
         }
     }

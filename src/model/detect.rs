@@ -143,13 +143,48 @@ pub(crate) fn install() {
 }
 
 fn record_checker_failure(info: &PanicHookInfo<'_>) {
-    let Some(location) = info.location() else { return };
     let message = super::panic_message(info.payload());
+    let context = context::current();
+    let from_a_checker =
+        info.location().is_some_and(|location| [LOOM, SHUTTLE].iter().any(|c| in_crate(location.file(), c)));
+    let users = context.as_ref().is_some_and(|context| context.detected_kind(&message).is_none()) && !from_a_checker;
+    // Ignored during the thread's teardown: there is no facade object left to drop then.
+    let _ = USERS_PANIC.try_with(|flag| flag.set(users));
+    let Some(location) = info.location() else { return };
     if let Some(kind) = raised_by_the_checker(location, &message) {
-        if let Some(context) = context::current() {
+        if let Some(context) = context {
             context.record_detection(Detection { kind, message, by_checker: true });
         }
     }
+}
+
+thread_local! {
+    /// Whether the panic this thread raised last is the program's own, inside a check: not
+    /// a checker's (raised in its code) nor one of racekit's detectors, nor raised outside
+    /// every check. Set by the panic hook, before the panic unwinds.
+    static USERS_PANIC: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Held across the body of a model thread (the check's body, or a thread spawned through
+/// the facade): a panic that unwinds past it leaves the thread, and the checker's own code
+/// unwinds from there (under loom its scheduler, dropping what it still holds outside any
+/// execution). From that point the panic counts as one that ends the execution.
+pub(crate) struct ThreadBoundary;
+
+impl Drop for ThreadBoundary {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = USERS_PANIC.try_with(|flag| flag.set(false));
+        }
+    }
+}
+
+/// Whether this thread is unwinding from a panic that ends the execution: one the checker
+/// or one of racekit's detectors raised (or any panic the hook could not classify, or one
+/// that has left the model thread it was raised on: see [`ThreadBoundary`]). A
+/// panic of the program's own, which it may catch and carry on from, is not one.
+pub(crate) fn unwinding_from_a_failure() -> bool {
+    std::thread::panicking() && !USERS_PANIC.try_with(std::cell::Cell::get).unwrap_or(false)
 }
 
 #[cfg(test)]

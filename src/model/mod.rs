@@ -582,7 +582,9 @@ pub(crate) fn instrumented(
 ) -> impl Fn() + Send + Sync + 'static {
     move || {
         context.reset(seed);
+        let boundary = detect::ThreadBoundary;
         body();
+        drop(boundary);
         // With `join_detached` the checker itself runs the remaining threads to their end
         // (and fails the execution if one panics or deadlocks).
         if !context.joins_detached() {

@@ -9,13 +9,6 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-/// Under loom, a thread unwinding from a detected failure must not call back into the
-/// model (loom aborts the process); the execution has failed already, so what the guard
-/// holds is leaked instead of returned.
-pub(super) fn unwinding_under_loom() -> bool {
-    cfg!(racekit_loom) && std::thread::panicking()
-}
-
 /// A connection checked out of a [`Pool`](super::Pool); dereferences to the connection.
 /// Dropping it returns the connection: to the first waiter if anyone waits, else to the
 /// idle set (or it is closed: expired, over `max_idle`, or the pool is closed).
@@ -83,7 +76,7 @@ impl<C: Connector> DerefMut for PooledConnection<C> {
 
 impl<C: Connector> Drop for PooledConnection<C> {
     fn drop(&mut self) {
-        if unwinding_under_loom() {
+        if crate::sync::unwinding_from_a_failure() {
             return;
         }
         if let Some(conn) = self.conn.take() {
@@ -146,7 +139,7 @@ impl<C: Connector> Reservation<C> {
 
 impl<C: Connector> Drop for Reservation<C> {
     fn drop(&mut self) {
-        if unwinding_under_loom() {
+        if crate::sync::unwinding_from_a_failure() {
             return;
         }
         if let Some(shared) = self.shared.take() {

@@ -115,7 +115,7 @@ pub use wait::Drained;
 use crate::sync::{Arc, Deadline, Mutex, MutexGuard};
 use crate::time::Clock;
 use crossbeam_utils::CachePadded;
-use handles::{unwinding_under_loom, Reservation};
+use handles::Reservation;
 use state::{CloseReason, Conn, PutBack, State};
 use std::fmt;
 use std::sync::Arc as StdArc;
@@ -473,7 +473,7 @@ impl<C: Connector> CloseGuard<'_, C> {
 
 impl<C: Connector> Drop for CloseGuard<'_, C> {
     fn drop(&mut self) {
-        if self.armed && !unwinding_under_loom() {
+        if self.armed && !crate::sync::unwinding_from_a_failure() {
             let wakes = self.shared.state.lock().finish_close(self.reason);
             wakes.wake_all();
         }

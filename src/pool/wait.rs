@@ -3,7 +3,7 @@
 //! ticket). Both run the same steps on [`State`](super::state::State), so the hand-off
 //! rules are written once.
 
-use super::handles::{unwinding_under_loom, PooledConnection, Reservation};
+use super::handles::{PooledConnection, Reservation};
 use super::state::{Begin, CloseReason, Conn, Grant, State, Wake};
 use super::{reacquire, Connector, GetError, Shared};
 use crate::sync::{Arc, Condvar, Deadline, MutexGuard};
@@ -312,7 +312,7 @@ impl<C: Connector> Future for Acquire<'_, C> {
 
 impl<C: Connector> Drop for Acquire<'_, C> {
     fn drop(&mut self) {
-        if unwinding_under_loom() {
+        if crate::sync::unwinding_from_a_failure() {
             return;
         }
         if let Some((id, since)) = self.queued.take() {
@@ -364,7 +364,7 @@ impl<C: Connector> Future for Drained<C> {
 
 impl<C: Connector> Drop for Drained<C> {
     fn drop(&mut self) {
-        if unwinding_under_loom() {
+        if crate::sync::unwinding_from_a_failure() {
             return;
         }
         if let Some(id) = self.ticket.take() {

@@ -699,7 +699,7 @@ impl<S: Spawner> Drop for Supervisor<S> {
     fn drop(&mut self) {
         // The runtime dropped the task before the child was reaped: the child is killed by
         // its own drop; publish that the end was not observed, so no one waits forever.
-        if !self.finished && !crate::stopper::unwinding_under_loom() {
+        if !self.finished && !crate::sync::unwinding_from_a_failure() {
             let failure = ProcessFailure {
                 kind: io::ErrorKind::Interrupted,
                 message: "the supervising task was dropped (its runtime shut down) before the process was reaped"

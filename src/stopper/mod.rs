@@ -814,13 +814,6 @@ impl Shared {
     }
 }
 
-/// Whether a destructor must not touch the facade: under loom a panicking thread's
-/// execution has already failed, and calling into loom from its unwinding aborts the
-/// process (see [`crate::sync`]).
-pub(crate) fn unwinding_under_loom() -> bool {
-    cfg!(racekit_loom) && std::thread::panicking()
-}
-
 /// One admitted task; counts it down when dropped, whether it returned, unwound, or never
 /// started (its spawn failed).
 struct TaskGuard {
@@ -852,7 +845,7 @@ impl Drop for TaskGuard {
         let counts_down =
             mutation_point!("stopper.task.unwinding_task_not_counted_down", true, !std::thread::panicking())
                 && mutation_point!("stopper.spawn.failed_spawn_not_counted_down", true, self.started);
-        if counts_down && !unwinding_under_loom() {
+        if counts_down && !crate::sync::unwinding_from_a_failure() {
             self.shared.finish(self.slot, self.quota, self.returned);
             mutation_point!(
                 "stopper.task.counted_down_twice",
@@ -894,7 +887,7 @@ impl fmt::Debug for QuiesceToken {
 impl Drop for QuiesceToken {
     fn drop(&mut self) {
         if let Some(slot) = self.slot {
-            if !unwinding_under_loom() {
+            if !crate::sync::unwinding_from_a_failure() {
                 // Already gone if quiesce drained it.
                 self.shared.state.lock().tokens.remove(slot);
             }

@@ -188,7 +188,7 @@ struct AsyncWaiter<'a> {
 
 impl Drop for AsyncWaiter<'_> {
     fn drop(&mut self) {
-        if !super::unwinding_under_loom() {
+        if !crate::sync::unwinding_from_a_failure() {
             self.shared.state.lock().quotas[self.quota].waiting -= 1;
         }
     }

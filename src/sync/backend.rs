@@ -19,10 +19,19 @@ pub(crate) use std::{
     thread,
 };
 
-/// Holds a backend object whose destructor must not run while its thread unwinds under
-/// loom: loom calls back into its runtime from those destructors, and a panic there while
-/// a detected failure is already unwinding aborts the process. Leaking the object on that
-/// path is harmless because the execution has already failed. Other backends drop normally.
+/// Whether this thread unwinds, under loom, from a failure that ends the execution (loom's
+/// own, or one of racekit's detectors'): then no destructor may call back into loom, which
+/// would abort the process on a second panic; the execution has failed already, so what
+/// such a destructor would have done does not matter. A panic of the program's own (which
+/// it may catch and carry on from) is not one: objects dropped while it unwinds release
+/// their locks and counts as on every backend. Always `false` on the other backends.
+#[inline]
+pub(crate) fn unwinding_from_a_failure() -> bool {
+    cfg!(racekit_loom) && crate::model::detect::unwinding_from_a_failure()
+}
+
+/// Holds a backend object whose destructor must not run while its thread unwinds from a
+/// failure under loom (see [`unwinding_from_a_failure`]). Other backends drop normally.
 #[derive(Debug)]
 pub(crate) struct LeakOnUnwind<T> {
     #[cfg(racekit_loom)]
@@ -72,7 +81,7 @@ impl<T> LeakOnUnwind<T> {
 #[cfg(racekit_loom)]
 impl<T> Drop for LeakOnUnwind<T> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if unwinding_from_a_failure() {
             std::mem::forget(self.inner.take());
         }
     }

@@ -57,8 +57,7 @@ pub(crate) struct ReleasePoint<'a> {
 #[cfg(racekit_loom)]
 impl Drop for ReleasePoint<'_> {
     fn drop(&mut self) {
-        // Never while unwinding: loom aborts when a destructor calls into it then.
-        if !std::thread::panicking() {
+        if !super::backend::unwinding_from_a_failure() {
             self.contention.attempt();
         }
     }

@@ -86,6 +86,7 @@ pub mod thread;
 mod unwind;
 
 pub use arc::Arc;
+pub(crate) use backend::unwinding_from_a_failure;
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, Deadline};
 pub use instant::Instant;

@@ -78,7 +78,7 @@ impl<T> Drop for SenderHandle<T> {
     fn drop(&mut self) {
         // Under loom a thread unwinding from a detected failure must not call back into
         // the model (it would abort the process); the execution has failed already.
-        if cfg!(racekit_loom) && std::thread::panicking() {
+        if super::backend::unwinding_from_a_failure() {
             return;
         }
         let mut state = self.shared.state.lock();
@@ -304,7 +304,7 @@ impl<T> Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if cfg!(racekit_loom) && std::thread::panicking() {
+        if super::backend::unwinding_from_a_failure() {
             return;
         }
         let mut state = self.shared.state.lock();
