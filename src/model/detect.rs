@@ -169,8 +169,10 @@ thread_local! {
 /// the facade): a panic that unwinds past it leaves the thread, and the checker's own code
 /// unwinds from there (under loom its scheduler, dropping what it still holds outside any
 /// execution). From that point the panic counts as one that ends the execution.
+#[cfg(any(racekit_loom, racekit_shuttle))]
 pub(crate) struct ThreadBoundary;
 
+#[cfg(any(racekit_loom, racekit_shuttle))]
 impl Drop for ThreadBoundary {
     fn drop(&mut self) {
         if std::thread::panicking() {
