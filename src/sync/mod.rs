@@ -92,7 +92,7 @@ pub use condvar::{Condvar, Deadline};
 pub use instant::Instant;
 pub use latch::Latch;
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-pub use once::{LazyLock, Once, OnceLock};
+pub use once::{lazy_static, LazyLock, Once, OnceLock};
 pub use race_cell::RaceCell;
 pub use unwind::catch_unwind;
 

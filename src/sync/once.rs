@@ -143,14 +143,17 @@ impl Once {
 /// On real threads it is `std`'s `LazyLock`. Under loom and shuttle a model object belongs
 /// to one execution: a `static` holding one directly would carry it into the next
 /// execution (under loom that fails with "index out of bounds: the len is 1 but the index
-/// is 1"). This `LazyLock` therefore computes its value once *per execution*, like loom's
-/// and shuttle's `lazy_static!`. Two differences from `std` follow:
+/// is 1"). This `LazyLock` therefore computes its value once *per execution*, through the
+/// backend's own lazy static (the one its `lazy_static!` declares), which drops the value
+/// when the execution ends (so a facade [`Arc`](crate::sync::Arc) in it is not reported as
+/// leaked). Two differences from `std` follow:
 ///
 /// - the initializer is a function pointer (`fn() -> T`; a closure that captures nothing
 ///   coerces to one), since the model checkers call it again in every execution;
-/// - under the model checkers two threads that race to the first access may both run the
-///   initializer (one result is kept): initializers must not have side effects beyond
-///   building the value. Each execution's value is leaked when the next one starts.
+/// - racing first accesses behave as the backend's lazy statics do: under shuttle one
+///   thread runs the initializer while the others wait, as with `std`; under loom two
+///   threads that race to it may both run it (one result is kept), so under loom an
+///   initializer must not have side effects beyond building the value.
 ///
 /// # Examples
 ///
@@ -162,20 +165,29 @@ impl Once {
 /// REGISTRY.lock().push(7);
 /// assert_eq!(*REGISTRY.lock(), [7]);
 /// ```
-pub struct LazyLock<T: 'static> {
+pub struct LazyLock<T: Sync + 'static> {
     #[cfg(not(any(racekit_loom, racekit_shuttle)))]
     inner: std::sync::LazyLock<T, fn() -> T>,
     #[cfg(any(racekit_loom, racekit_shuttle))]
-    inner: per_execution::Lazy<T>,
+    init: fn() -> T,
+    /// The backend's lazy static for this value, made on first access and kept for the
+    /// process (one small allocation per `LazyLock`): its values live in each execution.
+    #[cfg(any(racekit_loom, racekit_shuttle))]
+    per_execution: std::sync::OnceLock<&'static BackendLazy<T>>,
 }
 
-impl<T: 'static> LazyLock<T> {
+#[cfg(racekit_loom)]
+type BackendLazy<T> = loom::lazy_static::Lazy<T>;
+#[cfg(racekit_shuttle)]
+type BackendLazy<T> = shuttle::lazy_static::Lazy<T>;
+
+impl<T: Sync + 'static> LazyLock<T> {
     /// A value that `init` computes on first access.
     pub const fn new(init: fn() -> T) -> LazyLock<T> {
         #[cfg(not(any(racekit_loom, racekit_shuttle)))]
         return LazyLock { inner: std::sync::LazyLock::new(init) };
         #[cfg(any(racekit_loom, racekit_shuttle))]
-        return LazyLock { inner: per_execution::Lazy::new(init) };
+        return LazyLock { init, per_execution: std::sync::OnceLock::new() };
     }
 
     /// The value, computing it first if needed.
@@ -183,31 +195,105 @@ impl<T: 'static> LazyLock<T> {
         #[cfg(not(any(racekit_loom, racekit_shuttle)))]
         return std::sync::LazyLock::force(&this.inner);
         #[cfg(any(racekit_loom, racekit_shuttle))]
-        return this.inner.get();
+        return this.per_execution.get_or_init(|| Box::leak(Box::new(this.backend_lazy()))).get();
+    }
+
+    #[cfg(racekit_loom)]
+    fn backend_lazy(&self) -> BackendLazy<T> {
+        loom::lazy_static::Lazy { init: self.init, _p: std::marker::PhantomData }
+    }
+
+    #[cfg(racekit_shuttle)]
+    fn backend_lazy(&self) -> BackendLazy<T> {
+        shuttle::lazy_static::Lazy::new(self.init)
     }
 }
 
-impl<T: 'static> std::ops::Deref for LazyLock<T> {
+impl<T: Sync + 'static> std::ops::Deref for LazyLock<T> {
     type Target = T;
     fn deref(&self) -> &T {
         LazyLock::force(self)
     }
 }
 
-impl<T: 'static> fmt::Debug for LazyLock<T> {
+impl<T: Sync + 'static> fmt::Debug for LazyLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LazyLock").finish_non_exhaustive()
     }
 }
 
+/// Declares statics computed on first access, in the syntax of the `lazy_static` crate:
+/// loom's own `lazy_static!` under `--cfg racekit_loom`, shuttle's under
+/// `--cfg racekit_shuttle`, and a `std::sync::LazyLock` on real threads. Under the model
+/// checkers the value belongs to one execution, and is dropped when it ends (so a facade
+/// [`Arc`](crate::sync::Arc) in it is not reported as leaked, as it is in a
+/// [`LazyLock`]); racing initializers behave as the backend's own.
+///
+/// For tests ported from loom or shuttle that declare `lazy_static!`; new code can use
+/// [`LazyLock`] instead.
+///
+/// # Examples
+///
+/// ```
+/// use racekit::sync::{lazy_static, Arc, Mutex};
+///
+/// lazy_static! {
+///     static ref REGISTRY: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::new()));
+/// }
+///
+/// REGISTRY.lock().push(7);
+/// assert_eq!(*REGISTRY.lock(), [7]);
+/// ```
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+pub use crate::__racekit_lazy_static as lazy_static;
+#[cfg(racekit_loom)]
+pub use loom::lazy_static;
+#[cfg(racekit_shuttle)]
+pub use shuttle::lazy_static;
+
+/// `lazy_static!` on real threads (see [`lazy_static`]).
+#[doc(hidden)]
+#[macro_export]
+#[cfg(not(any(racekit_loom, racekit_shuttle)))]
+macro_rules! __racekit_lazy_static {
+    ($(#[$attr:meta])* static ref $name:ident : $ty:ty = $init:expr; $($rest:tt)*) => {
+        $crate::__racekit_lazy_static!(@one $(#[$attr])* () $name, $ty, $init);
+        $crate::__racekit_lazy_static!($($rest)*);
+    };
+    ($(#[$attr:meta])* pub static ref $name:ident : $ty:ty = $init:expr; $($rest:tt)*) => {
+        $crate::__racekit_lazy_static!(@one $(#[$attr])* (pub) $name, $ty, $init);
+        $crate::__racekit_lazy_static!($($rest)*);
+    };
+    ($(#[$attr:meta])* pub ($($vis:tt)+) static ref $name:ident : $ty:ty = $init:expr; $($rest:tt)*) => {
+        $crate::__racekit_lazy_static!(@one $(#[$attr])* (pub ($($vis)+)) $name, $ty, $init);
+        $crate::__racekit_lazy_static!($($rest)*);
+    };
+    (@one $(#[$attr:meta])* ($($vis:tt)*) $name:ident, $ty:ty, $init:expr) => {
+        #[allow(non_camel_case_types, dead_code)]
+        $(#[$attr])*
+        $($vis)* struct $name {
+            __private: (),
+        }
+        #[doc(hidden)]
+        $($vis)* static $name: $name = $name { __private: () };
+        impl ::std::ops::Deref for $name {
+            type Target = $ty;
+            fn deref(&self) -> &$ty {
+                static VALUE: ::std::sync::LazyLock<$ty> = ::std::sync::LazyLock::new(|| $init);
+                &VALUE
+            }
+        }
+    };
+    () => {};
+}
+
 #[cfg(any(racekit_loom, racekit_shuttle))]
 pub(super) use per_execution::current_execution;
 
-/// Values computed once per model execution.
+/// The number of the running model execution.
 #[cfg(any(racekit_loom, racekit_shuttle))]
 mod per_execution {
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Mutex, PoisonError};
 
     /// Numbers executions as they first touch a lazy value (harness bookkeeping: a std
     /// atomic, not a model operation).
@@ -231,43 +317,5 @@ mod per_execution {
     /// Identifies the running model execution (distinct for every execution that asks).
     pub(in crate::sync) fn current_execution() -> u64 {
         *EXECUTION
-    }
-
-    /// The value of one execution, tagged with it.
-    pub(super) struct Lazy<T: 'static> {
-        init: fn() -> T,
-        /// Harness bookkeeping, held only to read or replace the slot, never while `init`
-        /// runs (which may switch model threads, and they share this OS thread).
-        current: Mutex<Option<(u64, &'static T)>>,
-    }
-
-    impl<T: 'static> Lazy<T> {
-        pub(super) const fn new(init: fn() -> T) -> Lazy<T> {
-            Lazy { init, current: Mutex::new(None) }
-        }
-
-        pub(super) fn get(&self) -> &T {
-            let execution = current_execution();
-            if let Some(value) = self.of(execution) {
-                return value;
-            }
-            let value: &'static T = Box::leak(Box::new((self.init)()));
-            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-            match *current {
-                // Another model thread finished its initializer first: keep its value.
-                Some((of, kept)) if of == execution => kept,
-                _ => {
-                    *current = Some((execution, value));
-                    value
-                }
-            }
-        }
-
-        fn of(&self, execution: u64) -> Option<&'static T> {
-            match *self.current.lock().unwrap_or_else(PoisonError::into_inner) {
-                Some((of, value)) if of == execution => Some(value),
-                _ => None,
-            }
-        }
     }
 }

@@ -417,14 +417,11 @@ mod condvar {
 
     /// shuttle `notify_one_while_timeout`. shuttle never fires a timeout there; racekit's
     /// checkers explore the timeout firing, so the wait either saw the flag or timed out.
+    /// Under loom a timeout that fires at once takes a third preemption (the timer thread
+    /// must run between the waiter's spawn of it and the waiter's look at its choice).
     #[test]
-    #[cfg_attr(
-        racekit_loom,
-        ignore = "racekit gap: under loom the timeout firing at once is reached only with a third preemption \
-                  (LOOM_MAX_PREEMPTIONS=3 passes), past the CI bound of 2"
-    )]
     fn a_timed_wait_sees_the_flag_or_times_out() {
-        let seen = outcomes(model("condvar: wait_timeout_while"), || {
+        let seen = outcomes(model("condvar: wait_timeout_while").preemption_bound(3), || {
             let flag = Flag::new();
             let waiter = {
                 let flag = flag.clone();
@@ -991,12 +988,15 @@ mod barrier_once_lazy {
         1
     });
 
+    racekit::sync::lazy_static! {
+        /// The same, declared as loom's and shuttle's own tests declare it.
+        static ref SLOW_DECLARED: Arc<usize> = {
+            thread::yield_now();
+            Arc::new(0)
+        };
+    }
+
     #[test]
-    #[cfg_attr(
-        racekit_loom,
-        ignore = "racekit gap: under loom a LazyLock's value is leaked at the end of each execution, so a facade Arc \
-                  in it fails every execution with loom's `Arc leaked` (loom's own lazy_static drops it)"
-    )]
     fn a_lazy_static_whose_initializer_yields_is_shared() {
         model("lazy: yielding initializer").check(|| {
             let other = thread::spawn(|| assert_eq!(**SLOW, 0));
@@ -1005,14 +1005,18 @@ mod barrier_once_lazy {
         });
     }
 
+    #[test]
+    fn a_lazy_static_macro_whose_initializer_yields_is_shared() {
+        model("lazy_static!: yielding initializer").check(|| {
+            let other = thread::spawn(|| assert_eq!(**SLOW_DECLARED, 0));
+            assert_eq!(**SLOW_DECLARED, 0);
+            other.join().unwrap();
+        });
+    }
+
     /// shuttle's `lazy_static!` runs the initializer once per execution, however the
     /// threads race to it.
     #[test]
-    #[cfg_attr(
-        racekit_shuttle,
-        ignore = "racekit gap: LazyLock runs the initializer of every thread that races to the first access \
-                  (one result kept); shuttle's lazy_static runs it once"
-    )]
     #[cfg_attr(
         racekit_loom,
         ignore = "loom's own lazy_static also runs a racing initializer more than once: this shuttle test does not \
