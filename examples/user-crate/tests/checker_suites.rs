@@ -13,7 +13,10 @@
 //! a hang on real threads, not a report. Tests marked "racekit gap" fail on that backend
 //! today and are kept to show it.
 
-use racekit::model::{Failure, FailureKind, Model};
+mod common;
+
+use common::failure_of;
+use racekit::model::{FailureKind, Model};
 use racekit::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use racekit::sync::{mpsc, thread, Arc, Backend, Barrier, Condvar, LazyLock, Mutex, Once, OnceLock, RaceCell, RwLock};
 use std::collections::HashSet;
@@ -25,14 +28,6 @@ use std::time::Duration;
 #[track_caller]
 fn model(name: &str) -> Model {
     Model::named(name).preemption_bound(2)
-}
-
-/// Runs `body`, which holds a planted bug, and returns the failure the checker reports.
-fn failure_of(model: Model, body: impl Fn() + Send + Sync + 'static) -> Failure {
-    match model.run(body) {
-        Ok(report) => panic!("the bug escaped: every explored schedule passed\n{report}"),
-        Err(failure) => failure,
-    }
 }
 
 /// The planted bug in `body` is reported with `kind`, and a message that contains `fragment`.

@@ -2,7 +2,10 @@
 //! any thread, with its kind), the user's source lines, the interleaving that led there, and
 //! objects numbered per run so a replay prints the same text.
 
-use racekit::model::{Failure, FailureKind, Model};
+mod common;
+
+use common::failure_of;
+use racekit::model::{FailureKind, Model};
 use racekit::sync::{thread, Arc, Mutex, RaceCell};
 
 /// The user's bug: a hit counter whose increment takes no lock.
@@ -14,14 +17,6 @@ impl Hits {
     fn record(&self) {
         let seen = self.count.get();
         self.count.set(seen + 1);
-    }
-}
-
-/// Runs `body` and returns the failure the checker must find in it.
-fn failure_of(model: Model, body: impl Fn() + Send + Sync + 'static) -> Failure {
-    match model.run(body) {
-        Ok(report) => panic!("the bug escaped: every explored schedule passed\n{report}"),
-        Err(failure) => failure,
     }
 }
 
